@@ -1,0 +1,25 @@
+# aeflow: physics data to paper figures with autoencoders.
+# The table of contents; helpers live in workflow/rules/common.smk, logic in src/aeflow.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,116 @@
+"""Configuration: one JSON Schema, validated once, defaults filled from the schema.
+
+Both the Snakefile and the ``aeflow`` CLI go through :func:`validate_config`, so a bad key or
+value fails before any job starts, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+class ConfigError(ValueError):
+    """A configuration key is missing, unknown or has a bad value."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def _with_defaults(validator_class):
+    """A validator class that fills ``default`` values while it validates."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(key, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """Return a validated deep copy of ``config`` with schema defaults filled in.
+
+    Raises :class:`ConfigError` naming the offending key (``datasets.saxs.split.seed``) and
+    ``source`` (usually the config file).
+    """
+    schema = load_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    validator = _with_defaults(cls)(schema)
+    filled = copy.deepcopy(dict(config))
+    errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors:
+            # Report the most specific cause of oneOf/anyOf failures.
+            best = jsonschema.exceptions.best_match([err])
+            lines.append(f"  {_key_path(best)}: {best.message}")
+        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines))
+    check_references(filled, source)
+    return filled
+
+
+def check_references(config: Mapping[str, Any], source: str = "config") -> None:
+    """Cross-key checks the schema cannot express."""
+    datasets = config["datasets"]
+    for name, ds in datasets.items():
+        src = ds["source"]
+        if src == "download":
+            dl = ds["download"]
+            if not (dl.get("url") or dl.get("gdrive_id")):
+                raise ConfigError(
+                    f"{source}: datasets.{name}.download needs a url or a gdrive_id "
+                    "when source is 'download'"
+                )
+        sp = ds["split"]
+        if sp["n_train"] is None and sp["test_fraction"] + sp["val_fraction"] * (
+            1 - sp["test_fraction"]
+        ) > 1:
+            raise ConfigError(f"{source}: datasets.{name}.split: fractions exceed 1")
+    for name, exp in config["experiments"].items():
+        if exp["dataset"] not in datasets:
+            raise ConfigError(
+                f"{source}: experiments.{name}.dataset: unknown dataset {exp['dataset']!r} "
+                f"(known: {', '.join(sorted(datasets))})"
+            )
+        for other in exp["evaluate"]["also_on"]:
+            if other not in datasets:
+                raise ConfigError(
+                    f"{source}: experiments.{name}.evaluate.also_on: unknown dataset {other!r}"
+                )
+            if datasets[other]["kind"] != datasets[exp["dataset"]]["kind"]:
+                raise ConfigError(
+                    f"{source}: experiments.{name}.evaluate.also_on: dataset {other!r} is of "
+                    f"kind {datasets[other]['kind']!r}, the model was trained on "
+                    f"{datasets[exp['dataset']]['kind']!r}"
+                )
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return validate_config(raw, source=str(path))

@@ -1,0 +1,1 @@
+"""Evaluation: metrics on hand-checkable formulas, classical baselines, summaries."""

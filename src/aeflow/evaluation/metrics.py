@@ -1,0 +1,53 @@
+"""Reconstruction metrics. Pure functions of arrays; shapes (N, ...) with the sample first."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def per_sample_mse(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Mean squared error of each sample over all its other axes, shape (N,), float64."""
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction {prediction.shape} and target {target.shape} differ")
+    diff = prediction.astype(np.float64) - target.astype(np.float64)
+    return (diff * diff).reshape(len(diff), -1).mean(axis=1)
+
+
+def psnr(mse: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / mse)``; inf where mse = 0."""
+    mse = np.asarray(mse, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(data_range**2 / mse)
+
+
+def summarize(values: np.ndarray) -> dict[str, float]:
+    """Mean, std, median and the 5th/95th percentiles of a per-sample metric (finite only)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"mean": None, "std": None, "median": None, "p05": None, "p95": None}
+    p05, median, p95 = np.percentile(v, [5, 50, 95])
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "median": float(median),
+        "p05": float(p05),
+        "p95": float(p95),
+    }
+
+
+def reconstruction_metrics(
+    prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0
+) -> tuple[dict[str, object], np.ndarray]:
+    """The shared metric block of a denoiser and its baselines, plus per-sample MSE.
+
+    ``test_loss`` is the MSE over all pixels of all samples (the book's Keras loss).
+    """
+    mse = per_sample_mse(prediction, target)
+    block = {
+        "test_loss": float(mse.mean()),
+        "n_test": int(len(mse)),
+        "mse": summarize(mse),
+        "psnr_db": summarize(psnr(mse, data_range)),
+    }
+    return block, mse

@@ -1,0 +1,37 @@
+"""Model registry: config name -> model class. Rebuild any model from its ``model.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aeflow.models.base import Autoencoder, count_parameters
+from aeflow.models.skip_dae import SkipDAE
+
+REGISTRY: dict[str, type[Autoencoder]] = {cls.registry_name: cls for cls in (SkipDAE,)}
+
+__all__ = ["REGISTRY", "Autoencoder", "build_model", "count_parameters", "model_from_description"]
+
+
+def build_model(name: str, params: dict[str, Any] | None = None, **data_shape: Any) -> Autoencoder:
+    """Build a registered model from its name and config keyword arguments.
+
+    ``data_shape`` (e.g. ``in_channels``) fills config fields the user did not set.
+    """
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r} (known: {', '.join(REGISTRY)})") from None
+    kwargs = {**data_shape, **(params or {})}
+    fields = cls.config_class.__dataclass_fields__
+    unknown = set(kwargs) - set(fields)
+    if unknown:
+        raise ValueError(
+            f"model_params: unknown key(s) {sorted(unknown)} for model {name!r} "
+            f"(known: {sorted(fields)})"
+        )
+    return cls(cls.config_class(**kwargs))
+
+
+def model_from_description(description: dict[str, Any]) -> Autoencoder:
+    """Rebuild an (untrained) model from the dict written to ``model.json``."""
+    return build_model(description["model"], description["config"])

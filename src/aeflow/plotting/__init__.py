@@ -1,0 +1,20 @@
+"""One function per figure kind. Each takes arrays/tables and returns a matplotlib Figure."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+
+def save(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save a figure atomically as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    from aeflow.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)

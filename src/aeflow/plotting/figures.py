@@ -1,0 +1,96 @@
+"""Figures of denoising experiments: example rows, training history, per-image errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def denoising_rows(
+    rows: Mapping[str, np.ndarray],
+    *,
+    residual_of: tuple[str, str] | None = ("denoised", "true"),
+    vmin: float = 0.0,
+    vmax: float = 1.1,
+    title: str | None = None,
+):
+    """Rows of images (the book's figure): e.g. noisy / denoised / true, plus residuals.
+
+    ``rows`` maps a row label to images of shape (n, H, W); all rows share the colour scale
+    ``[vmin, vmax]``. The residual row (``a - b``) uses a symmetric diverging scale.
+    """
+    labels = list(rows)
+    n = len(next(iter(rows.values())))
+    n_rows = len(labels) + (residual_of is not None)
+    fig, axes = plt.subplots(n_rows, n, figsize=(1.3 * n, 1.35 * n_rows), squeeze=False)
+    for r, label in enumerate(labels):
+        for c in range(n):
+            im = axes[r, c].imshow(rows[label][c], vmin=vmin, vmax=vmax, cmap="viridis")
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    fig.colorbar(im, ax=axes[: len(labels)].ravel().tolist(), shrink=0.8, label="normalized log intensity")
+    if residual_of is not None:
+        a, b = residual_of
+        resid = rows[a] - rows[b]
+        lim = float(np.abs(resid).max()) or 1.0
+        for c in range(n):
+            im = axes[-1, c].imshow(resid[c], vmin=-lim, vmax=lim, cmap="RdBu_r")
+        axes[-1, 0].set_ylabel(f"{a} - {b}", fontsize=9)
+        fig.colorbar(im, ax=axes[-1].ravel().tolist(), shrink=0.8, label="residual")
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def training_history(history: pd.DataFrame, title: str | None = None):
+    """Train and validation loss (log scale) and learning rate per epoch."""
+    fig, (ax_loss, ax_lr) = plt.subplots(
+        2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
+    ax_loss.plot(history["epoch"], history["train_loss"], "o-", label="train")
+    ax_loss.plot(history["epoch"], history["val_loss"], "s-", label="validation")
+    best = history["val_loss"].idxmin()
+    ax_loss.axvline(history["epoch"][best], color="grey", ls=":", label="best epoch")
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_lr.step(history["epoch"], history["lr"], where="post", color="C2")
+    ax_lr.set_yscale("log")
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.set_xlabel("epoch")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def error_distributions(per_sample: Mapping[str, np.ndarray], xlabel: str = "per-image MSE", title: str | None = None):
+    """Histograms of a per-sample error for the model and each baseline, log-spaced bins."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    values = [np.asarray(v) for v in per_sample.values()]
+    positive = np.concatenate([v[v > 0] for v in values])
+    bins = np.geomspace(positive.min(), positive.max(), 50) if positive.size else 50
+    for label, v in per_sample.items():
+        ax.hist(v, bins=bins, histtype="step", lw=1.6, label=f"{label} (median {np.median(v):.3g})")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def summary_table_html(rows: Sequence[Mapping[str, object]], title: str) -> str:
+    """A small standalone HTML table (for the report) from a list of flat dicts."""
+    frame = pd.DataFrame(rows)
+    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+    style = (
+        "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
+        "td,th{padding:3px 10px;border-bottom:1px solid #ccc;text-align:right}"
+    )
+    return f"<html><head><meta charset='utf-8'><style>{style}</style></head><body><h3>{title}</h3>{table}</body></html>\n"

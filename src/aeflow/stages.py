@@ -1,0 +1,459 @@
+"""The workflow's stages. Each reads only its declared inputs and writes only its outputs.
+
+Rules (workflow/scripts/*.py) and the ``aeflow`` CLI both call these functions; they take
+plain config dicts (already validated) and paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import aeflow
+from aeflow.atomic import atomic_path, read_json, write_json
+from aeflow.data import kinds, sources
+from aeflow.data.split import assign_split
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+
+# ---- data ---------------------------------------------------------------------------------
+def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
+    """Produce ``data/raw/<name>.*`` by simulation, download or copy; returns its sha256."""
+    source = dataset_cfg["source"]
+    kind = kinds.get(dataset_cfg["kind"])
+    if source == "simulate":
+        t0 = time.perf_counter()
+        arrays = kind.simulate(dataset_cfg)
+        digest = sources.write_npz(out, arrays)
+        log.info("simulated %s: %d samples in %.1f s", name, dataset_cfg["n_samples"], time.perf_counter() - t0)
+    elif source == "download":
+        dl = dataset_cfg["download"]
+        digest = sources.download(
+            out, url=dl["url"], gdrive_id=dl["gdrive_id"], sha256=dataset_cfg["sha256"],
+            timeout_s=dl["timeout_s"],
+        )
+    else:
+        digest = sources.copy_local(source, out, dataset_cfg["sha256"])
+    # Fail here, not later, if the file is not in the kind's format.
+    sources.read_arrays(out, kind.RAW_KEYS)
+    log.info("raw %s -> %s (sha256 %s)", name, out, digest)
+    return digest
+
+
+def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: PathLike) -> None:
+    """Preprocess raw data into ``results/prepared/<name>.zarr`` with provenance attrs."""
+    from aeflow.data.store import write_store
+
+    kind = kinds.get(dataset_cfg["kind"])
+    raw = sources.read_arrays(raw_path, kind.RAW_KEYS)
+    n = len(next(iter(raw.values())))
+    sp = dataset_cfg["split"]
+    try:
+        split = assign_split(n, n_train=sp["n_train"], test_fraction=sp["test_fraction"],
+                             val_fraction=sp["val_fraction"], seed=sp["seed"])
+    except ValueError as exc:
+        raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
+    ds = kind.prepare(raw, dataset_cfg, str(raw_path), split)
+    ds.attrs.update(
+        {
+            "title": f"aeflow prepared dataset {name!r} (kind {dataset_cfg['kind']})",
+            "dataset": name,
+            "kind": dataset_cfg["kind"],
+            "source": dataset_cfg["source"],
+            "raw_file": str(raw_path),
+            "raw_sha256": sources.sha256_file(raw_path),
+            "aeflow_version": aeflow.__version__,
+            "config": json.dumps(dataset_cfg, sort_keys=True),
+        }
+    )
+    for key, value in dataset_cfg["preprocess"].items():
+        ds.attrs[f"preprocess_{key}"] = value
+    for key, value in sp.items():
+        ds.attrs[f"split_{key}"] = "none" if value is None else value
+    counts = {s: int((split == s).sum()) for s in ("train", "val", "test")}
+    ds.attrs.update({f"n_{s}": c for s, c in counts.items()})
+    write_store(ds.chunk({"sample": 256}), out)
+    log.info("prepared %s: %s -> %s", name, counts, out)
+
+
+# ---- tracking -----------------------------------------------------------------------------
+def init_mlflow(mlflow_cfg: dict[str, Any], out: PathLike) -> None:
+    from aeflow.training.tracking import init_store
+
+    experiment_id = init_store(
+        mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], mlflow_cfg["artifact_location"]
+    )
+    write_json(out, {**mlflow_cfg, "experiment_id": experiment_id})
+    log.info("MLflow store ready: %s, experiment %s (%s)", mlflow_cfg["tracking_uri"],
+             mlflow_cfg["experiment"], experiment_id)
+
+
+# ---- training -----------------------------------------------------------------------------
+def _tensor_split(ds, split: str, variables=("input", "target"), limit: int | None = None):
+    import torch
+
+    from aeflow.data.store import split_values
+
+    out = {}
+    for var in variables:
+        values = split_values(ds, split, var)
+        if limit is not None:
+            values = values[:limit]
+        tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+        out[var] = tensor.unsqueeze(1) if tensor.dim() == 3 else tensor  # (N, C=1, H, W)
+    return out
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    mlflow_cfg: dict[str, Any],
+    prepared: PathLike,
+    out_dir: PathLike,
+    checkpoint_dir: PathLike,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Train one experiment; write model.pt, model.json, history.csv and run.json to out_dir.
+
+    A checkpoint is saved after every epoch in ``checkpoint_dir``; if one from the same
+    configuration and data exists, training resumes after its last epoch.
+    """
+    import pandas as pd
+    import torch
+
+    from aeflow.data.store import open_store
+    from aeflow.models import build_model
+    from aeflow.training.callbacks import Checkpoint, EarlyStopping, EpochLogger, ReduceLROnPlateau
+    from aeflow.training.device import describe_device, select_device
+    from aeflow.training.loop import Trainer
+    from aeflow.training.tracking import MlflowCallback, Run
+
+    tc = exp_cfg["train"]
+    torch.set_num_threads(threads)
+    device = select_device(tc["device"])
+    ds = open_store(prepared)
+    fingerprint = _fingerprint(exp_cfg, ds.attrs.get("raw_sha256"), ds.attrs.get("config"))
+    train_data = _tensor_split(ds, "train", limit=tc["max_train_samples"])
+    val_data = _tensor_split(ds, "val")
+    if len(val_data["input"]) == 0:
+        raise ValueError(f"{prepared}: the validation split is empty (datasets.*.split.val_fraction)")
+
+    torch.manual_seed(tc["seed"])
+    model = build_model(exp_cfg["model"], exp_cfg["model_params"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"])
+    callbacks = []
+    if tc["early_stopping"]["patience"] is not None:
+        callbacks.append(EarlyStopping(tc["early_stopping"]["patience"], tc["early_stopping"]["min_delta"]))
+    lp = tc["lr_plateau"]
+    if lp["patience"] is not None:
+        callbacks.append(ReduceLROnPlateau(lp["factor"], lp["patience"], lp["min_lr"], lp["min_delta"]))
+    callbacks.append(EpochLogger())
+    trainer = Trainer(
+        model, optimizer, device, batch_size=tc["batch_size"], seed=tc["seed"], amp=tc["amp"],
+        channels_last=tc["channels_last"], restore_best=tc["early_stopping"]["restore_best"],
+        callbacks=callbacks,
+    )
+
+    checkpoint_dir = Path(checkpoint_dir)
+    ckpt_path = checkpoint_dir / "last.pt"
+    run_id = None
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if state["extra"].get("fingerprint") == fingerprint:
+            trainer.load_state_dict(state)
+            run_id = state["extra"].get("mlflow_run_id")
+            log.info("resuming %s from %s (epoch %d)", experiment, ckpt_path, trainer.epoch)
+        else:
+            log.info("ignoring %s: it belongs to another configuration", ckpt_path)
+
+    run = Run(mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], run_name=f"train {experiment}",
+              run_id=run_id, tags={"aeflow.experiment": experiment, "aeflow.stage": "train"})
+    trainer.extra_state.update({"fingerprint": fingerprint, "mlflow_run_id": run.run_id})
+    device_name = describe_device(device)
+    log.info("training %s (%s, %d parameters) on %s; %d train / %d val samples", experiment,
+             exp_cfg["model"], sum(p.numel() for p in model.parameters()), device_name,
+             len(train_data["input"]), len(val_data["input"]))
+    if run_id is None:
+        run.log_params({"experiment": experiment, **exp_cfg,
+                        "data": {k: ds.attrs[k] for k in ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")}})
+    run.set_tags({"aeflow.device": device_name})
+    trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
+
+    status = "FAILED"
+    try:
+        t0 = time.perf_counter()
+        history = trainer.fit(train_data, val_data, tc["epochs"])
+        seconds = time.perf_counter() - t0
+        status = "FINISHED"
+    finally:
+        if status == "FAILED":
+            run.finish("FAILED")
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    description = trainer.model.describe()
+    description.update({
+        "experiment": experiment, "dataset": exp_cfg["dataset"], "task": exp_cfg["task"],
+        "best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val,
+        "epochs_run": trainer.epoch, "device": device_name, "fingerprint": fingerprint,
+        "aeflow_version": aeflow.__version__,
+    })
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}, tmp)
+    write_json(out_dir / "model.json", description)
+    with atomic_path(out_dir / "history.csv") as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+    run.log_metrics({"best_val_loss": trainer.best_val, "best_epoch": trainer.best_epoch,
+                     "train_seconds": seconds})
+    run.log_artifacts([out_dir / "model.pt", out_dir / "model.json", out_dir / "history.csv"], "model")
+    run.finish("FINISHED")
+    write_json(out_dir / "run.json", {"run_id": run.run_id, "tracking_uri": mlflow_cfg["tracking_uri"],
+                                      "experiment": mlflow_cfg["experiment"]})
+    ckpt_path.unlink(missing_ok=True)
+    return description
+
+
+def load_trained(model_dir: PathLike, device=None):
+    """Rebuild a trained model from ``model.json`` + ``model.pt`` (weights only, no pickle)."""
+    import torch
+
+    from aeflow.models import model_from_description
+
+    model_dir = Path(model_dir)
+    description = read_json(model_dir / "model.json")
+    model = model_from_description(description)
+    state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    if device is not None:
+        model = model.to(device)
+    return model.eval(), description
+
+
+def predict(model, inputs: np.ndarray, batch_size: int, device, amp: bool = True) -> np.ndarray:
+    """Apply ``model`` to (N, H, W) or (N, C, H, W) inputs in batches; same shape out."""
+    import torch
+
+    from aeflow.training.device import autocast
+
+    squeeze = inputs.ndim == 3
+    x_all = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    if squeeze:
+        x_all = x_all.unsqueeze(1)
+    model = model.to(device, memory_format=torch.channels_last).eval()
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x_all), batch_size):
+            x = x_all[start : start + batch_size].to(device).contiguous(memory_format=torch.channels_last)
+            with autocast(device, amp):
+                y = model(x)
+            outs.append(y.float().cpu())
+    out = torch.cat(outs).numpy() if outs else np.empty_like(x_all.numpy())
+    return out[:, 0] if squeeze else out
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+def _evaluate_set(model, ds, split: str, filters, eval_cfg, device, amp: bool):
+    """Metrics of the model and every baseline on one split; plus a predictions Dataset."""
+    import xarray as xr
+
+    from aeflow.data.store import split_values
+    from aeflow.evaluation.metrics import reconstruction_metrics
+
+    inputs = split_values(ds, split, "input")
+    targets = split_values(ds, split, "target")
+    if len(inputs) == 0:
+        raise ValueError(f"dataset {ds.attrs.get('dataset')!r} has an empty {split!r} split")
+    denoised = predict(model, inputs, eval_cfg["batch_size"], device, amp)
+    block, mse = reconstruction_metrics(denoised, targets, eval_cfg["psnr_data_range"])
+    per_method = {"model": mse}
+    block["baselines"] = {}
+    for f in filters:
+        b_block, b_mse = reconstruction_metrics(f.apply(inputs), targets, eval_cfg["psnr_data_range"])
+        if f.value is not None:
+            b_block[f.parameter] = f.value
+        block["baselines"][f.name] = b_block
+        per_method[f.name] = b_mse
+    samples = ds["sample"].values[np.asarray(ds["split"].values == split)]
+    dims = ("sample",) + tuple(d for d in ds["input"].dims if d != "sample")
+    pred = xr.Dataset(
+        {
+            "input": (dims, inputs),
+            "target": (dims, targets),
+            "prediction": (dims, denoised.astype(np.float32)),
+            "per_sample_mse": (("method", "sample"), np.stack(list(per_method.values()))),
+        },
+        coords={"sample": samples, "method": list(per_method)},
+        attrs={"dataset": ds.attrs.get("dataset", ""), "split": split},
+    )
+    pred["per_sample_mse"].attrs["long_name"] = "mean squared error per sample, normalized units"
+    return block, pred
+
+
+def evaluate(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    mlflow_cfg: dict[str, Any],
+    model_dir: PathLike,
+    prepared: PathLike,
+    also_on: dict[str, PathLike],
+    out_dir: PathLike,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Test metrics of a trained model beside tuned classical baselines.
+
+    Writes ``metrics.json`` and ``predictions.zarr`` (the main test set at the root, each
+    ``also_on`` dataset as a group of that name).
+    """
+    import torch
+
+    from aeflow.data.store import open_store, split_values, write_store
+    from aeflow.evaluation.baselines import image_denoising_baselines
+    from aeflow.training.device import select_device
+    from aeflow.training.tracking import Run
+
+    torch.set_num_threads(threads)
+    ec = exp_cfg["evaluate"]
+    device = select_device(exp_cfg["train"]["device"])
+    amp = exp_cfg["train"]["amp"]
+    model, description = load_trained(model_dir, device)
+    ds = open_store(prepared)
+    filters = image_denoising_baselines(
+        split_values(ds, "val", "input"), split_values(ds, "val", "target"),
+        ec["baselines"]["gaussian_sigma"], ec["baselines"]["median_size"],
+    )
+    metrics: dict[str, Any] = {
+        "experiment": experiment, "dataset": exp_cfg["dataset"], "model": exp_cfg["model"],
+        "n_parameters": description["n_parameters"], "units": "normalized log intensity",
+    }
+    block, pred = _evaluate_set(model, ds, "test", filters, ec, device, amp)
+    metrics.update(block)
+    metrics["baseline_tuning"] = {f.name: f.val_scores for f in filters if f.val_scores}
+    groups = {}
+    metrics["also_on"] = {}
+    for name, path in also_on.items():
+        other = open_store(path)
+        metrics["also_on"][name], groups[name] = _evaluate_set(model, other, "test", filters, ec, device, amp)
+    out_dir = Path(out_dir)
+    write_store(pred, out_dir / "predictions.zarr", groups=groups)
+
+    train_run = read_json(Path(model_dir) / "run.json")["run_id"]
+    run = Run(mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], run_name=f"evaluate {experiment}",
+              parent_run_id=train_run, tags={"aeflow.experiment": experiment, "aeflow.stage": "evaluate"})
+    flat = {"test_loss": metrics["test_loss"], "test_psnr_db_mean": metrics["psnr_db"]["mean"]}
+    for name, b in metrics["baselines"].items():
+        flat[f"baseline.{name}.test_loss"] = b["test_loss"]
+    for name, b in metrics["also_on"].items():
+        flat[f"{name}.test_loss"] = b["test_loss"]
+        for bname, bb in b["baselines"].items():
+            flat[f"{name}.baseline.{bname}.test_loss"] = bb["test_loss"]
+    run.log_metrics(flat)
+    metrics["mlflow_run_id"] = run.run_id
+    write_json(out_dir / "metrics.json", metrics)
+    run.log_artifacts([out_dir / "metrics.json"])
+    run.finish()
+    log.info("%s: test_loss %.4g (identity %.4g, gaussian %.4g, median %.4g)", experiment,
+             metrics["test_loss"], *(metrics["baselines"][k]["test_loss"] for k in ("identity", "gaussian", "median")))
+    return metrics
+
+
+# ---- figures ------------------------------------------------------------------------------
+def _log_figure(model_dir: PathLike, figure: PathLike) -> None:
+    """Attach a figure to the experiment's training run."""
+    from aeflow.training.tracking import Run
+
+    info = read_json(Path(model_dir) / "run.json")
+    run = Run(info["tracking_uri"], info["experiment"], "", run_id=info["run_id"])
+    run.log_artifacts([figure], "figures")
+    run.finish()
+
+
+def plot_examples(experiment: str, exp_cfg: dict[str, Any], predictions: PathLike, out: PathLike,
+                  model_dir: PathLike) -> None:
+    from aeflow.data.store import open_store
+    from aeflow.plotting import save
+    from aeflow.plotting.figures import denoising_rows
+
+    pred = open_store(predictions)
+    n = min(exp_cfg["evaluate"]["n_examples"], pred.sizes["sample"])
+    sel = pred.isel(sample=slice(0, n))
+    rows = {"noisy": sel["input"].values, "denoised": sel["prediction"].values, "true": sel["target"].values}
+    title = f"{experiment}: test images of {pred.attrs.get('dataset', '')}"
+    save(denoising_rows(rows, title=title), out)
+    _log_figure(model_dir, out)
+
+
+def plot_also_on_examples(experiment: str, exp_cfg: dict[str, Any], predictions: PathLike,
+                          out: PathLike, model_dir: PathLike) -> None:
+    """Noisy / denoised / true rows for each further dataset the model was evaluated on."""
+    from aeflow.data.store import open_store
+    from aeflow.plotting import save
+    from aeflow.plotting.figures import denoising_rows
+
+    rows = {}
+    for name in exp_cfg["evaluate"]["also_on"]:
+        pred = open_store(predictions, group=name)
+        n = min(exp_cfg["evaluate"]["n_examples"], pred.sizes["sample"])
+        sel = pred.isel(sample=slice(0, n))
+        rows[f"{name}\nnoisy"] = sel["input"].values
+        rows[f"{name}\ndenoised"] = sel["prediction"].values
+        rows[f"{name}\ntrue"] = sel["target"].values
+    n = min(len(v) for v in rows.values())
+    rows = {k: v[:n] for k, v in rows.items()}
+    title = f"{experiment} applied to other datasets"
+    save(denoising_rows(rows, residual_of=None, title=title), out)
+    _log_figure(model_dir, out)
+
+
+def plot_history(experiment: str, history_csv: PathLike, out: PathLike, model_dir: PathLike) -> None:
+    import pandas as pd
+
+    from aeflow.plotting import save
+    from aeflow.plotting.figures import training_history
+
+    save(training_history(pd.read_csv(history_csv), title=f"{experiment}: training"), out)
+    _log_figure(model_dir, out)
+
+
+def plot_error_distribution(experiment: str, predictions: PathLike, out: PathLike, model_dir: PathLike) -> None:
+    from aeflow.data.store import open_store
+    from aeflow.plotting import save
+    from aeflow.plotting.figures import error_distributions
+
+    pred = open_store(predictions)
+    per = {str(m): pred["per_sample_mse"].sel(method=m).values for m in pred["method"].values}
+    per = {("DAE" if k == "model" else k): v for k, v in per.items()}
+    save(error_distributions(per, title=f"{experiment}: per-image test MSE"), out)
+    _log_figure(model_dir, out)
+
+
+def summary_table(metrics_files: dict[str, PathLike], out: PathLike) -> None:
+    """One HTML table: every experiment (and evaluated dataset) beside its baselines."""
+    from aeflow.plotting.figures import summary_table_html
+
+    rows = []
+    for experiment, path in metrics_files.items():
+        m = read_json(path)
+        sets = {m["dataset"]: m, **m.get("also_on", {})}
+        for dataset, block in sets.items():
+            row = {"experiment": experiment, "evaluated on": dataset, "n_test": block["n_test"],
+                   "model MSE": block["test_loss"], "model PSNR [dB]": block["psnr_db"]["mean"]}
+            for name, b in block["baselines"].items():
+                row[f"{name} MSE"] = b["test_loss"]
+            rows.append(row)
+    html = summary_table_html(rows, "Test MSE (normalized log intensity) of each model and its baselines")
+    with atomic_path(out) as tmp:
+        tmp.write_text(html)

@@ -1,0 +1,129 @@
+"""Callbacks of the training loop: early stopping, LR plateau, checkpoint, MLflow, logging.
+
+Each callback sees the trainer after every epoch and may set ``trainer.stop``; stateful
+callbacks expose ``state_dict``/``load_state_dict`` so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from aeflow.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from aeflow.training.loop import Trainer
+
+log = logging.getLogger(__name__)
+
+
+class Callback:
+    name = "callback"
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        pass
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when ``val_loss`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    name = "early_stopping"
+
+    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = math.inf
+        self.wait = 0
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if record["val_loss"] < self.best - self.min_delta:
+            self.best = record["val_loss"]
+            self.wait = 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                log.info("early stopping: no val_loss improvement in %d epochs", self.wait)
+                trainer.stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = float(state["best"]), int(state["wait"])
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the LR by ``factor`` after ``patience`` epochs without val_loss improvement.
+
+    Keras semantics (the book's): improvement means ``val_loss < best - min_delta``, LR never
+    below ``min_lr``.
+    """
+
+    name = "lr_plateau"
+
+    def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = 1e-4):
+        self.factor, self.patience, self.min_lr, self.min_delta = factor, patience, min_lr, min_delta
+        self.best = math.inf
+        self.wait = 0
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if record["val_loss"] < self.best - self.min_delta:
+            self.best = record["val_loss"]
+            self.wait = 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            for group in trainer.optimizer.param_groups:
+                new = max(group["lr"] * self.factor, self.min_lr)
+                if new < group["lr"]:
+                    log.info("reducing learning rate %.3g -> %.3g", group["lr"], new)
+                group["lr"] = new
+            self.wait = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = float(state["best"]), int(state["wait"])
+
+
+class Checkpoint(Callback):
+    """Save the full trainer state after every epoch (atomically) so a killed job resumes."""
+
+    name = "checkpoint"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = path
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        with atomic_path(self.path) as tmp:
+            torch.save(trainer.state_dict(), tmp)
+
+
+class EpochLogger(Callback):
+    """One human-readable line per epoch in the job log."""
+
+    name = "epoch_logger"
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        log.info(
+            "epoch %d: train_loss %.4g  val_loss %.4g  lr %.3g  (%.1f s)",
+            record["epoch"], record["train_loss"], record["val_loss"], record["lr"],
+            record["seconds"],
+        )

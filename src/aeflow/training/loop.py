@@ -1,0 +1,210 @@
+"""The training loop shared by every model. A model supplies its loss; callbacks do the rest.
+
+Data are dicts of CPU tensors with the sample on dim 0; a batch is an ``index_select`` of
+them (no per-sample Python), moved to the device with ``non_blocking`` from pinned memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from aeflow.models.base import Autoencoder
+from aeflow.training.callbacks import Callback
+from aeflow.training.device import autocast
+
+log = logging.getLogger(__name__)
+
+TensorData = dict[str, torch.Tensor]
+
+
+def n_samples(data: TensorData) -> int:
+    sizes = {v.shape[0] for v in data.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"tensors disagree on the number of samples: {sizes}")
+    return sizes.pop()
+
+
+class Trainer:
+    """Minimizes ``model.loss(batch)["loss"]`` with the given optimizer.
+
+    ``fit`` runs epochs until ``epochs`` or a callback sets ``stop``. The best weights by
+    validation loss are kept and restored at the end when ``restore_best``.
+    """
+
+    def __init__(
+        self,
+        model: Autoencoder,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        *,
+        batch_size: int,
+        seed: int = 0,
+        amp: bool = True,
+        channels_last: bool = True,
+        restore_best: bool = True,
+        callbacks: Sequence[Callback] = (),
+        progress: bool = True,
+    ) -> None:
+        self.device = device
+        self.channels_last = channels_last
+        self.model = model.to(device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.seed = seed
+        self.amp = amp
+        self.restore_best = restore_best
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.epoch = 0  # completed epochs
+        self.history: list[dict[str, float]] = []
+        self.best_val = math.inf
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stop = False
+        self.extra_state: dict[str, Any] = {}  # e.g. the MLflow run id, saved with checkpoints
+
+    # ---- batches -------------------------------------------------------------------------
+    def _to_device(self, batch: TensorData) -> TensorData:
+        out = {}
+        for key, value in batch.items():
+            value = value.to(self.device, non_blocking=True)
+            if self.channels_last and value.dim() == 4:
+                value = value.contiguous(memory_format=torch.channels_last)
+            out[key] = value
+        return out
+
+    def _batches(self, data: TensorData, shuffle: bool, epoch: int):
+        n = n_samples(data)
+        if shuffle:
+            # The permutation depends on (seed, epoch) only, so a resumed run sees the same order.
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            order = torch.randperm(n, generator=gen)
+        else:
+            order = None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                batch = {k: v[start : start + self.batch_size] for k, v in data.items()}
+            else:
+                idx = order[start : start + self.batch_size]
+                batch = {k: v.index_select(0, idx) for k, v in data.items()}
+            if self.device.type == "cuda":
+                batch = {k: v.pin_memory() for k, v in batch.items()}
+            yield self._to_device(batch)
+
+    # ---- epochs --------------------------------------------------------------------------
+    def train_epoch(self, data: TensorData, epoch: int) -> float:
+        self.model.train()
+        total = torch.zeros((), device=self.device)
+        seen = 0
+        n = n_samples(data)
+        bar = tqdm(
+            total=n, desc=f"epoch {epoch}", unit="img", file=sys.stderr, ascii=True,
+            mininterval=2.0, disable=not self.progress, dynamic_ncols=False, ncols=100,
+        )
+        for step, batch in enumerate(self._batches(data, shuffle=True, epoch=epoch)):
+            with autocast(self.device, self.amp):
+                terms = self.model.loss(batch)
+            loss = terms["loss"]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            b = n_samples(batch)
+            total += loss.detach() * b
+            seen += b
+            bar.update(b)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
+        bar.close()
+        value = (total / max(seen, 1)).item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training loss became {value} in epoch {epoch}")
+        return value
+
+    @torch.no_grad()
+    def evaluate_loss(self, data: TensorData) -> float:
+        """Mean loss per sample over ``data`` in eval mode."""
+        self.model.eval()
+        total = torch.zeros((), device=self.device)
+        seen = 0
+        for batch in self._batches(data, shuffle=False, epoch=0):
+            with autocast(self.device, self.amp):
+                loss = self.model.loss(batch)["loss"]
+            b = n_samples(batch)
+            total += loss.float() * b
+            seen += b
+        return (total / max(seen, 1)).item()
+
+    def fit(self, train: TensorData, val: TensorData, epochs: int) -> list[dict[str, float]]:
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        if self.epoch:
+            log.info("resuming after epoch %d of %d", self.epoch, epochs)
+        while self.epoch < epochs and not self.stop:
+            epoch = self.epoch + 1
+            t0 = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            train_loss = self.train_epoch(train, epoch)
+            val_loss = self.evaluate_loss(val)
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "lr": lr,
+                "seconds": time.perf_counter() - t0,
+            }
+            self.history.append(record)
+            if val_loss < self.best_val:
+                self.best_val, self.best_epoch = val_loss, epoch
+                self.best_state = copy.deepcopy(
+                    {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+                )
+            self.epoch = epoch
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, record)
+        if self.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+            log.info("restored best weights of epoch %d (val_loss %.4g)", self.best_epoch, self.best_val)
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: tensors, numbers, strings (loadable weights_only)."""
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "best_model": self.best_state,
+            "stop": self.stop,
+            "extra": self.extra_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for cb in self.callbacks:
+            if cb.name in state["callbacks"]:
+                cb.load_state_dict(state["callbacks"][cb.name])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.best_val = float(state["best_val"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_state = state["best_model"]
+        self.stop = bool(state["stop"])
+        self.extra_state = dict(state["extra"])

@@ -1,0 +1,166 @@
+"""MLflow tracking through the explicit client API (no global fluent state).
+
+The store is created once by its own workflow rule (:func:`init_store`) before any training
+job: SQLite schema creation races when several processes start on an empty file. Client calls
+are retried briefly, since a SQLite store is locked while another job writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aeflow.training.callbacks import Callback
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _retry(fn: Callable[[], T], what: str, attempts: int = 6) -> T:
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:  # MlflowException wraps sqlite "database is locked"
+            if attempt == attempts or "locked" not in str(exc).lower():
+                raise
+            log.warning("%s: store busy (%s); retrying in %.1f s", what, exc, delay)
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None."""
+    prefix = "sqlite:///"
+    return Path(tracking_uri[len(prefix) :]) if tracking_uri.startswith(prefix) else None
+
+
+def artifact_uri(location: str) -> str:
+    """A URI for an artifact location given as a path (made absolute) or a URI."""
+    if "://" in location:
+        return location
+    return Path(location).resolve().as_uri()
+
+
+def init_store(tracking_uri: str, experiment: str, artifact_location: str) -> str:
+    """Create the store (and its schema) and the experiment if missing; return its id."""
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    client = _client(tracking_uri)
+    found = _retry(lambda: client.get_experiment_by_name(experiment), "get experiment")
+    if found is not None:
+        return found.experiment_id
+    return _retry(
+        lambda: client.create_experiment(experiment, artifact_location=artifact_uri(artifact_location)),
+        "create experiment",
+    )
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"train.lr_plateau.factor": "0.67", ...} (MLflow params are flat strings)."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+class Run:
+    """One MLflow run, created or reopened by id (a resumed training continues its run)."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        run_name: str,
+        *,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        from mlflow.entities import RunStatus  # noqa: F401  (fail early if mlflow is missing)
+
+        self.client = _client(tracking_uri)
+        if run_id is not None:
+            self.run_id = run_id
+            _retry(lambda: self.client.update_run(run_id, status="RUNNING"), "reopen run")
+            return
+        exp = _retry(lambda: self.client.get_experiment_by_name(experiment), "get experiment")
+        if exp is None:
+            raise RuntimeError(
+                f"MLflow experiment {experiment!r} does not exist at {tracking_uri}; "
+                "the mlflow_init rule creates it"
+            )
+        all_tags = dict(tags or {})
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = _retry(
+            lambda: self.client.create_run(exp.experiment_id, run_name=run_name, tags=all_tags),
+            "create run",
+        )
+        self.run_id = run.info.run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = flatten(params)
+        items = [Param(k, v) for k, v in flat.items()]
+        for i in range(0, len(items), 100):  # MLflow's batch limit on params
+            chunk = items[i : i + 100]
+            _retry(lambda chunk=chunk: self.client.log_batch(self.run_id, params=chunk), "log params")
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step or 0)
+            for k, v in metrics.items()
+            if v is not None and v == v  # skip NaN
+        ]
+        _retry(lambda: self.client.log_batch(self.run_id, metrics=items), "log metrics")
+
+    def log_artifacts(self, paths: Iterable[str | os.PathLike], artifact_path: str | None = None):
+        for path in paths:
+            path = Path(path)
+            if path.is_dir():
+                self.client.log_artifacts(self.run_id, str(path), artifact_path)
+            else:
+                self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            _retry(lambda k=key, v=value: self.client.set_tag(self.run_id, k, v), "set tag")
+
+    def finish(self, status: str = "FINISHED") -> None:
+        _retry(lambda: self.client.set_terminated(self.run_id, status=status), "finish run")
+
+
+class MlflowCallback(Callback):
+    """Log train/val loss and LR of each epoch to a run."""
+
+    name = "mlflow"
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def on_epoch_end(self, trainer, record: dict[str, float]) -> None:
+        metrics = {k: v for k, v in record.items() if k != "epoch"}
+        self.run.log_metrics(metrics, step=int(record["epoch"]))

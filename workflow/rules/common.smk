@@ -1,0 +1,86 @@
+# Config validation and every helper the rules use. No rules here.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from aeflow.config import validate_config
+from aeflow.data.sources import raw_suffix
+
+# Validate once, fill the schema's defaults, and fail before any job starts.
+_validated = validate_config(config, source="config (config/config.yaml + overrides)")
+config.clear()
+config.update(_validated)
+
+
+wildcard_constraints:
+    dataset="[A-Za-z][A-Za-z0-9_]*",
+    experiment="[A-Za-z][A-Za-z0-9_]*",
+
+
+ENV = "../envs/aeflow.yaml"
+
+
+def dataset_config(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def experiment_config(wildcards):
+    return config["experiments"][wildcards.experiment]
+
+
+def raw_path(dataset):
+    source = config["datasets"][dataset]["source"]
+    return f"data/raw/{dataset}{raw_suffix(source)}"
+
+
+def local_source(wildcards):
+    """The user's local raw file, so that changing it reruns the fetch."""
+    source = config["datasets"][wildcards.dataset]["source"]
+    return [] if source in ("simulate", "download") else [source]
+
+
+def raw_input(wildcards):
+    return raw_path(wildcards.dataset)
+
+
+def prepared(dataset):
+    return f"results/prepared/{dataset}.zarr"
+
+
+def experiment_prepared(wildcards):
+    return prepared(config["experiments"][wildcards.experiment]["dataset"])
+
+
+def also_on(wildcards):
+    return config["experiments"][wildcards.experiment]["evaluate"]["also_on"]
+
+
+def also_on_prepared(wildcards):
+    return [prepared(name) for name in also_on(wildcards)]
+
+
+def train_threads(wildcards):
+    return config["experiments"][wildcards.experiment]["train"]["threads"]
+
+
+def uses_gpu(wildcards):
+    return int(config["experiments"][wildcards.experiment]["train"]["device"] != "cpu")
+
+
+def figures(experiment):
+    """The figures an experiment gets, by its task."""
+    exp = config["experiments"][experiment]
+    names = ["history", "examples", "error_distribution"]
+    if exp["evaluate"]["also_on"]:
+        names.append("also_on_examples")
+    return [f"results/figures/{experiment}/{name}.png" for name in names]
+
+
+def all_targets():
+    targets = ["results/summary/metrics.html"]
+    for experiment in config["experiments"]:
+        targets.append(f"results/eval/{experiment}/metrics.json")
+        targets.extend(figures(experiment))
+    return targets

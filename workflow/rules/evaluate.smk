@@ -1,0 +1,24 @@
+# Test metrics of each trained model beside its classical baselines.
+
+
+rule evaluate:
+    input:
+        model="results/models/{experiment}/model.pt",
+        model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
+        prepared=experiment_prepared,
+        also_on=also_on_prepared,
+    output:
+        metrics="results/eval/{experiment}/metrics.json",
+        predictions=directory("results/eval/{experiment}/predictions.zarr"),
+    params:
+        experiment=experiment_config,
+        mlflow=config["mlflow"],
+        also_on=also_on,
+    threads: train_threads
+    log:
+        "results/logs/evaluate/{experiment}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/evaluate.py"

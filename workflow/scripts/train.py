@@ -1,0 +1,19 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+from aeflow.logs import to_file
+
+to_file(snakemake.log[0])
+from pathlib import Path
+
+from aeflow.stages import train
+
+train(
+    snakemake.wildcards.experiment,
+    snakemake.params.experiment,
+    snakemake.params.mlflow,
+    snakemake.input.prepared,
+    out_dir=Path(snakemake.output.model).parent,
+    checkpoint_dir=snakemake.params.checkpoint_dir,
+    threads=snakemake.threads,
+)
