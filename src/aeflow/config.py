@@ -16,6 +16,7 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
+
 class ConfigError(ValueError):
     """A configuration key is missing, unknown or has a bad value."""
 
@@ -78,9 +79,10 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                     "when source is 'download'"
                 )
         sp = ds["split"]
-        if sp["n_train"] is None and sp["test_fraction"] + sp["val_fraction"] * (
-            1 - sp["test_fraction"]
-        ) > 1:
+        if (
+            sp["n_train"] is None
+            and sp["test_fraction"] + sp["val_fraction"] * (1 - sp["test_fraction"]) > 1
+        ):
             raise ConfigError(f"{source}: datasets.{name}.split: fractions exceed 1")
     for name, exp in config["experiments"].items():
         if exp["dataset"] not in datasets:

@@ -35,11 +35,19 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
         t0 = time.perf_counter()
         arrays = kind.simulate(dataset_cfg)
         digest = sources.write_npz(out, arrays)
-        log.info("simulated %s: %d samples in %.1f s", name, dataset_cfg["n_samples"], time.perf_counter() - t0)
+        log.info(
+            "simulated %s: %d samples in %.1f s",
+            name,
+            dataset_cfg["n_samples"],
+            time.perf_counter() - t0,
+        )
     elif source == "download":
         dl = dataset_cfg["download"]
         digest = sources.download(
-            out, url=dl["url"], gdrive_id=dl["gdrive_id"], sha256=dataset_cfg["sha256"],
+            out,
+            url=dl["url"],
+            gdrive_id=dl["gdrive_id"],
+            sha256=dataset_cfg["sha256"],
             timeout_s=dl["timeout_s"],
         )
     else:
@@ -59,8 +67,13 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
     n = len(next(iter(raw.values())))
     sp = dataset_cfg["split"]
     try:
-        split = assign_split(n, n_train=sp["n_train"], test_fraction=sp["test_fraction"],
-                             val_fraction=sp["val_fraction"], seed=sp["seed"])
+        split = assign_split(
+            n,
+            n_train=sp["n_train"],
+            test_fraction=sp["test_fraction"],
+            val_fraction=sp["val_fraction"],
+            seed=sp["seed"],
+        )
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
     ds = kind.prepare(raw, dataset_cfg, str(raw_path), split)
@@ -82,7 +95,7 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
         ds.attrs[f"split_{key}"] = "none" if value is None else value
     counts = {s: int((split == s).sum()) for s in ("train", "val", "test")}
     ds.attrs.update({f"n_{s}": c for s, c in counts.items()})
-    write_store(ds.chunk({"sample": 256}), out)
+    write_store(ds, out)
     log.info("prepared %s: %s -> %s", name, counts, out)
 
 
@@ -94,8 +107,12 @@ def init_mlflow(mlflow_cfg: dict[str, Any], out: PathLike) -> None:
         mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], mlflow_cfg["artifact_location"]
     )
     write_json(out, {**mlflow_cfg, "experiment_id": experiment_id})
-    log.info("MLflow store ready: %s, experiment %s (%s)", mlflow_cfg["tracking_uri"],
-             mlflow_cfg["experiment"], experiment_id)
+    log.info(
+        "MLflow store ready: %s, experiment %s (%s)",
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+        experiment_id,
+    )
 
 
 # ---- training -----------------------------------------------------------------------------
@@ -150,21 +167,35 @@ def train(
     train_data = _tensor_split(ds, "train", limit=tc["max_train_samples"])
     val_data = _tensor_split(ds, "val")
     if len(val_data["input"]) == 0:
-        raise ValueError(f"{prepared}: the validation split is empty (datasets.*.split.val_fraction)")
+        raise ValueError(
+            f"{prepared}: the validation split is empty (datasets.*.split.val_fraction)"
+        )
 
     torch.manual_seed(tc["seed"])
     model = build_model(exp_cfg["model"], exp_cfg["model_params"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"])
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"]
+    )
     callbacks = []
     if tc["early_stopping"]["patience"] is not None:
-        callbacks.append(EarlyStopping(tc["early_stopping"]["patience"], tc["early_stopping"]["min_delta"]))
+        callbacks.append(
+            EarlyStopping(tc["early_stopping"]["patience"], tc["early_stopping"]["min_delta"])
+        )
     lp = tc["lr_plateau"]
     if lp["patience"] is not None:
-        callbacks.append(ReduceLROnPlateau(lp["factor"], lp["patience"], lp["min_lr"], lp["min_delta"]))
+        callbacks.append(
+            ReduceLROnPlateau(lp["factor"], lp["patience"], lp["min_lr"], lp["min_delta"])
+        )
     callbacks.append(EpochLogger())
     trainer = Trainer(
-        model, optimizer, device, batch_size=tc["batch_size"], seed=tc["seed"], amp=tc["amp"],
-        channels_last=tc["channels_last"], restore_best=tc["early_stopping"]["restore_best"],
+        model,
+        optimizer,
+        device,
+        batch_size=tc["batch_size"],
+        seed=tc["seed"],
+        amp=tc["amp"],
+        channels_last=tc["channels_last"],
+        restore_best=tc["early_stopping"]["restore_best"],
         callbacks=callbacks,
     )
 
@@ -180,16 +211,35 @@ def train(
         else:
             log.info("ignoring %s: it belongs to another configuration", ckpt_path)
 
-    run = Run(mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], run_name=f"train {experiment}",
-              run_id=run_id, tags={"aeflow.experiment": experiment, "aeflow.stage": "train"})
+    run = Run(
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+        run_name=f"train {experiment}",
+        run_id=run_id,
+        tags={"aeflow.experiment": experiment, "aeflow.stage": "train"},
+    )
     trainer.extra_state.update({"fingerprint": fingerprint, "mlflow_run_id": run.run_id})
     device_name = describe_device(device)
-    log.info("training %s (%s, %d parameters) on %s; %d train / %d val samples", experiment,
-             exp_cfg["model"], sum(p.numel() for p in model.parameters()), device_name,
-             len(train_data["input"]), len(val_data["input"]))
+    log.info(
+        "training %s (%s, %d parameters) on %s; %d train / %d val samples",
+        experiment,
+        exp_cfg["model"],
+        sum(p.numel() for p in model.parameters()),
+        device_name,
+        len(train_data["input"]),
+        len(val_data["input"]),
+    )
     if run_id is None:
-        run.log_params({"experiment": experiment, **exp_cfg,
-                        "data": {k: ds.attrs[k] for k in ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")}})
+        run.log_params(
+            {
+                "experiment": experiment,
+                **exp_cfg,
+                "data": {
+                    k: ds.attrs[k]
+                    for k in ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")
+                },
+            }
+        )
     run.set_tags({"aeflow.device": device_name})
     trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
 
@@ -206,23 +256,43 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     description = trainer.model.describe()
-    description.update({
-        "experiment": experiment, "dataset": exp_cfg["dataset"], "task": exp_cfg["task"],
-        "best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val,
-        "epochs_run": trainer.epoch, "device": device_name, "fingerprint": fingerprint,
-        "aeflow_version": aeflow.__version__,
-    })
+    description.update(
+        {
+            "experiment": experiment,
+            "dataset": exp_cfg["dataset"],
+            "task": exp_cfg["task"],
+            "best_epoch": trainer.best_epoch,
+            "best_val_loss": trainer.best_val,
+            "epochs_run": trainer.epoch,
+            "device": device_name,
+            "fingerprint": fingerprint,
+            "aeflow_version": aeflow.__version__,
+        }
+    )
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save({k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}, tmp)
     write_json(out_dir / "model.json", description)
     with atomic_path(out_dir / "history.csv") as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
-    run.log_metrics({"best_val_loss": trainer.best_val, "best_epoch": trainer.best_epoch,
-                     "train_seconds": seconds})
-    run.log_artifacts([out_dir / "model.pt", out_dir / "model.json", out_dir / "history.csv"], "model")
+    run.log_metrics(
+        {
+            "best_val_loss": trainer.best_val,
+            "best_epoch": trainer.best_epoch,
+            "train_seconds": seconds,
+        }
+    )
+    run.log_artifacts(
+        [out_dir / "model.pt", out_dir / "model.json", out_dir / "history.csv"], "model"
+    )
     run.finish("FINISHED")
-    write_json(out_dir / "run.json", {"run_id": run.run_id, "tracking_uri": mlflow_cfg["tracking_uri"],
-                                      "experiment": mlflow_cfg["experiment"]})
+    write_json(
+        out_dir / "run.json",
+        {
+            "run_id": run.run_id,
+            "tracking_uri": mlflow_cfg["tracking_uri"],
+            "experiment": mlflow_cfg["experiment"],
+        },
+    )
     ckpt_path.unlink(missing_ok=True)
     return description
 
@@ -257,7 +327,11 @@ def predict(model, inputs: np.ndarray, batch_size: int, device, amp: bool = True
     outs = []
     with torch.no_grad():
         for start in range(0, len(x_all), batch_size):
-            x = x_all[start : start + batch_size].to(device).contiguous(memory_format=torch.channels_last)
+            x = (
+                x_all[start : start + batch_size]
+                .to(device)
+                .contiguous(memory_format=torch.channels_last)
+            )
             with autocast(device, amp):
                 y = model(x)
             outs.append(y.float().cpu())
@@ -282,13 +356,15 @@ def _evaluate_set(model, ds, split: str, filters, eval_cfg, device, amp: bool):
     per_method = {"model": mse}
     block["baselines"] = {}
     for f in filters:
-        b_block, b_mse = reconstruction_metrics(f.apply(inputs), targets, eval_cfg["psnr_data_range"])
+        b_block, b_mse = reconstruction_metrics(
+            f.apply(inputs), targets, eval_cfg["psnr_data_range"]
+        )
         if f.value is not None:
             b_block[f.parameter] = f.value
         block["baselines"][f.name] = b_block
         per_method[f.name] = b_mse
     samples = ds["sample"].values[np.asarray(ds["split"].values == split)]
-    dims = ("sample",) + tuple(d for d in ds["input"].dims if d != "sample")
+    dims = ("sample", *(d for d in ds["input"].dims if d != "sample"))
     pred = xr.Dataset(
         {
             "input": (dims, inputs),
@@ -332,12 +408,17 @@ def evaluate(
     model, description = load_trained(model_dir, device)
     ds = open_store(prepared)
     filters = image_denoising_baselines(
-        split_values(ds, "val", "input"), split_values(ds, "val", "target"),
-        ec["baselines"]["gaussian_sigma"], ec["baselines"]["median_size"],
+        split_values(ds, "val", "input"),
+        split_values(ds, "val", "target"),
+        ec["baselines"]["gaussian_sigma"],
+        ec["baselines"]["median_size"],
     )
     metrics: dict[str, Any] = {
-        "experiment": experiment, "dataset": exp_cfg["dataset"], "model": exp_cfg["model"],
-        "n_parameters": description["n_parameters"], "units": "normalized log intensity",
+        "experiment": experiment,
+        "dataset": exp_cfg["dataset"],
+        "model": exp_cfg["model"],
+        "n_parameters": description["n_parameters"],
+        "units": "normalized log intensity",
     }
     block, pred = _evaluate_set(model, ds, "test", filters, ec, device, amp)
     metrics.update(block)
@@ -346,13 +427,20 @@ def evaluate(
     metrics["also_on"] = {}
     for name, path in also_on.items():
         other = open_store(path)
-        metrics["also_on"][name], groups[name] = _evaluate_set(model, other, "test", filters, ec, device, amp)
+        metrics["also_on"][name], groups[name] = _evaluate_set(
+            model, other, "test", filters, ec, device, amp
+        )
     out_dir = Path(out_dir)
     write_store(pred, out_dir / "predictions.zarr", groups=groups)
 
     train_run = read_json(Path(model_dir) / "run.json")["run_id"]
-    run = Run(mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], run_name=f"evaluate {experiment}",
-              parent_run_id=train_run, tags={"aeflow.experiment": experiment, "aeflow.stage": "evaluate"})
+    run = Run(
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+        run_name=f"evaluate {experiment}",
+        parent_run_id=train_run,
+        tags={"aeflow.experiment": experiment, "aeflow.stage": "evaluate"},
+    )
     flat = {"test_loss": metrics["test_loss"], "test_psnr_db_mean": metrics["psnr_db"]["mean"]}
     for name, b in metrics["baselines"].items():
         flat[f"baseline.{name}.test_loss"] = b["test_loss"]
@@ -365,8 +453,12 @@ def evaluate(
     write_json(out_dir / "metrics.json", metrics)
     run.log_artifacts([out_dir / "metrics.json"])
     run.finish()
-    log.info("%s: test_loss %.4g (identity %.4g, gaussian %.4g, median %.4g)", experiment,
-             metrics["test_loss"], *(metrics["baselines"][k]["test_loss"] for k in ("identity", "gaussian", "median")))
+    log.info(
+        "%s: test_loss %.4g (identity %.4g, gaussian %.4g, median %.4g)",
+        experiment,
+        metrics["test_loss"],
+        *(metrics["baselines"][k]["test_loss"] for k in ("identity", "gaussian", "median")),
+    )
     return metrics
 
 
@@ -381,8 +473,13 @@ def _log_figure(model_dir: PathLike, figure: PathLike) -> None:
     run.finish()
 
 
-def plot_examples(experiment: str, exp_cfg: dict[str, Any], predictions: PathLike, out: PathLike,
-                  model_dir: PathLike) -> None:
+def plot_examples(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    predictions: PathLike,
+    out: PathLike,
+    model_dir: PathLike,
+) -> None:
     from aeflow.data.store import open_store
     from aeflow.plotting import save
     from aeflow.plotting.figures import denoising_rows
@@ -390,14 +487,23 @@ def plot_examples(experiment: str, exp_cfg: dict[str, Any], predictions: PathLik
     pred = open_store(predictions)
     n = min(exp_cfg["evaluate"]["n_examples"], pred.sizes["sample"])
     sel = pred.isel(sample=slice(0, n))
-    rows = {"noisy": sel["input"].values, "denoised": sel["prediction"].values, "true": sel["target"].values}
+    rows = {
+        "noisy": sel["input"].values,
+        "denoised": sel["prediction"].values,
+        "true": sel["target"].values,
+    }
     title = f"{experiment}: test images of {pred.attrs.get('dataset', '')}"
     save(denoising_rows(rows, title=title), out)
     _log_figure(model_dir, out)
 
 
-def plot_also_on_examples(experiment: str, exp_cfg: dict[str, Any], predictions: PathLike,
-                          out: PathLike, model_dir: PathLike) -> None:
+def plot_also_on_examples(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    predictions: PathLike,
+    out: PathLike,
+    model_dir: PathLike,
+) -> None:
     """Noisy / denoised / true rows for each further dataset the model was evaluated on."""
     from aeflow.data.store import open_store
     from aeflow.plotting import save
@@ -418,7 +524,9 @@ def plot_also_on_examples(experiment: str, exp_cfg: dict[str, Any], predictions:
     _log_figure(model_dir, out)
 
 
-def plot_history(experiment: str, history_csv: PathLike, out: PathLike, model_dir: PathLike) -> None:
+def plot_history(
+    experiment: str, history_csv: PathLike, out: PathLike, model_dir: PathLike
+) -> None:
     import pandas as pd
 
     from aeflow.plotting import save
@@ -428,7 +536,9 @@ def plot_history(experiment: str, history_csv: PathLike, out: PathLike, model_di
     _log_figure(model_dir, out)
 
 
-def plot_error_distribution(experiment: str, predictions: PathLike, out: PathLike, model_dir: PathLike) -> None:
+def plot_error_distribution(
+    experiment: str, predictions: PathLike, out: PathLike, model_dir: PathLike
+) -> None:
     from aeflow.data.store import open_store
     from aeflow.plotting import save
     from aeflow.plotting.figures import error_distributions
@@ -449,11 +559,18 @@ def summary_table(metrics_files: dict[str, PathLike], out: PathLike) -> None:
         m = read_json(path)
         sets = {m["dataset"]: m, **m.get("also_on", {})}
         for dataset, block in sets.items():
-            row = {"experiment": experiment, "evaluated on": dataset, "n_test": block["n_test"],
-                   "model MSE": block["test_loss"], "model PSNR [dB]": block["psnr_db"]["mean"]}
+            row = {
+                "experiment": experiment,
+                "evaluated on": dataset,
+                "n_test": block["n_test"],
+                "model MSE": block["test_loss"],
+                "model PSNR [dB]": block["psnr_db"]["mean"],
+            }
             for name, b in block["baselines"].items():
                 row[f"{name} MSE"] = b["test_loss"]
             rows.append(row)
-    html = summary_table_html(rows, "Test MSE (normalized log intensity) of each model and its baselines")
+    html = summary_table_html(
+        rows, "Test MSE (normalized log intensity) of each model and its baselines"
+    )
     with atomic_path(out) as tmp:
         tmp.write_text(html)

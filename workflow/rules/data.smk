@@ -6,12 +6,12 @@ rule fetch_npz:
         local_source,
     output:
         raw="data/raw/{dataset}.npz",
-    params:
-        dataset=dataset_config,
     log:
         "results/logs/fetch/{dataset}.log",
     conda:
         ENV
+    params:
+        dataset=dataset_config,
     script:
         "../scripts/fetch.py"
 
@@ -26,11 +26,11 @@ rule prepare:
         raw=raw_input,
     output:
         store=directory("results/prepared/{dataset}.zarr"),
-    params:
-        dataset=dataset_config,
     log:
         "results/logs/prepare/{dataset}.log",
     conda:
         ENV
+    params:
+        dataset=dataset_config,
     script:
         "../scripts/prepare.py"

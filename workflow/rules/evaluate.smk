@@ -11,14 +11,14 @@ rule evaluate:
     output:
         metrics="results/eval/{experiment}/metrics.json",
         predictions=directory("results/eval/{experiment}/predictions.zarr"),
-    params:
-        experiment=experiment_config,
-        mlflow=config["mlflow"],
-        also_on=also_on,
-    threads: train_threads
     log:
         "results/logs/evaluate/{experiment}.log",
     conda:
         ENV
+    threads: train_threads
+    params:
+        experiment=experiment_config,
+        mlflow=config["mlflow"],
+        also_on=also_on,
     script:
         "../scripts/evaluate.py"

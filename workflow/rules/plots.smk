@@ -12,13 +12,13 @@ rule plot_history:
             category="{experiment}",
             labels={"figure": "training history"},
         ),
-    params:
-        figure="history",
-        experiment=experiment_config,
     log:
         "results/logs/plots/{experiment}/history.log",
     conda:
         ENV
+    params:
+        figure="history",
+        experiment=experiment_config,
     script:
         "../scripts/plot.py"
 
@@ -34,13 +34,13 @@ rule plot_examples:
             category="{experiment}",
             labels={"figure": "test examples"},
         ),
-    params:
-        figure="examples",
-        experiment=experiment_config,
     log:
         "results/logs/plots/{experiment}/examples.log",
     conda:
         ENV
+    params:
+        figure="examples",
+        experiment=experiment_config,
     script:
         "../scripts/plot.py"
 
@@ -56,13 +56,13 @@ rule plot_also_on_examples:
             category="{experiment}",
             labels={"figure": "other datasets"},
         ),
-    params:
-        figure="also_on_examples",
-        experiment=experiment_config,
     log:
         "results/logs/plots/{experiment}/also_on_examples.log",
     conda:
         ENV
+    params:
+        figure="also_on_examples",
+        experiment=experiment_config,
     script:
         "../scripts/plot.py"
 
@@ -78,20 +78,22 @@ rule plot_error_distribution:
             category="{experiment}",
             labels={"figure": "per-image error"},
         ),
-    params:
-        figure="error_distribution",
-        experiment=experiment_config,
     log:
         "results/logs/plots/{experiment}/error_distribution.log",
     conda:
         ENV
+    params:
+        figure="error_distribution",
+        experiment=experiment_config,
     script:
         "../scripts/plot.py"
 
 
 rule summary:
     input:
-        metrics=expand("results/eval/{experiment}/metrics.json", experiment=config["experiments"]),
+        metrics=expand(
+            "results/eval/{experiment}/metrics.json", experiment=config["experiments"]
+        ),
     output:
         table=report(
             "results/summary/metrics.html",
@@ -99,11 +101,11 @@ rule summary:
             category="Summary",
             labels={"table": "test metrics"},
         ),
-    params:
-        experiments=list(config["experiments"]),
     log:
         "results/logs/summary.log",
     conda:
         ENV
+    params:
+        experiments=list(config["experiments"]),
     script:
         "../scripts/summary.py"

@@ -4,12 +4,12 @@
 rule mlflow_init:
     output:
         store="results/mlflow/store.json",
-    params:
-        mlflow=config["mlflow"],
     log:
         "results/logs/mlflow_init.log",
     conda:
         ENV
+    params:
+        mlflow=config["mlflow"],
     script:
         "../scripts/mlflow_init.py"
 
@@ -23,16 +23,16 @@ rule train:
         model_json="results/models/{experiment}/model.json",
         history="results/models/{experiment}/history.csv",
         run="results/models/{experiment}/run.json",
-    params:
-        experiment=experiment_config,
-        mlflow=config["mlflow"],
-        checkpoint_dir=lambda wildcards: f"results/checkpoints/{wildcards.experiment}",
-    threads: train_threads
-    resources:
-        gpu=uses_gpu,
     log:
         "results/logs/train/{experiment}.log",
     conda:
         ENV
+    threads: train_threads
+    resources:
+        gpu=uses_gpu,
+    params:
+        experiment=experiment_config,
+        mlflow=config["mlflow"],
+        checkpoint_dir=lambda wildcards: f"results/checkpoints/{wildcards.experiment}",
     script:
         "../scripts/train.py"

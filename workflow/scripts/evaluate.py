@@ -14,7 +14,7 @@ evaluate(
     snakemake.params.mlflow,
     model_dir=Path(snakemake.input.model).parent,
     prepared=snakemake.input.prepared,
-    also_on=dict(zip(snakemake.params.also_on, snakemake.input.also_on)),
+    also_on=dict(zip(snakemake.params.also_on, snakemake.input.also_on, strict=True)),
     out_dir=Path(snakemake.output.metrics).parent,
     threads=snakemake.threads,
 )

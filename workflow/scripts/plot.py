@@ -14,7 +14,17 @@ kind = snakemake.params.figure
 if kind == "history":
     stages.plot_history(experiment, snakemake.input.history, snakemake.output.figure, model_dir)
 elif kind == "error_distribution":
-    stages.plot_error_distribution(experiment, snakemake.input.predictions, snakemake.output.figure, model_dir)
+    stages.plot_error_distribution(
+        experiment, snakemake.input.predictions, snakemake.output.figure, model_dir
+    )
 else:
-    plot = {"examples": stages.plot_examples, "also_on_examples": stages.plot_also_on_examples}[kind]
-    plot(experiment, snakemake.params.experiment, snakemake.input.predictions, snakemake.output.figure, model_dir)
+    plot = {"examples": stages.plot_examples, "also_on_examples": stages.plot_also_on_examples}[
+        kind
+    ]
+    plot(
+        experiment,
+        snakemake.params.experiment,
+        snakemake.input.predictions,
+        snakemake.output.figure,
+        model_dir,
+    )

@@ -6,4 +6,9 @@ from aeflow.logs import to_file
 to_file(snakemake.log[0])
 from aeflow.stages import prepare
 
-prepare(snakemake.wildcards.dataset, snakemake.params.dataset, snakemake.input.raw, snakemake.output.store)
+prepare(
+    snakemake.wildcards.dataset,
+    snakemake.params.dataset,
+    snakemake.input.raw,
+    snakemake.output.store,
+)

@@ -47,7 +47,9 @@ def tune(
     val_target: np.ndarray,
 ) -> TunedFilter:
     """Pick the candidate with the lowest validation MSE."""
-    scores = {str(c): float(per_sample_mse(filt(val_input, c), val_target).mean()) for c in candidates}
+    scores = {
+        str(c): float(per_sample_mse(filt(val_input, c), val_target).mean()) for c in candidates
+    }
     best = min(candidates, key=lambda c: scores[str(c)])
     return TunedFilter(name, parameter, best, lambda x, b=best: filt(x, b), scores)
 

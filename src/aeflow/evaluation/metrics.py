@@ -46,7 +46,7 @@ def reconstruction_metrics(
     mse = per_sample_mse(prediction, target)
     block = {
         "test_loss": float(mse.mean()),
-        "n_test": int(len(mse)),
+        "n_test": len(mse),
         "mse": summarize(mse),
         "psnr_db": summarize(psnr(mse, data_range)),
     }

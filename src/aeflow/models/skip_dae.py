@@ -28,7 +28,9 @@ class SkipDAEConfig:
 
     def __post_init__(self) -> None:
         if self.kernel_size % 2 != 1:
-            raise ValueError(f"model_params.kernel_size must be odd for 'same' padding, got {self.kernel_size}")
+            raise ValueError(
+                f"model_params.kernel_size must be odd for 'same' padding, got {self.kernel_size}"
+            )
         for name in ("in_channels", "out_channels", "width"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model_params.{name} must be >= 1")

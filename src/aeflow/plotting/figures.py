@@ -30,7 +30,9 @@ def denoising_rows(
         for c in range(n):
             im = axes[r, c].imshow(rows[label][c], vmin=vmin, vmax=vmax, cmap="viridis")
         axes[r, 0].set_ylabel(label, fontsize=9)
-    fig.colorbar(im, ax=axes[: len(labels)].ravel().tolist(), shrink=0.8, label="normalized log intensity")
+    fig.colorbar(
+        im, ax=axes[: len(labels)].ravel().tolist(), shrink=0.8, label="normalized log intensity"
+    )
     if residual_of is not None:
         a, b = residual_of
         resid = rows[a] - rows[b]
@@ -68,7 +70,9 @@ def training_history(history: pd.DataFrame, title: str | None = None):
     return fig
 
 
-def error_distributions(per_sample: Mapping[str, np.ndarray], xlabel: str = "per-image MSE", title: str | None = None):
+def error_distributions(
+    per_sample: Mapping[str, np.ndarray], xlabel: str = "per-image MSE", title: str | None = None
+):
     """Histograms of a per-sample error for the model and each baseline, log-spaced bins."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     values = [np.asarray(v) for v in per_sample.values()]
@@ -93,4 +97,5 @@ def summary_table_html(rows: Sequence[Mapping[str, object]], title: str) -> str:
         "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
         "td,th{padding:3px 10px;border-bottom:1px solid #ccc;text-align:right}"
     )
-    return f"<html><head><meta charset='utf-8'><style>{style}</style></head><body><h3>{title}</h3>{table}</body></html>\n"
+    head = f"<head><meta charset='utf-8'><style>{style}</style></head>"
+    return f"<html>{head}<body><h3>{title}</h3>{table}</body></html>\n"

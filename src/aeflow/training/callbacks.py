@@ -78,7 +78,12 @@ class ReduceLROnPlateau(Callback):
     name = "lr_plateau"
 
     def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = 1e-4):
-        self.factor, self.patience, self.min_lr, self.min_delta = factor, patience, min_lr, min_delta
+        self.factor, self.patience, self.min_lr, self.min_delta = (
+            factor,
+            patience,
+            min_lr,
+            min_delta,
+        )
         self.best = math.inf
         self.wait = 0
 
@@ -124,6 +129,9 @@ class EpochLogger(Callback):
     def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
         log.info(
             "epoch %d: train_loss %.4g  val_loss %.4g  lr %.3g  (%.1f s)",
-            record["epoch"], record["train_loss"], record["val_loss"], record["lr"],
+            record["epoch"],
+            record["train_loss"],
+            record["val_loss"],
+            record["lr"],
             record["seconds"],
         )

@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 def select_device(preference: str = "auto") -> torch.device:
-    """``auto`` -> the first visible CUDA device if any (respects CUDA_VISIBLE_DEVICES), else CPU."""
+    """``auto``: the first visible CUDA device (CUDA_VISIBLE_DEVICES applies), else the CPU."""
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise RuntimeError("train.device is 'cuda' but no CUDA device is visible")

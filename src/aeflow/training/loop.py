@@ -109,8 +109,15 @@ class Trainer:
         seen = 0
         n = n_samples(data)
         bar = tqdm(
-            total=n, desc=f"epoch {epoch}", unit="img", file=sys.stderr, ascii=True,
-            mininterval=2.0, disable=not self.progress, dynamic_ncols=False, ncols=100,
+            total=n,
+            desc=f"epoch {epoch}",
+            unit="img",
+            file=sys.stderr,
+            ascii=True,
+            mininterval=2.0,
+            disable=not self.progress,
+            dynamic_ncols=False,
+            ncols=100,
         )
         for step, batch in enumerate(self._batches(data, shuffle=True, epoch=epoch)):
             with autocast(self.device, self.amp):
@@ -174,7 +181,9 @@ class Trainer:
                 cb.on_epoch_end(self, record)
         if self.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-            log.info("restored best weights of epoch %d (val_loss %.4g)", self.best_epoch, self.best_val)
+            log.info(
+                "restored best weights of epoch %d (val_loss %.4g)", self.best_epoch, self.best_val
+            )
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history

@@ -65,13 +65,15 @@ def init_store(tracking_uri: str, experiment: str, artifact_location: str) -> st
     if found is not None:
         return found.experiment_id
     return _retry(
-        lambda: client.create_experiment(experiment, artifact_location=artifact_uri(artifact_location)),
+        lambda: client.create_experiment(
+            experiment, artifact_location=artifact_uri(artifact_location)
+        ),
         "create experiment",
     )
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested config -> {"train.lr_plateau.factor": "0.67", ...} (MLflow params are flat strings)."""
+    """Nested config -> {"train.lr_plateau.factor": "0.67", ...}: MLflow params are flat."""
     flat: dict[str, str] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
@@ -124,7 +126,9 @@ class Run:
         items = [Param(k, v) for k, v in flat.items()]
         for i in range(0, len(items), 100):  # MLflow's batch limit on params
             chunk = items[i : i + 100]
-            _retry(lambda chunk=chunk: self.client.log_batch(self.run_id, params=chunk), "log params")
+            _retry(
+                lambda chunk=chunk: self.client.log_batch(self.run_id, params=chunk), "log params"
+            )
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric
