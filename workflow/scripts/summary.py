@@ -6,6 +6,5 @@ from aeflow.logs import to_file
 to_file(snakemake.log[0])
 from aeflow.stages import summary_table
 
-summary_table(
-    dict(zip(snakemake.params.experiments, snakemake.input.metrics, strict=True)), snakemake.output.table
-)
+metrics = dict(zip(snakemake.params.experiments, snakemake.input.metrics, strict=True))
+summary_table(metrics, snakemake.output.table)
