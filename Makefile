@@ -1,0 +1,46 @@
+# aeflow: `make run` sets up and runs the default workflow; `make test` sets up and tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= all
+
+.PHONY: setup run report test lint unit bench clean
+
+## setup: create .venv and install aeflow with its dev tools (a no-op when nothing changed)
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch==2.13.0 (pinned in pyproject.toml) is the CPU wheel on this machine's disk.
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: the embedded default workflow, then the HTML report
+run: setup
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+	@echo "report: results/report.html"
+
+report: setup
+	$(BIN)/snakemake --report results/report.html
+
+## test: quality gates and the whole test suite
+test: setup lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/snakemake --lint
+
+unit: setup
+	$(BIN)/pytest -m "not e2e"
+
+bench: setup
+	$(BIN)/python bench/train_throughput.py
+
+clean:
+	rm -rf results data .snakemake

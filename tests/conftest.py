@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny valid config and hand-made raw SAXS files."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_CONFIG = {
+    "run_name": "aeflow-test",
+    "mlflow": {
+        "tracking_uri": "sqlite:///results/mlflow.db",
+        "experiment": "aeflow-test",
+        "artifact_location": "results/mlartifacts",
+    },
+    "datasets": {
+        "saxs": {
+            "kind": "saxs",
+            "source": "simulate",
+            "n_samples": 320,
+            "seed": 3,
+            "split": {"test_fraction": 0.2, "val_fraction": 0.15, "seed": 0},
+        },
+        "saxs_partial": {
+            "kind": "saxs",
+            "source": "simulate",
+            "n_samples": 40,
+            "seed": 4,
+            "simulate": {"coherence_length": 8.0},
+            "split": {"test_fraction": 1.0, "val_fraction": 0.0},
+        },
+    },
+    "experiments": {
+        "saxs_dae": {
+            "dataset": "saxs",
+            "model": "skip_dae",
+            "train": {"epochs": 2, "batch_size": 16, "threads": 2},
+            "evaluate": {"also_on": ["saxs_partial"], "n_examples": 4},
+        }
+    },
+}
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    return copy.deepcopy(TINY_CONFIG)
+
+
+@pytest.fixture
+def raw_saxs() -> dict[str, np.ndarray]:
+    """Hand-made raw arrays in the book's layout (N, 64, 64, 1), counts >= 0."""
+    rng = np.random.default_rng(0)
+    target = rng.uniform(0, 1000, size=(6, 64, 64, 1)).astype(np.float32)
+    speckle = rng.poisson(target).astype(np.float32)
+    return {"speckle_images": speckle, "target_images": target}

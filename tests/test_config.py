@@ -1,0 +1,115 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from aeflow.config import ConfigError, load_config, validate_config
+from conftest import REPO
+
+
+def test_defaults_are_filled(tiny_config):
+    cfg = validate_config(tiny_config)
+    train = cfg["experiments"]["saxs_dae"]["train"]
+    assert train["learning_rate"] == pytest.approx(1e-3)
+    assert train["early_stopping"]["patience"] == 3
+    assert train["lr_plateau"] == {"factor": 0.67, "patience": 2, "min_lr": 1e-5, "min_delta": 1e-4}
+    pp = cfg["datasets"]["saxs"]["preprocess"]
+    assert pp == {"log_offset": 1.0, "clip_min": 0.0, "clip_max": 1.1}
+    assert cfg["datasets"]["saxs"]["simulate"]["image_size"] == 64
+    # the input is not modified
+    assert "preprocess" not in tiny_config["datasets"]["saxs"]
+
+
+def test_defaults_are_not_shared_between_entries(tiny_config):
+    cfg = validate_config(tiny_config)
+    cfg["datasets"]["saxs"]["preprocess"]["clip_max"] = 2.0
+    assert cfg["datasets"]["saxs_partial"]["preprocess"]["clip_max"] == 1.1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c["datasets"]["saxs"].update(kind="sax"), "datasets.saxs.kind"),
+        (lambda c: c["datasets"]["saxs"].update(colour="red"), "colour"),
+        (
+            lambda c: c["experiments"]["saxs_dae"]["train"].update(epochs=0),
+            "experiments.saxs_dae.train.epochs",
+        ),
+        (
+            lambda c: c["datasets"]["saxs"]["split"].update(val_fraction=1.5),
+            "datasets.saxs.split.val_fraction",
+        ),
+        (
+            lambda c: c["experiments"]["saxs_dae"].update(model="resnet"),
+            "experiments.saxs_dae.model",
+        ),
+        (
+            lambda c: c["experiments"]["saxs_dae"].update(dataset="nope"),
+            "experiments.saxs_dae.dataset",
+        ),
+        (lambda c: c["experiments"]["saxs_dae"]["evaluate"].update(also_on=["x"]), "also_on"),
+        (lambda c: c["datasets"]["saxs"].update(sha256="abc"), "datasets.saxs.sha256"),
+        (lambda c: c["datasets"]["saxs"].update(source="download"), "datasets.saxs.download"),
+        (
+            lambda c: (
+                c["datasets"]["saxs"]["simulate"].update(image_size=30)
+                if "simulate" in c["datasets"]["saxs"]
+                else c["datasets"]["saxs"].update(simulate={"image_size": 30})
+            ),
+            "datasets.saxs.simulate.image_size",
+        ),
+        (lambda c: c.pop("experiments"), "experiments"),
+    ],
+)
+def test_bad_config_names_the_key(tiny_config, mutate, message):
+    mutate(tiny_config)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        validate_config(tiny_config, source="my.yaml")
+
+
+def test_shipped_configs_are_valid():
+    for name in ("config.yaml", "paper.yaml"):
+        cfg = load_config(REPO / "config" / name)
+        assert cfg["experiments"]["saxs_dae"]["model"] == "skip_dae"
+    paper = load_config(REPO / "config" / "paper.yaml")
+    assert paper["datasets"]["saxs"]["source"] == "download"
+    assert paper["datasets"]["saxs"]["split"]["n_train"] == 20000
+    assert paper["experiments"]["saxs_dae"]["train"]["epochs"] == 15
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
+
+
+def test_workflow_refuses_bad_config_before_any_job(tmp_path, tiny_config):
+    tiny_config["experiments"]["saxs_dae"]["train"]["batch_size"] = -4
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(cfg),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "experiments.saxs_dae.train.batch_size" in proc.stdout + proc.stderr
+    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,219 @@
+import functools
+import hashlib
+import http.server
+import threading
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+
+from aeflow import stages
+from aeflow.config import validate_config
+from aeflow.data import saxs, sources
+from aeflow.data.split import assign_split
+
+
+# ---- the book's recipe on hand-made arrays -------------------------------------------------
+def test_preprocess_recipe_by_hand():
+    speckle = np.array([[[9.0, 99.0], [0.0, 999.0]]], dtype=np.float32)  # log10(x+1): 1, 2, 0, 3
+    target = np.array([[[99.0, 9999.0], [0.0, 0.0]]], dtype=np.float32)  # log10(x+1): 2, 4, 0, 0
+    inputs, targets, scale = saxs.preprocess(speckle, target)
+    assert scale == pytest.approx([3.0])
+    np.testing.assert_allclose(inputs[0], [[1 / 3, 2 / 3], [0, 1]], rtol=1e-6)
+    # 4/3 is clipped to 1.1
+    np.testing.assert_allclose(targets[0], [[2 / 3, 1.1], [0, 0]], rtol=1e-6)
+
+
+def test_preprocess_parameters():
+    speckle = np.full((1, 4, 4), 99.0, dtype=np.float32)
+    inputs, _, scale = saxs.preprocess(speckle, speckle, log_offset=901.0, clip_max=0.5)
+    assert scale == pytest.approx([3.0])
+    assert inputs.max() == pytest.approx(0.5)
+
+
+def test_empty_image_cannot_be_normalized():
+    speckle = np.zeros((2, 4, 4), dtype=np.float32)
+    with pytest.raises(sources.RawDataError, match="speckle_images.*sample 0"):
+        saxs.preprocess(speckle, speckle)
+
+
+# ---- raw checks name file and key ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.update(target_images=r["target_images"][:5]), "differ in shape"),
+        (
+            lambda r: r.update(speckle_images=r["speckle_images"][..., 0, 0]),
+            "'speckle_images' has shape",
+        ),
+        (
+            lambda r: r.update(target_images=np.repeat(r["target_images"], 3, axis=-1)),
+            "'target_images' has shape",
+        ),
+        (
+            lambda r: r["speckle_images"].__setitem__((2, 5, 5, 0), np.nan),
+            "'speckle_images' has 1 NaN/inf.*sample 2",
+        ),
+        (
+            lambda r: r["target_images"].__setitem__((4, 0, 0, 0), -1.0),
+            "'target_images' has negative counts.*sample 4",
+        ),
+        (lambda r: r.update(speckle_images=r["speckle_images"][:, :62]), "multiples of 4"),
+    ],
+)
+def test_check_raw_errors(raw_saxs, mutate, message):
+    mutate(raw_saxs)
+    with pytest.raises(sources.RawDataError, match=f"raw.npz: .*{message}"):
+        saxs.check_raw(raw_saxs, "raw.npz")
+
+
+def test_check_raw_accepts_both_layouts(raw_saxs):
+    a, b = saxs.check_raw(raw_saxs, "x")
+    assert a.shape == b.shape == (6, 64, 64)
+    squeezed = {k: v[..., 0] for k, v in raw_saxs.items()}
+    c, _ = saxs.check_raw(squeezed, "x")
+    np.testing.assert_array_equal(a, c)
+
+
+# ---- split ---------------------------------------------------------------------------------
+def test_random_split_fractions_and_determinism():
+    a = assign_split(1000, n_train=None, test_fraction=0.2, val_fraction=0.1, seed=5)
+    b = assign_split(1000, n_train=None, test_fraction=0.2, val_fraction=0.1, seed=5)
+    c = assign_split(1000, n_train=None, test_fraction=0.2, val_fraction=0.1, seed=6)
+    assert (a == b).all() and not (a == c).all()
+    assert (a == "test").sum() == 200 and (a == "val").sum() == 80 and (a == "train").sum() == 720
+
+
+def test_book_split_is_ordered():
+    s = assign_split(100, n_train=80, test_fraction=0.0, val_fraction=0.1, seed=0)
+    assert (s[80:] == "test").all()
+    assert (s[:80] != "test").all() and (s[:80] == "val").sum() == 8
+    with pytest.raises(ValueError, match="n_train"):
+        assign_split(10, n_train=20, test_fraction=0, val_fraction=0, seed=0)
+
+
+# ---- readers and sources -------------------------------------------------------------------
+def test_read_npz_and_hdf5(tmp_path, raw_saxs):
+    npz = tmp_path / "raw.npz"
+    np.savez(npz, **raw_saxs)
+    h5 = tmp_path / "raw.h5"
+    with h5py.File(h5, "w") as f:
+        for k, v in raw_saxs.items():
+            f[k] = v
+    for path in (npz, h5):
+        arrays = sources.read_arrays(path, saxs.RAW_KEYS)
+        np.testing.assert_array_equal(arrays["speckle_images"], raw_saxs["speckle_images"])
+    with pytest.raises(sources.RawDataError, match=r"raw\.h5: missing key 'labels'"):
+        sources.read_arrays(h5, ["labels"])
+    with pytest.raises(
+        sources.RawDataError, match=r"raw\.npz: missing key 'speckle'.*speckle_images"
+    ):
+        sources.read_arrays(npz, ["speckle"])
+
+
+def test_npz_with_objects_is_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, speckle_images=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(sources.RawDataError, match="evil.npz"):
+        sources.read_arrays(path, ["speckle_images"])
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_http_with_hash(http_server, tmp_path, raw_saxs):
+    root, base = http_server
+    np.savez(root / "speckles.npz", **raw_saxs)
+    digest = hashlib.sha256((root / "speckles.npz").read_bytes()).hexdigest()
+    dest = tmp_path / "raw" / "saxs.npz"
+    assert sources.download(dest, url=f"{base}/speckles.npz", sha256=digest) == digest
+    assert dest.read_bytes() == (root / "speckles.npz").read_bytes()
+    # wrong hash: an error naming the URL and nothing left behind
+    dest2 = tmp_path / "raw" / "other.npz"
+    with pytest.raises(sources.RawDataError, match="speckles.npz: sha256 mismatch"):
+        sources.download(dest2, url=f"{base}/speckles.npz", sha256="0" * 64)
+    assert not dest2.exists()
+    assert list((tmp_path / "raw").iterdir()) == [dest]
+    # missing file on the server
+    with pytest.raises(sources.RawDataError, match="download failed"):
+        sources.download(dest2, url=f"{base}/nothing.npz")
+    assert not dest2.exists()
+
+
+def test_download_file_url(tmp_path, raw_saxs):
+    src = tmp_path / "speckles.npz"
+    np.savez(src, **raw_saxs)
+    dest = tmp_path / "out.npz"
+    sources.download(dest, url=src.as_uri())
+    assert dest.read_bytes() == src.read_bytes()
+
+
+# ---- the fetch and prepare stages ----------------------------------------------------------
+def _dataset_cfg(**overrides):
+    cfg = {
+        "datasets": {"saxs": {"kind": "saxs", "source": "simulate", "n_samples": 20, **overrides}},
+        "experiments": {"e": {"dataset": "saxs", "model": "skip_dae"}},
+    }
+    return validate_config(cfg)["datasets"]["saxs"]
+
+
+def test_fetch_local_file_and_prepare(tmp_path, raw_saxs):
+    local = tmp_path / "mine.h5"
+    with h5py.File(local, "w") as f:
+        for k, v in raw_saxs.items():
+            f[k] = v
+    cfg = _dataset_cfg(source=str(local), split={"test_fraction": 0.5, "val_fraction": 0.34})
+    raw = tmp_path / "data" / "raw" / "saxs.h5"
+    digest = stages.fetch_raw("saxs", cfg, raw)
+    assert digest == hashlib.sha256(local.read_bytes()).hexdigest()
+    out = tmp_path / "prepared.zarr"
+    stages.prepare("saxs", cfg, raw, out)
+    ds = xr.open_zarr(out)
+    assert ds["input"].dims == ("sample", "y", "x")
+    assert ds["input"].shape == (6, 64, 64)
+    assert sorted(set(ds["split"].values)) == ["test", "train", "val"]
+    assert ds.attrs["raw_sha256"] == digest
+    assert ds.attrs["source"] == str(local)
+    assert ds.attrs["preprocess_clip_max"] == 1.1
+    assert ds.attrs["preprocess_log_offset"] == 1.0
+    assert float(ds["input"].max()) <= 1.1
+    # every image's speckle maximum maps to 1
+    np.testing.assert_allclose(ds["input"].max(dim=("y", "x")).values, 1.0, rtol=1e-6)
+
+
+def test_fetch_local_file_wrong_hash(tmp_path, raw_saxs):
+    local = tmp_path / "mine.npz"
+    np.savez(local, **raw_saxs)
+    cfg = _dataset_cfg(source=str(local), sha256="a" * 64)
+    raw = tmp_path / "raw" / "saxs.npz"
+    with pytest.raises(sources.RawDataError, match="mine.npz: sha256 mismatch"):
+        stages.fetch_raw("saxs", cfg, raw)
+    assert not raw.exists()
+
+
+def test_prepare_bad_input_writes_nothing(tmp_path, raw_saxs):
+    raw_saxs["target_images"][1, 3, 3, 0] = np.inf
+    raw = tmp_path / "saxs.npz"
+    np.savez(raw, **raw_saxs)
+    out = tmp_path / "prepared.zarr"
+    with pytest.raises(sources.RawDataError, match=r"saxs\.npz: key 'target_images' has 1 NaN/inf"):
+        stages.prepare("saxs", _dataset_cfg(), raw, out)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [raw]
+
+
+def test_simulated_fetch_is_in_raw_format(tmp_path):
+    raw = tmp_path / "saxs.npz"
+    stages.fetch_raw("saxs", _dataset_cfg(n_samples=8), raw)
+    arrays = sources.read_arrays(raw, saxs.RAW_KEYS)
+    assert arrays["speckle_images"].shape == (8, 64, 64)

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from aeflow.evaluation import baselines
+from aeflow.evaluation.metrics import per_sample_mse, psnr, reconstruction_metrics, summarize
+
+
+def test_mse_and_psnr_by_hand():
+    target = np.zeros((2, 2, 2))
+    pred = np.array([[[1, 1], [1, 1]], [[0, 0], [0, 2]]], dtype=float)
+    mse = per_sample_mse(pred, target)
+    np.testing.assert_allclose(mse, [1.0, 1.0])
+    np.testing.assert_allclose(psnr(np.array([0.01, 1e-4]), 1.0), [20.0, 40.0])
+    assert psnr(np.array([0.0]))[0] == np.inf
+    block, _ = reconstruction_metrics(pred * 0.1, target)
+    assert block["test_loss"] == pytest.approx(0.01)
+    assert block["n_test"] == 2
+    assert block["psnr_db"]["mean"] == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="differ"):
+        per_sample_mse(pred, target[:1])
+
+
+def test_summarize_ignores_non_finite():
+    s = summarize(np.array([1.0, 2.0, 3.0, np.inf]))
+    assert s["mean"] == pytest.approx(2.0) and s["median"] == pytest.approx(2.0)
+    assert summarize(np.array([np.inf]))["mean"] is None
+
+
+def test_tuning_picks_the_right_widths():
+    rng = np.random.default_rng(0)
+    clean = np.zeros((20, 32, 32))
+    clean[:, 8:24, 8:24] = 1.0
+    noisy = clean + rng.normal(0, 0.3, clean.shape)
+    filters = {
+        f.name: f
+        for f in baselines.image_denoising_baselines(noisy, clean, [0.3, 1.0, 8.0], [2, 3, 15])
+    }
+    # neither no smoothing nor smoothing away the square is best
+    assert filters["gaussian"].value == 1.0
+    assert filters["median"].value == 3
+    assert set(filters["gaussian"].val_scores) == {"0.3", "1.0", "8.0"}
+    ident = per_sample_mse(filters["identity"].apply(noisy), clean).mean()
+    assert per_sample_mse(filters["gaussian"].apply(noisy), clean).mean() < ident / 3
+
+
+def test_filters_act_per_image():
+    """The sample axis is never smoothed across."""
+    images = np.zeros((3, 8, 8))
+    images[1] = 1.0
+    for out in (baselines.gaussian(images, 2.0), baselines.median(images, 3)):
+        np.testing.assert_allclose(out[0], 0.0)
+        np.testing.assert_allclose(out[1], 1.0)
