@@ -3,9 +3,9 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO
 
 from aeflow.config import ConfigError, load_config, validate_config
-from conftest import REPO
 
 
 def test_defaults_are_filled(tiny_config):
@@ -83,7 +83,7 @@ def test_missing_and_malformed_files(tmp_path):
         load_config(tmp_path / "none.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("datasets: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML"):
         load_config(bad)
 
 

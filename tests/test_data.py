@@ -34,7 +34,7 @@ def test_preprocess_parameters():
 
 def test_empty_image_cannot_be_normalized():
     speckle = np.zeros((2, 4, 4), dtype=np.float32)
-    with pytest.raises(sources.RawDataError, match="speckle_images.*sample 0"):
+    with pytest.raises(sources.RawDataError, match=r"speckle_images.*sample 0"):
         saxs.preprocess(speckle, speckle)
 
 
@@ -115,7 +115,7 @@ def test_read_npz_and_hdf5(tmp_path, raw_saxs):
 def test_npz_with_objects_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, speckle_images=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(sources.RawDataError, match="evil.npz"):
+    with pytest.raises(sources.RawDataError, match=r"evil.npz"):
         sources.read_arrays(path, ["speckle_images"])
 
 
@@ -140,7 +140,7 @@ def test_download_http_with_hash(http_server, tmp_path, raw_saxs):
     assert dest.read_bytes() == (root / "speckles.npz").read_bytes()
     # wrong hash: an error naming the URL and nothing left behind
     dest2 = tmp_path / "raw" / "other.npz"
-    with pytest.raises(sources.RawDataError, match="speckles.npz: sha256 mismatch"):
+    with pytest.raises(sources.RawDataError, match=r"speckles.npz: sha256 mismatch"):
         sources.download(dest2, url=f"{base}/speckles.npz", sha256="0" * 64)
     assert not dest2.exists()
     assert list((tmp_path / "raw").iterdir()) == [dest]
@@ -196,7 +196,7 @@ def test_fetch_local_file_wrong_hash(tmp_path, raw_saxs):
     np.savez(local, **raw_saxs)
     cfg = _dataset_cfg(source=str(local), sha256="a" * 64)
     raw = tmp_path / "raw" / "saxs.npz"
-    with pytest.raises(sources.RawDataError, match="mine.npz: sha256 mismatch"):
+    with pytest.raises(sources.RawDataError, match=r"mine.npz: sha256 mismatch"):
         stages.fetch_raw("saxs", cfg, raw)
     assert not raw.exists()
 
