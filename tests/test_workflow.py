@@ -1,0 +1,150 @@
+"""End to end: the whole workflow on a tiny config in a temporary directory."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import xarray as xr
+import yaml
+from conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def snakemake(workdir, *args):
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "tiny.yaml"),
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from conftest import TINY_CONFIG
+
+    workdir = tmp_path_factory.mktemp("run")
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    proc = snakemake(workdir, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def test_every_declared_output_exists(finished_run):
+    w = finished_run
+    expected = [
+        "data/raw/saxs.npz",
+        "data/raw/saxs_partial.npz",
+        "results/prepared/saxs.zarr",
+        "results/prepared/saxs_partial.zarr",
+        "results/mlflow/store.json",
+        "results/mlflow.db",
+        "results/models/saxs_dae/model.pt",
+        "results/models/saxs_dae/model.json",
+        "results/models/saxs_dae/history.csv",
+        "results/models/saxs_dae/run.json",
+        "results/eval/saxs_dae/metrics.json",
+        "results/eval/saxs_dae/predictions.zarr",
+        "results/figures/saxs_dae/history.png",
+        "results/figures/saxs_dae/examples.png",
+        "results/figures/saxs_dae/error_distribution.png",
+        "results/figures/saxs_dae/also_on_examples.png",
+        "results/summary/metrics.html",
+        "results/logs/train/saxs_dae.log",
+    ]
+    missing = [p for p in expected if not (w / p).exists()]
+    assert not missing
+    for png in (w / "results/figures/saxs_dae").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(w.rglob(".*.tmp-*"))  # no temporaries left
+
+
+def test_metrics_are_finite_and_the_dae_beats_the_identity(finished_run):
+    m = json.loads((finished_run / "results/eval/saxs_dae/metrics.json").read_text())
+    assert m["n_parameters"] == 213_025
+    assert m["n_test"] == 64
+    assert set(m["baselines"]) == {"identity", "gaussian", "median"}
+    for block in [m, *m["baselines"].values(), m["also_on"]["saxs_partial"]]:
+        assert math.isfinite(block["test_loss"]) and block["test_loss"] > 0
+    assert m["test_loss"] < m["baselines"]["identity"]["test_loss"]
+    assert m["also_on"]["saxs_partial"]["n_test"] == 40
+
+
+def test_stores_explain_themselves(finished_run):
+    ds = xr.open_zarr(finished_run / "results/prepared/saxs.zarr")
+    assert ds["input"].dims == ("sample", "y", "x")
+    assert len(ds.attrs["raw_sha256"]) == 64 and ds.attrs["source"] == "simulate"
+    assert ds.attrs["n_train"] + ds.attrs["n_val"] + ds.attrs["n_test"] == 320
+    pred = xr.open_zarr(finished_run / "results/eval/saxs_dae/predictions.zarr")
+    assert pred["prediction"].shape == (64, 64, 64)
+    assert list(pred["method"].values) == ["model", "identity", "gaussian", "median"]
+    other = xr.open_zarr(
+        finished_run / "results/eval/saxs_dae/predictions.zarr", group="saxs_partial"
+    )
+    assert other.sizes["sample"] == 40
+
+
+def test_mlflow_holds_the_runs(finished_run):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{finished_run}/results/mlflow.db")
+    exp = client.get_experiment_by_name("aeflow-test")
+    runs = {r.data.tags["aeflow.stage"]: r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == {"train", "evaluate"}
+    train, ev = runs["train"], runs["evaluate"]
+    assert train.info.status == ev.info.status == "FINISHED"
+    assert len(client.get_metric_history(train.info.run_id, "val_loss")) == 2
+    assert {"train_loss", "val_loss", "lr", "best_val_loss"} <= set(train.data.metrics)
+    assert ev.data.tags["mlflow.parentRunId"] == train.info.run_id
+    assert "test_loss" in ev.data.metrics and "baseline.identity.test_loss" in ev.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(train.info.run_id, "figures")}
+    assert "figures/examples.png" in artifacts
+    assert {a.path for a in client.list_artifacts(train.info.run_id, "model")} >= {
+        "model/model.pt",
+        "model/model.json",
+    }
+
+
+def test_rerun_is_a_noop_and_report_builds(finished_run):
+    proc = snakemake(finished_run, "--cores", "2", "-n")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    proc = snakemake(finished_run, "--report", "results/report.html")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = (finished_run / "results/report.html").read_text(errors="replace")
+    assert len(html) > 10_000 and "saxs_dae" in html
+
+
+def test_changing_a_training_param_reruns_only_downstream(finished_run):
+    cfg = yaml.safe_load((finished_run / "tiny.yaml").read_text())
+    cfg["experiments"]["saxs_dae"]["train"]["learning_rate"] = 5e-4
+    changed = finished_run / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(finished_run),
+        "--configfile",
+        str(changed),
+        "-n",
+        "--quiet",
+        "rules",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    assert "train" in out and "evaluate" in out
+    assert "fetch_npz" not in out and "prepare" not in out
