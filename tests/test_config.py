@@ -3,9 +3,9 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
 
 from aeflow.config import ConfigError, load_config, validate_config
+from conftest import REPO
 
 
 def test_defaults_are_filled(tiny_config):

@@ -8,6 +8,7 @@ import sys
 import pytest
 import xarray as xr
 import yaml
+
 from conftest import REPO
 
 pytestmark = pytest.mark.e2e

@@ -468,9 +468,8 @@ def _log_figure(model_dir: PathLike, figure: PathLike) -> None:
     from aeflow.training.tracking import Run
 
     info = read_json(Path(model_dir) / "run.json")
-    run = Run(info["tracking_uri"], info["experiment"], "", run_id=info["run_id"])
+    run = Run(info["tracking_uri"], info["experiment"], "", run_id=info["run_id"], reopen=False)
     run.log_artifacts([figure], "figures")
-    run.finish()
 
 
 def plot_examples(

@@ -85,7 +85,11 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 class Run:
-    """One MLflow run, created or reopened by id (a resumed training continues its run)."""
+    """One MLflow run, created or reopened by id (a resumed training continues its run).
+
+    ``reopen=False`` attaches to a finished run without touching its status, e.g. to add
+    figures to a training run from the plotting jobs.
+    """
 
     def __init__(
         self,
@@ -96,13 +100,14 @@ class Run:
         run_id: str | None = None,
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        reopen: bool = True,
     ) -> None:
-        from mlflow.entities import RunStatus  # noqa: F401  (fail early if mlflow is missing)
 
         self.client = _client(tracking_uri)
         if run_id is not None:
             self.run_id = run_id
-            _retry(lambda: self.client.update_run(run_id, status="RUNNING"), "reopen run")
+            if reopen:
+                _retry(lambda: self.client.update_run(run_id, status="RUNNING"), "reopen run")
             return
         exp = _retry(lambda: self.client.get_experiment_by_name(experiment), "get experiment")
         if exp is None:
@@ -144,10 +149,8 @@ class Run:
     def log_artifacts(self, paths: Iterable[str | os.PathLike], artifact_path: str | None = None):
         for path in paths:
             path = Path(path)
-            if path.is_dir():
-                self.client.log_artifacts(self.run_id, str(path), artifact_path)
-            else:
-                self.client.log_artifact(self.run_id, str(path), artifact_path)
+            log_fn = self.client.log_artifacts if path.is_dir() else self.client.log_artifact
+            _retry(lambda f=log_fn, p=path: f(self.run_id, str(p), artifact_path), "log artifact")
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
