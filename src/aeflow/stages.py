@@ -370,9 +370,9 @@ def _evaluate_set(model, ds, split: str, filters, eval_cfg, device, amp: bool):
             "input": (dims, inputs),
             "target": (dims, targets),
             "prediction": (dims, denoised.astype(np.float32)),
-            "per_sample_mse": (("method", "sample"), np.stack(list(per_method.values()))),
+            "per_sample_mse": (("denoiser", "sample"), np.stack(list(per_method.values()))),
         },
-        coords={"sample": samples, "method": list(per_method)},
+        coords={"sample": samples, "denoiser": list(per_method)},
         attrs={"dataset": ds.attrs.get("dataset", ""), "split": split},
     )
     pred["per_sample_mse"].attrs["long_name"] = "mean squared error per sample, normalized units"
@@ -543,7 +543,8 @@ def plot_error_distribution(
     from aeflow.plotting.figures import error_distributions
 
     pred = open_store(predictions)
-    per = {str(m): pred["per_sample_mse"].sel(method=m).values for m in pred["method"].values}
+    mse = pred["per_sample_mse"]
+    per = {str(d): mse.sel(denoiser=d).values for d in pred["denoiser"].values}
     per = {("DAE" if k == "model" else k): v for k, v in per.items()}
     save(error_distributions(per, title=f"{experiment}: per-image test MSE"), out)
     _log_figure(model_dir, out)

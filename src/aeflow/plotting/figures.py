@@ -76,6 +76,8 @@ def error_distributions(
     """Histograms of a per-sample error for the model and each baseline, log-spaced bins."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     values = [np.asarray(v) for v in per_sample.values()]
+    if any(v.ndim != 1 for v in values):
+        raise ValueError("error_distributions: each entry must be one value per sample (1-D)")
     positive = np.concatenate([v[v > 0] for v in values])
     bins = np.geomspace(positive.min(), positive.max(), 50) if positive.size else 50
     for label, v in per_sample.items():

@@ -1,0 +1,1 @@
+"""Data: raw sources, simulators, preprocessing recipes and the Zarr store."""

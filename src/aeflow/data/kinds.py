@@ -1,0 +1,24 @@
+"""Dataset kinds: a registry from the config's ``kind`` to its module.
+
+A kind module provides ``RAW_KEYS``, ``simulate(dataset_cfg) -> dict of raw arrays`` and
+``prepare(raw, dataset_cfg, raw_path, split) -> xarray.Dataset`` (with ``input``, ``target``
+and a ``sample`` dim). Adding a kind is a new module and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+_KINDS = {"saxs": "aeflow.data.saxs"}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_KINDS)
+
+
+def get(kind: str) -> ModuleType:
+    try:
+        return importlib.import_module(_KINDS[kind])
+    except KeyError:
+        raise KeyError(f"unknown dataset kind {kind!r} (known: {', '.join(_KINDS)})") from None

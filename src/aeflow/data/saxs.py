@@ -1,0 +1,153 @@
+"""SAXS speckle data (book Ex. 17.1): raw format, checks and the book's preprocessing recipe.
+
+Raw format: ``speckle_images`` (coherent, speckled) and ``target_images`` (incoherent, clean),
+scattered intensities in counts, shape ``(N, H, W, 1)`` or ``(N, H, W)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from aeflow.data.simulate.saxs import SaxsSimulation, simulate_saxs
+from aeflow.data.sources import RawDataError
+
+KIND = "saxs"
+INPUT_KEY = "speckle_images"
+TARGET_KEY = "target_images"
+RAW_KEYS = (INPUT_KEY, TARGET_KEY)
+
+
+def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Raw arrays for ``source: simulate``."""
+    sim = dict(dataset_cfg["simulate"])
+    for key in ("radius_range", "polydispersity_range", "peak_counts_range"):
+        sim[key] = tuple(sim[key])
+    params = SaxsSimulation(**sim)
+    return simulate_saxs(dataset_cfg["n_samples"], params, np.random.default_rng(dataset_cfg["seed"]))
+
+
+def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate raw arrays; return (speckle, target) as float32 of shape (N, H, W).
+
+    Errors name the file and the key: wrong rank or trailing channel, mismatched shapes or N,
+    non-finite values, negative counts, empty sets, images too small for the network.
+    """
+    out = []
+    for key in RAW_KEYS:
+        a = np.asarray(arrays[key])
+        if a.ndim == 4 and a.shape[-1] == 1:
+            a = a[..., 0]
+        if a.ndim != 3:
+            raise RawDataError(
+                f"{path}: key {key!r} has shape {a.shape}; expected (N, H, W) or (N, H, W, 1)"
+            )
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise RawDataError(f"{path}: key {key!r} has non-real dtype {a.dtype}")
+        if a.shape[0] == 0:
+            raise RawDataError(f"{path}: key {key!r} holds no samples")
+        if a.shape[1] % 4 or a.shape[2] % 4:
+            raise RawDataError(
+                f"{path}: key {key!r} images are {a.shape[1]}x{a.shape[2]}; "
+                "height and width must be multiples of 4 (two 2x poolings)"
+            )
+        a = a.astype(np.float32, copy=False)
+        bad = ~np.isfinite(a)
+        if bad.any():
+            first = int(np.argwhere(bad)[0][0])
+            raise RawDataError(
+                f"{path}: key {key!r} has {int(bad.sum())} NaN/inf values (first in sample {first})"
+            )
+        if (a < 0).any():
+            first = int(np.argwhere(a < 0)[0][0])
+            raise RawDataError(f"{path}: key {key!r} has negative counts (first in sample {first})")
+        out.append(a)
+    speckle, target = out
+    if speckle.shape != target.shape:
+        raise RawDataError(
+            f"{path}: keys {INPUT_KEY!r} {speckle.shape} and {TARGET_KEY!r} {target.shape} "
+            "differ in shape (mismatched N or image size)"
+        )
+    return speckle, target
+
+
+def preprocess(
+    speckle: np.ndarray,
+    target: np.ndarray,
+    *,
+    log_offset: float = 1.0,
+    clip_min: float = 0.0,
+    clip_max: float = 1.1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The book's recipe: ``log10(x + offset)`` on both; divide both by the per-image maximum
+    of the log speckle image; clip to ``[clip_min, clip_max]``.
+
+    Returns (input, target, scale) with ``scale`` the per-image divisor, shape (N,), so that
+    ``10 ** (input * scale) - offset`` recovers counts (below the clip).
+    """
+    log_speckle = np.log10(speckle + log_offset, dtype=np.float32)
+    log_target = np.log10(target + log_offset, dtype=np.float32)
+    scale = log_speckle.reshape(len(log_speckle), -1).max(axis=1)
+    if (scale <= 0).any():
+        first = int(np.flatnonzero(scale <= 0)[0])
+        raise RawDataError(
+            f"key {INPUT_KEY!r}: sample {first} has maximum log10(x + {log_offset}) <= 0 "
+            "(an empty image cannot be normalized)"
+        )
+    s = scale[:, None, None]
+    inputs = np.clip(log_speckle / s, clip_min, clip_max)
+    targets = np.clip(log_target / s, clip_min, clip_max)
+    return inputs.astype(np.float32), targets.astype(np.float32), scale.astype(np.float32)
+
+
+def to_dataset(
+    inputs: np.ndarray, targets: np.ndarray, scale: np.ndarray, split: np.ndarray
+) -> xr.Dataset:
+    """Assemble the prepared SAXS dataset with named dims and self-describing attrs."""
+    n, h, w = inputs.shape
+    ds = xr.Dataset(
+        {
+            "input": (("sample", "y", "x"), inputs),
+            "target": (("sample", "y", "x"), targets),
+            "log_scale": (("sample",), scale),
+        },
+        coords={
+            "sample": np.arange(n),
+            "y": np.arange(h),
+            "x": np.arange(w),
+            "split": (("sample",), split.astype(object)),
+        },
+    )
+    ds["input"].attrs = {
+        "long_name": "speckled (coherent) scattering pattern",
+        "units": "log10(counts + offset) / log_scale",
+    }
+    ds["target"].attrs = {
+        "long_name": "speckle-free (incoherent) scattering pattern",
+        "units": "log10(counts + offset) / log_scale",
+    }
+    ds["log_scale"].attrs = {
+        "long_name": "per-image maximum of log10(speckle + offset), the normalization divisor",
+    }
+    ds["split"].attrs = {"long_name": "train / val / test assignment"}
+    ds["y"].attrs = ds["x"].attrs = {"units": "detector pixel"}
+    return ds
+
+
+def prepare(raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str,
+            split: np.ndarray) -> xr.Dataset:
+    speckle, target = check_raw(raw, raw_path)
+    pp = dataset_cfg["preprocess"]
+    try:
+        inputs, targets, scale = preprocess(speckle, target, **pp)
+    except RawDataError as exc:
+        raise RawDataError(f"{raw_path}: {exc}") from None
+    ds = to_dataset(inputs, targets, scale, split)
+    ds.attrs["recipe"] = (
+        "log10(x + log_offset) on speckle and target; both divided by the per-image maximum "
+        "of the log speckle image; clipped to [clip_min, clip_max] (Deep Learning for Physics "
+        "Research, Ex. 17.1)"
+    )
+    return ds

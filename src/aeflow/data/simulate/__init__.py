@@ -1,0 +1,1 @@
+"""Physics simulators, one module per kind of data."""

@@ -1,0 +1,165 @@
+"""Raw data sources: downloads (hash-checked, atomic), local files, array readers.
+
+Readers never unpickle: ``np.load(..., allow_pickle=False)``; HDF5 through h5py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from aeflow.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+NPZ_SUFFIXES = (".npz",)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+
+
+class RawDataError(ValueError):
+    """Raw input is missing, corrupt or not in the expected format. Names file and key."""
+
+
+def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_sha256(path: str | os.PathLike, expected: str | None, what: str) -> str:
+    """Return the file's sha256; raise :class:`RawDataError` if ``expected`` is given and differs."""
+    actual = sha256_file(path)
+    if expected is not None and actual.lower() != expected.lower():
+        raise RawDataError(f"{what}: sha256 mismatch: expected {expected.lower()}, got {actual}")
+    return actual
+
+
+def gdrive_url(file_id: str) -> str:
+    return f"https://drive.google.com/uc?export=download&id={file_id}"
+
+
+def _download_url(url: str, dest: Path, timeout_s: float) -> None:
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("http", "https", "file"):
+        raise RawDataError(f"{url}: unsupported URL scheme {scheme!r}")
+    with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out, length=1 << 20)
+
+
+def _download_gdrive(file_id: str, dest: Path) -> None:
+    import gdown  # only needed for Google Drive; handles its confirmation page
+
+    result = gdown.download(id=file_id, output=str(dest), quiet=False)
+    if result is None:
+        raise RawDataError(f"Google Drive id {file_id}: download failed")
+
+
+def download(
+    dest: str | os.PathLike,
+    *,
+    url: str | None = None,
+    gdrive_id: str | None = None,
+    sha256: str | None = None,
+    timeout_s: float = 120.0,
+) -> str:
+    """Download to ``dest`` atomically; check ``sha256`` if given. Returns the file's sha256.
+
+    ``url`` wins over ``gdrive_id`` (a mirror); ``file://`` URLs are accepted. On any failure,
+    including a hash mismatch, nothing is left at ``dest``.
+    """
+    dest = Path(dest)
+    what = url or gdrive_url(gdrive_id or "")
+    with atomic_path(dest) as tmp:
+        try:
+            if url:
+                _download_url(url, tmp, timeout_s)
+            elif gdrive_id:
+                _download_gdrive(gdrive_id, tmp)
+            else:
+                raise RawDataError(f"{dest}: no url or gdrive_id to download from")
+        except OSError as exc:
+            raise RawDataError(f"{what}: download failed: {exc}") from exc
+        digest = check_sha256(tmp, sha256, what)
+    log.info("downloaded %s -> %s (sha256 %s)", what, dest, digest)
+    return digest
+
+
+def copy_local(src: str | os.PathLike, dest: str | os.PathLike, sha256: str | None) -> str:
+    """Copy a local raw file into ``data/raw`` atomically, checking its hash when given."""
+    src, dest = Path(src), Path(dest)
+    if not src.is_file():
+        raise RawDataError(f"{src}: local raw file not found")
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+        digest = check_sha256(tmp, sha256, str(src))
+    return digest
+
+
+def raw_suffix(source: str) -> str:
+    """The suffix of ``data/raw/<dataset>.*`` for a source: ``.npz`` or ``.h5``."""
+    if source in ("simulate", "download"):
+        return ".npz"
+    suffix = Path(source).suffix.lower()
+    if suffix in NPZ_SUFFIXES:
+        return ".npz"
+    if suffix in HDF5_SUFFIXES:
+        return ".h5"
+    raise RawDataError(
+        f"{source}: unsupported raw file type {suffix!r} (use .npz, .h5 or .hdf5)"
+    )
+
+
+def read_arrays(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """Read the named arrays from an ``.npz`` or HDF5 file; a missing key names file and key."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise RawDataError(f"{path}: file not found")
+    out: dict[str, np.ndarray] = {}
+    try:
+        if suffix in NPZ_SUFFIXES:
+            with np.load(path, allow_pickle=False) as npz:
+                for key in keys:
+                    if key not in npz.files:
+                        raise RawDataError(
+                            f"{path}: missing key {key!r} (has: {', '.join(npz.files) or 'none'})"
+                        )
+                    out[key] = npz[key]
+        elif suffix in HDF5_SUFFIXES:
+            import h5py
+
+            with h5py.File(path, "r") as h5:
+                for key in keys:
+                    if key not in h5:
+                        raise RawDataError(
+                            f"{path}: missing key {key!r} (has: {', '.join(h5.keys()) or 'none'})"
+                        )
+                    out[key] = h5[key][()]
+        else:
+            raise RawDataError(f"{path}: unsupported raw file type {suffix!r}")
+    except RawDataError:
+        raise
+    except ValueError as exc:  # e.g. object arrays refused by allow_pickle=False
+        raise RawDataError(f"{path}: cannot read: {exc}") from exc
+    except OSError as exc:
+        raise RawDataError(f"{path}: not a readable {suffix} file: {exc}") from exc
+    return out
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
+    """Write arrays to a compressed ``.npz`` atomically; returns its sha256."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        digest = sha256_file(tmp)
+    return digest
