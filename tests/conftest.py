@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +59,20 @@ def raw_saxs() -> dict[str, np.ndarray]:
     target = rng.uniform(0, 1000, size=(6, 64, 64, 1)).astype(np.float32)
     speckle = rng.poisson(target).astype(np.float32)
     return {"speckle_images": speckle, "target_images": target}
+
+
+def run_snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the workflow of this checkout in ``workdir`` with ``configfile``."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)

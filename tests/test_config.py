@@ -1,11 +1,8 @@
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from aeflow.config import ConfigError, load_config, validate_config
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 
 def test_defaults_are_filled(tiny_config):
@@ -91,24 +88,7 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path, tiny_config):
     tiny_config["experiments"]["saxs_dae"]["train"]["batch_size"] = -4
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump(tiny_config))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(cfg),
-            "--cores",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = run_snakemake(tmp_path, cfg, "--cores", "1")
     assert proc.returncode != 0
     assert "experiments.saxs_dae.train.batch_size" in proc.stdout + proc.stderr
     assert not (tmp_path / "data").exists()

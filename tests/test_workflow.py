@@ -2,32 +2,18 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import xarray as xr
 import yaml
 
-from conftest import REPO
+from conftest import run_snakemake
 
 pytestmark = pytest.mark.e2e
 
 
 def snakemake(workdir, *args):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "tiny.yaml"),
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+    return run_snakemake(workdir, workdir / "tiny.yaml", *args)
 
 
 @pytest.fixture(scope="module")
@@ -134,21 +120,7 @@ def test_changing_a_training_param_reruns_only_downstream(finished_run):
     cfg["experiments"]["saxs_dae"]["train"]["learning_rate"] = 5e-4
     changed = finished_run / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(finished_run),
-        "--configfile",
-        str(changed),
-        "-n",
-        "--quiet",
-        "rules",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = run_snakemake(finished_run, changed, "-n", "--quiet", "rules")
     out = proc.stdout + proc.stderr
     assert "train" in out and "evaluate" in out
     assert "fetch_npz" not in out and "prepare" not in out

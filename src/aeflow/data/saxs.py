@@ -26,7 +26,9 @@ def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
     for key in ("radius_range", "polydispersity_range", "peak_counts_range"):
         sim[key] = tuple(sim[key])
     params = SaxsSimulation(**sim)
-    return simulate_saxs(dataset_cfg["n_samples"], params, np.random.default_rng(dataset_cfg["seed"]))
+    return simulate_saxs(
+        dataset_cfg["n_samples"], params, np.random.default_rng(dataset_cfg["seed"])
+    )
 
 
 def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +138,9 @@ def to_dataset(
     return ds
 
 
-def prepare(raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str,
-            split: np.ndarray) -> xr.Dataset:
+def prepare(
+    raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
+) -> xr.Dataset:
     speckle, target = check_raw(raw, raw_path)
     pp = dataset_cfg["preprocess"]
     try:

@@ -37,7 +37,7 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
 
 
 def check_sha256(path: str | os.PathLike, expected: str | None, what: str) -> str:
-    """Return the file's sha256; raise :class:`RawDataError` if ``expected`` is given and differs."""
+    """The file's sha256; a :class:`RawDataError` if ``expected`` is given and differs."""
     actual = sha256_file(path)
     if expected is not None and actual.lower() != expected.lower():
         raise RawDataError(f"{what}: sha256 mismatch: expected {expected.lower()}, got {actual}")
@@ -114,9 +114,7 @@ def raw_suffix(source: str) -> str:
         return ".npz"
     if suffix in HDF5_SUFFIXES:
         return ".h5"
-    raise RawDataError(
-        f"{source}: unsupported raw file type {suffix!r} (use .npz, .h5 or .hdf5)"
-    )
+    raise RawDataError(f"{source}: unsupported raw file type {suffix!r} (use .npz, .h5 or .hdf5)")
 
 
 def read_arrays(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, np.ndarray]:

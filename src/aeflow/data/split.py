@@ -31,9 +31,9 @@ def assign_split(
         labels[n_train:] = "test"
     else:
         order = rng.permutation(n)
-        n_test = int(round(test_fraction * n))
+        n_test = round(test_fraction * n)
         labels[order[:n_test]] = "test"
         pool = np.sort(order[n_test:])
-    n_val = int(round(val_fraction * len(pool)))
+    n_val = round(val_fraction * len(pool))
     labels[rng.choice(pool, size=n_val, replace=False)] = "val"
     return labels

@@ -19,7 +19,9 @@ def sample_chunks(ds: xr.Dataset, sample_chunk: int) -> dict[str, dict]:
     for name, var in ds.data_vars.items():
         if "sample" in var.dims:
             encoding[name] = {
-                "chunks": tuple(min(sample_chunk, n) if d == "sample" else n for d, n in var.sizes.items())
+                "chunks": tuple(
+                    min(sample_chunk, n) if d == "sample" else n for d, n in var.sizes.items()
+                )
             }
     return encoding
 
@@ -37,11 +39,22 @@ def write_store(
     """
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True,
-                   encoding=sample_chunks(ds, sample_chunk))
+        ds.to_zarr(
+            tmp,
+            mode="w",
+            zarr_format=3,
+            consolidated=True,
+            encoding=sample_chunks(ds, sample_chunk),
+        )
         for name, group in (groups or {}).items():
-            group.to_zarr(tmp, group=name, mode="a", zarr_format=3, consolidated=True,
-                          encoding=sample_chunks(group, sample_chunk))
+            group.to_zarr(
+                tmp,
+                group=name,
+                mode="a",
+                zarr_format=3,
+                consolidated=True,
+                encoding=sample_chunks(group, sample_chunk),
+            )
 
 
 def open_store(path: str | os.PathLike, group: str | None = None) -> xr.Dataset:

@@ -40,26 +40,22 @@ class Callback:
         pass
 
 
-class EarlyStopping(Callback):
-    """Stop when ``val_loss`` has not improved by ``min_delta`` for ``patience`` epochs."""
+class _ValLossPatience(Callback):
+    """Counts epochs since ``val_loss`` last improved by more than ``min_delta`` (absolute)."""
 
-    name = "early_stopping"
-
-    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+    def __init__(self, patience: int, min_delta: float) -> None:
         self.patience = patience
         self.min_delta = min_delta
         self.best = math.inf
         self.wait = 0
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+    def _improved(self, record: dict[str, float]) -> bool:
         if record["val_loss"] < self.best - self.min_delta:
             self.best = record["val_loss"]
             self.wait = 0
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                log.info("early stopping: no val_loss improvement in %d epochs", self.wait)
-                trainer.stop = True
+            return True
+        self.wait += 1
+        return False
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait}
@@ -68,44 +64,42 @@ class EarlyStopping(Callback):
         self.best, self.wait = float(state["best"]), int(state["wait"])
 
 
-class ReduceLROnPlateau(Callback):
+class EarlyStopping(_ValLossPatience):
+    """Stop when ``val_loss`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    name = "early_stopping"
+
+    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+        super().__init__(patience, min_delta)
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if not self._improved(record) and self.wait >= self.patience:
+            log.info("early stopping: no val_loss improvement in %d epochs", self.wait)
+            trainer.stop = True
+
+
+class ReduceLROnPlateau(_ValLossPatience):
     """Multiply the LR by ``factor`` after ``patience`` epochs without val_loss improvement.
 
-    Keras semantics (the book's): improvement means ``val_loss < best - min_delta``, LR never
-    below ``min_lr``.
+    Keras semantics (the book's): improvement means ``val_loss < best - min_delta``, the wait
+    restarts after a reduction, and the LR never goes below ``min_lr``.
     """
 
     name = "lr_plateau"
 
     def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = 1e-4):
-        self.factor, self.patience, self.min_lr, self.min_delta = (
-            factor,
-            patience,
-            min_lr,
-            min_delta,
-        )
-        self.best = math.inf
-        self.wait = 0
+        super().__init__(patience, min_delta)
+        self.factor, self.min_lr = factor, min_lr
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if record["val_loss"] < self.best - self.min_delta:
-            self.best = record["val_loss"]
-            self.wait = 0
+        if self._improved(record) or self.wait < self.patience:
             return
-        self.wait += 1
-        if self.wait >= self.patience:
-            for group in trainer.optimizer.param_groups:
-                new = max(group["lr"] * self.factor, self.min_lr)
-                if new < group["lr"]:
-                    log.info("reducing learning rate %.3g -> %.3g", group["lr"], new)
-                group["lr"] = new
-            self.wait = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "wait": self.wait}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.wait = float(state["best"]), int(state["wait"])
+        for group in trainer.optimizer.param_groups:
+            new = max(group["lr"] * self.factor, self.min_lr)
+            if new < group["lr"]:
+                log.info("reducing learning rate %.3g -> %.3g", group["lr"], new)
+            group["lr"] = new
+        self.wait = 0
 
 
 class Checkpoint(Callback):

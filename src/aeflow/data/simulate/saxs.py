@@ -168,7 +168,7 @@ def speckle_contrast(speckled: np.ndarray, incoherent: np.ndarray, q_min_pixels:
     1 for fully developed speckle; lower for partial coherence. The ratio removes the
     form-factor envelope so pixels of all q can be pooled.
     """
-    n, h, w = speckled.shape
+    _, h, w = speckled.shape
     yy, xx = np.mgrid[:h, :w]
     ring = np.hypot(yy - h // 2, xx - w // 2) >= q_min_pixels
     ratio = speckled[:, ring] / np.maximum(incoherent[:, ring], 1e-30)
