@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import xarray as xr
@@ -124,3 +126,55 @@ def test_changing_a_training_param_reruns_only_downstream(finished_run):
     out = proc.stdout + proc.stderr
     assert "train" in out and "evaluate" in out
     assert "fetch_npz" not in out and "prepare" not in out
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    """SIGKILL the whole workflow after the first epoch's checkpoint; the rerun resumes."""
+    import os
+    import signal
+    import time
+
+    from conftest import REPO, TINY_CONFIG
+
+    cfg = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    cfg["datasets"]["saxs"]["n_samples"] = 200
+    cfg["experiments"]["saxs_dae"]["train"]["epochs"] = 3
+    cfg["experiments"]["saxs_dae"]["train"]["early_stopping"] = {"patience": None}
+    cfg["experiments"]["saxs_dae"]["evaluate"]["also_on"] = []
+    cfg_path = tmp_path / "resume.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(cfg_path),
+        "--cores",
+        "2",
+        "results/models/saxs_dae/model.pt",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    checkpoint = tmp_path / "results/checkpoints/saxs_dae/last.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint was written"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results/models/saxs_dae/model.pt").exists()
+
+    assert run_snakemake(tmp_path, cfg_path, "--unlock").returncode == 0
+    done = run_snakemake(tmp_path, cfg_path, "--cores", "2", "results/models/saxs_dae/model.pt")
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (tmp_path / "results/logs/train/saxs_dae.log").read_text()
+    assert "resuming saxs_dae from" in log
+    model = json.loads((tmp_path / "results/models/saxs_dae/model.json").read_text())
+    assert model["epochs_run"] == 3
+    assert "epoch 1:" not in log.split("resuming")[1]  # epoch 1 was not trained again
+    assert not checkpoint.exists()
