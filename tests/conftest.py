@@ -13,7 +13,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 TINY_CONFIG = {
-    "run_name": "aeflow-test",
     "mlflow": {
         "tracking_uri": "sqlite:///results/mlflow.db",
         "experiment": "aeflow-test",
@@ -32,7 +31,7 @@ TINY_CONFIG = {
             "source": "simulate",
             "n_samples": 40,
             "seed": 4,
-            "simulate": {"coherence_length": 8.0},
+            "simulate": {"coherence_length": 5.0},
             "split": {"test_fraction": 1.0, "val_fraction": 0.0},
         },
     },

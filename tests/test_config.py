@@ -57,6 +57,18 @@ def test_defaults_are_not_shared_between_entries(tiny_config):
             "datasets.saxs.simulate.image_size",
         ),
         (lambda c: c.pop("experiments"), "experiments"),
+        (
+            lambda c: c["experiments"]["saxs_dae"].update(model_params={"depth": 3}),
+            "experiments.saxs_dae.model_params",
+        ),
+        (
+            lambda c: c["experiments"]["saxs_dae"].update(model_params={"kernel_size": 4}),
+            "experiments.saxs_dae.model_params.kernel_size",
+        ),
+        (
+            lambda c: c["datasets"]["saxs"].update(simulate={"radius_range": [3.0, 1.0]}),
+            "datasets.saxs.simulate.radius_range",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tiny_config, mutate, message):

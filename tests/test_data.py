@@ -217,3 +217,24 @@ def test_simulated_fetch_is_in_raw_format(tmp_path):
     stages.fetch_raw("saxs", _dataset_cfg(n_samples=8), raw)
     arrays = sources.read_arrays(raw, saxs.RAW_KEYS)
     assert arrays["speckle_images"].shape == (8, 64, 64)
+
+
+def test_html_page_instead_of_npz_is_refused_and_not_kept(http_server, tmp_path):
+    root, base = http_server
+    (root / "speckles.npz").write_text("<!DOCTYPE html><html><body>Quota exceeded</body></html>")
+    cfg = _dataset_cfg(source="download", download={"url": f"{base}/speckles.npz"})
+    raw = tmp_path / "data" / "raw" / "saxs.npz"
+    with pytest.raises(sources.RawDataError, match=r"not a valid .npz file.*HTML page"):
+        stages.fetch_raw("saxs", cfg, raw)
+    assert not raw.exists()
+    assert list(raw.parent.iterdir()) == []
+
+
+def test_downloaded_file_in_wrong_format_is_not_kept(http_server, tmp_path, raw_saxs):
+    root, base = http_server
+    np.savez(root / "speckles.npz", images=raw_saxs["speckle_images"])
+    cfg = _dataset_cfg(source="download", download={"url": f"{base}/speckles.npz"})
+    raw = tmp_path / "saxs.npz"
+    with pytest.raises(sources.RawDataError, match=r"missing key 'speckle_images'.*images"):
+        stages.fetch_raw("saxs", cfg, raw)
+    assert not raw.exists()

@@ -215,3 +215,30 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path, prepared_store):
     torch.save(trainer.state_dict(), ckpt / "last.pt")
     desc = stages.train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
     assert desc["epochs_run"] == 1
+
+
+def test_training_spec_ignores_evaluation_and_threads():
+    cfg = validate_config(
+        {
+            "datasets": {"d": {"kind": "saxs", "source": "simulate"}},
+            "experiments": {"e": {"dataset": "d", "model": "skip_dae"}},
+        }
+    )["experiments"]["e"]
+    spec = stages.training_spec(cfg)
+    assert "evaluate" not in spec and "threads" not in spec["train"]
+    changed = {**cfg, "evaluate": {**cfg["evaluate"], "n_examples": 3}}
+    changed["train"] = {**cfg["train"], "threads": 7}
+    assert stages.training_spec(changed) == spec
+
+
+def test_unreadable_checkpoint_is_moved_aside(tmp_path, prepared_store):
+    exp, mlflow_cfg = _exp_cfg(epochs=1)
+    mlflow_cfg["tracking_uri"] = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow_cfg["artifact_location"] = str(tmp_path / "artifacts")
+    init_store(**mlflow_cfg)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "last.pt").write_bytes(b"truncated")
+    desc = stages.train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
+    assert desc["epochs_run"] == 1
+    assert (ckpt / "last.pt.stale").read_bytes() == b"truncated"

@@ -16,7 +16,8 @@ from typing import Any
 
 
 def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Keep the suffix: readers dispatch on it (.npz, .h5, .zarr).
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
 
 
 def _remove(path: Path) -> None:

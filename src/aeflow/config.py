@@ -78,6 +78,11 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                     f"{source}: datasets.{name}.download needs a url or a gdrive_id "
                     "when source is 'download'"
                 )
+        for key, value in ds["simulate"].items():
+            if key.endswith("_range") and value[0] > value[1]:
+                raise ConfigError(
+                    f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
+                )
         sp = ds["split"]
         if (
             sp["n_train"] is None

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,32 +29,37 @@ PathLike = str | os.PathLike
 
 # ---- data ---------------------------------------------------------------------------------
 def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
-    """Produce ``data/raw/<name>.*`` by simulation, download or copy; returns its sha256."""
+    """Produce ``data/raw/<name>.*`` by simulation, download or copy; returns its sha256.
+
+    The file is checked against the kind's raw format before it is renamed into place, so a
+    wrong download (say an HTML error page) never sits in ``data/raw`` looking whole.
+    """
     source = dataset_cfg["source"]
     kind = kinds.get(dataset_cfg["kind"])
-    if source == "simulate":
-        t0 = time.perf_counter()
-        arrays = kind.simulate(dataset_cfg)
-        digest = sources.write_npz(out, arrays)
-        log.info(
-            "simulated %s: %d samples in %.1f s",
-            name,
-            dataset_cfg["n_samples"],
-            time.perf_counter() - t0,
-        )
-    elif source == "download":
-        dl = dataset_cfg["download"]
-        digest = sources.download(
-            out,
-            url=dl["url"],
-            gdrive_id=dl["gdrive_id"],
-            sha256=dataset_cfg["sha256"],
-            timeout_s=dl["timeout_s"],
-        )
-    else:
-        digest = sources.copy_local(source, out, dataset_cfg["sha256"])
-    # Fail here, not later, if the file is not in the kind's format.
-    sources.read_arrays(out, kind.RAW_KEYS)
+    with atomic_path(out) as tmp:
+        if source == "simulate":
+            t0 = time.perf_counter()
+            arrays = kind.simulate(dataset_cfg)
+            digest = sources.write_npz(tmp, arrays)
+            log.info(
+                "simulated %s: %d samples in %.1f s",
+                name,
+                dataset_cfg["n_samples"],
+                time.perf_counter() - t0,
+            )
+        elif source == "download":
+            dl = dataset_cfg["download"]
+            digest = sources.download(
+                tmp,
+                url=dl["url"],
+                gdrive_id=dl["gdrive_id"],
+                sha256=dataset_cfg["sha256"],
+                timeout_s=dl["timeout_s"],
+            )
+        else:
+            digest = sources.copy_local(source, tmp, dataset_cfg["sha256"])
+        what = source if source not in ("simulate", "download") else f"{out} ({source})"
+        kind.check_raw(sources.read_arrays(tmp, kind.RAW_KEYS, name=what), what)
     log.info("raw %s -> %s (sha256 %s)", name, out, digest)
     return digest
 
@@ -64,11 +70,11 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
 
     kind = kinds.get(dataset_cfg["kind"])
     raw = sources.read_arrays(raw_path, kind.RAW_KEYS)
-    n = len(next(iter(raw.values())))
+    ds = kind.prepare(raw, dataset_cfg, str(raw_path))
     sp = dataset_cfg["split"]
     try:
         split = assign_split(
-            n,
+            ds.sizes["sample"],
             n_train=sp["n_train"],
             test_fraction=sp["test_fraction"],
             val_fraction=sp["val_fraction"],
@@ -76,7 +82,8 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
         )
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
-    ds = kind.prepare(raw, dataset_cfg, str(raw_path), split)
+    ds = ds.assign_coords(split=("sample", split.astype(object)))
+    ds["split"].attrs = {"long_name": "train / val / test assignment"}
     ds.attrs.update(
         {
             "title": f"aeflow prepared dataset {name!r} (kind {dataset_cfg['kind']})",
@@ -135,9 +142,63 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# Keys of train: that do not change the trained model, so they neither rerun training nor
+# invalidate a checkpoint.
+NON_MODEL_TRAIN_KEYS = ("threads",)
+
+
+def training_spec(exp_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The part of an experiment that determines its trained model (the train rule's params).
+
+    Evaluation and plotting options are left out, so changing them does not retrain.
+    """
+    train_cfg = {k: v for k, v in exp_cfg["train"].items() if k not in NON_MODEL_TRAIN_KEYS}
+    return {key: exp_cfg[key] for key in ("dataset", "model", "model_params", "task")} | {
+        "train": train_cfg
+    }
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it is readable and belongs to this training, else None.
+
+    An unreadable or foreign checkpoint is moved aside (``*.stale``) so it never blocks.
+    """
+    import torch
+
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["extra"].get("fingerprint") == fingerprint:
+            return state
+        reason = "it belongs to another configuration or data"
+    except Exception as exc:  # truncated file, old format, ...
+        reason = f"it cannot be read ({type(exc).__name__}: {exc})"
+    stale = path.with_name(path.name + ".stale")
+    path.replace(stale)
+    log.warning("not resuming from %s: %s; moved to %s", path, reason, stale)
+    return None
+
+
+def _open_run(mlflow_cfg, experiment: str, run_id: str | None):
+    """The training run: the checkpoint's (a resumed job continues it) or a new one."""
+    from aeflow.training.tracking import Run
+
+    tags = {"aeflow.experiment": experiment, "aeflow.stage": "train"}
+    uri, name = mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"]
+    if run_id is not None:
+        try:
+            return Run(uri, name, f"train {experiment}", run_id=run_id, tags=tags), True
+        except Exception as exc:
+            log.warning(
+                "MLflow run %s of the checkpoint is gone (%s); starting a new run", run_id, exc
+            )
+    return Run(uri, name, f"train {experiment}", tags=tags), False
+
+
 def train(
     experiment: str,
-    exp_cfg: dict[str, Any],
+    spec: dict[str, Any],
     mlflow_cfg: dict[str, Any],
     prepared: PathLike,
     out_dir: PathLike,
@@ -146,8 +207,9 @@ def train(
 ) -> dict[str, Any]:
     """Train one experiment; write model.pt, model.json, history.csv and run.json to out_dir.
 
+    ``spec`` is :func:`training_spec` of the experiment (a full experiment config works too).
     A checkpoint is saved after every epoch in ``checkpoint_dir``; if one from the same
-    configuration and data exists, training resumes after its last epoch.
+    configuration, data and tracking store exists, training resumes after its last epoch.
     """
     import pandas as pd
     import torch
@@ -155,33 +217,47 @@ def train(
     from aeflow.data.store import open_store
     from aeflow.models import build_model
     from aeflow.training.callbacks import Checkpoint, EarlyStopping, EpochLogger, ReduceLROnPlateau
-    from aeflow.training.device import describe_device, select_device
+    from aeflow.training.device import configure_backends, describe_device, select_device
     from aeflow.training.loop import Trainer
-    from aeflow.training.tracking import MlflowCallback, Run
+    from aeflow.training.tracking import MlflowCallback
 
-    tc = exp_cfg["train"]
+    spec = training_spec(spec)
+    tc = spec["train"]
     torch.set_num_threads(threads)
     device = select_device(tc["device"])
+    configure_backends(device)
     ds = open_store(prepared)
-    fingerprint = _fingerprint(exp_cfg, ds.attrs.get("raw_sha256"), ds.attrs.get("config"))
+    for split in ("train", "val", "test"):
+        if int((ds["split"].values == split).sum()) == 0:
+            raise ValueError(
+                f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty "
+                f"(see datasets.{spec['dataset']}.split)"
+            )
     train_data = _tensor_split(ds, "train", limit=tc["max_train_samples"])
     val_data = _tensor_split(ds, "val")
-    if len(val_data["input"]) == 0:
-        raise ValueError(
-            f"{prepared}: the validation split is empty (datasets.*.split.val_fraction)"
-        )
 
     torch.manual_seed(tc["seed"])
-    model = build_model(exp_cfg["model"], exp_cfg["model_params"])
+    model = build_model(spec["model"], spec["model_params"])
+    # Move before building the optimizer, so its state lives beside the parameters.
+    model = model.to(device)
+    if tc["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    fingerprint = _fingerprint(
+        spec,
+        model.describe(),
+        ds.attrs.get("raw_sha256"),
+        ds.attrs.get("config"),
+        aeflow.__version__,
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+    )
     optimizer = torch.optim.Adam(
         model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"]
     )
     callbacks = []
-    if tc["early_stopping"]["patience"] is not None:
-        callbacks.append(
-            EarlyStopping(tc["early_stopping"]["patience"], tc["early_stopping"]["min_delta"])
-        )
-    lp = tc["lr_plateau"]
+    es, lp = tc["early_stopping"], tc["lr_plateau"]
+    if es["patience"] is not None:
+        callbacks.append(EarlyStopping(es["patience"], es["min_delta"]))
     if lp["patience"] is not None:
         callbacks.append(
             ReduceLROnPlateau(lp["factor"], lp["patience"], lp["min_lr"], lp["min_delta"])
@@ -195,95 +271,78 @@ def train(
         seed=tc["seed"],
         amp=tc["amp"],
         channels_last=tc["channels_last"],
-        restore_best=tc["early_stopping"]["restore_best"],
+        restore_best=es["restore_best"],
         callbacks=callbacks,
     )
 
-    checkpoint_dir = Path(checkpoint_dir)
-    ckpt_path = checkpoint_dir / "last.pt"
-    run_id = None
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if state["extra"].get("fingerprint") == fingerprint:
-            trainer.load_state_dict(state)
-            run_id = state["extra"].get("mlflow_run_id")
-            log.info("resuming %s from %s (epoch %d)", experiment, ckpt_path, trainer.epoch)
-        else:
-            log.info("ignoring %s: it belongs to another configuration", ckpt_path)
-
-    run = Run(
-        mlflow_cfg["tracking_uri"],
-        mlflow_cfg["experiment"],
-        run_name=f"train {experiment}",
-        run_id=run_id,
-        tags={"aeflow.experiment": experiment, "aeflow.stage": "train"},
+    ckpt_path = Path(checkpoint_dir) / "last.pt"
+    state = _load_checkpoint(ckpt_path, fingerprint)
+    if state is not None:
+        trainer.load_state_dict(state)
+        log.info("resuming %s from %s (epoch %d)", experiment, ckpt_path, trainer.epoch)
+    run, reopened = _open_run(
+        mlflow_cfg, experiment, state["extra"].get("mlflow_run_id") if state else None
     )
-    trainer.extra_state.update({"fingerprint": fingerprint, "mlflow_run_id": run.run_id})
-    device_name = describe_device(device)
-    log.info(
-        "training %s (%s, %d parameters) on %s; %d train / %d val samples",
-        experiment,
-        exp_cfg["model"],
-        sum(p.numel() for p in model.parameters()),
-        device_name,
-        len(train_data["input"]),
-        len(val_data["input"]),
-    )
-    if run_id is None:
-        run.log_params(
-            {
-                "experiment": experiment,
-                **exp_cfg,
-                "data": {
-                    k: ds.attrs[k]
-                    for k in ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")
-                },
-            }
-        )
-    run.set_tags({"aeflow.device": device_name})
-    trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
-
-    status = "FAILED"
     try:
+        trainer.extra_state.update({"fingerprint": fingerprint, "mlflow_run_id": run.run_id})
+        device_name = describe_device(device)
+        log.info(
+            "training %s (%s, %d parameters) on %s; %d train / %d val samples",
+            experiment,
+            spec["model"],
+            sum(p.numel() for p in model.parameters()),
+            device_name,
+            len(train_data["input"]),
+            len(val_data["input"]),
+        )
+        if not reopened:
+            data_keys = ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")
+            run.log_params(
+                {"experiment": experiment, **spec, "data": {k: ds.attrs.get(k) for k in data_keys}}
+            )
+        run.set_tags({"aeflow.device": device_name})
+        trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
+
         t0 = time.perf_counter()
         history = trainer.fit(train_data, val_data, tc["epochs"])
         seconds = time.perf_counter() - t0
-        status = "FINISHED"
-    finally:
-        if status == "FAILED":
-            run.finish("FAILED")
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    description = trainer.model.describe()
-    description.update(
-        {
-            "experiment": experiment,
-            "dataset": exp_cfg["dataset"],
-            "task": exp_cfg["task"],
-            "best_epoch": trainer.best_epoch,
-            "best_val_loss": trainer.best_val,
-            "epochs_run": trainer.epoch,
-            "device": device_name,
-            "fingerprint": fingerprint,
-            "aeflow_version": aeflow.__version__,
-        }
-    )
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}, tmp)
-    write_json(out_dir / "model.json", description)
-    with atomic_path(out_dir / "history.csv") as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
-    run.log_metrics(
-        {
-            "best_val_loss": trainer.best_val,
-            "best_epoch": trainer.best_epoch,
-            "train_seconds": seconds,
-        }
-    )
-    run.log_artifacts(
-        [out_dir / "model.pt", out_dir / "model.json", out_dir / "history.csv"], "model"
-    )
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        description = trainer.model.describe()
+        description.update(
+            {
+                "experiment": experiment,
+                "dataset": spec["dataset"],
+                "task": spec["task"],
+                "best_epoch": trainer.best_epoch,
+                "best_val_loss": trainer.best_val,
+                "epochs_run": trainer.epoch,
+                "device": device_name,
+                "fingerprint": fingerprint,
+                "aeflow_version": aeflow.__version__,
+            }
+        )
+        with atomic_path(out_dir / "model.pt") as tmp:
+            torch.save({k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}, tmp)
+        write_json(out_dir / "model.json", description)
+        with atomic_path(out_dir / "history.csv") as tmp:
+            pd.DataFrame(history).to_csv(tmp, index=False)
+        run.log_metrics(
+            {
+                "best_val_loss": trainer.best_val,
+                "best_epoch": trainer.best_epoch,
+                "train_seconds": seconds,
+            }
+        )
+        run.log_artifacts(
+            [out_dir / "model.pt", out_dir / "model.json", out_dir / "history.csv"], "model"
+        )
+    except BaseException:
+        run.finish_quietly(
+            "FAILED" if not isinstance(sys.exc_info()[1], KeyboardInterrupt) else "KILLED"
+        )
+        raise
     run.finish("FINISHED")
     write_json(
         out_dir / "run.json",
@@ -398,12 +457,13 @@ def evaluate(
 
     from aeflow.data.store import open_store, split_values, write_store
     from aeflow.evaluation.baselines import image_denoising_baselines
-    from aeflow.training.device import select_device
+    from aeflow.training.device import configure_backends, select_device
     from aeflow.training.tracking import Run
 
     torch.set_num_threads(threads)
     ec = exp_cfg["evaluate"]
     device = select_device(exp_cfg["train"]["device"])
+    configure_backends(device)
     amp = exp_cfg["train"]["amp"]
     model, description = load_trained(model_dir, device)
     ds = open_store(prepared)
@@ -422,7 +482,10 @@ def evaluate(
     }
     block, pred = _evaluate_set(model, ds, "test", filters, ec, device, amp)
     metrics.update(block)
-    metrics["baseline_tuning"] = {f.name: f.val_scores for f in filters if f.val_scores}
+    metrics["baseline_tuning"] = {
+        "tuned_on": f"validation split of {exp_cfg['dataset']} (also used for also_on datasets)",
+        "val_mse": {f.name: f.val_scores for f in filters if f.val_scores},
+    }
     groups = {}
     metrics["also_on"] = {}
     for name, path in also_on.items():
@@ -448,10 +511,14 @@ def evaluate(
         flat[f"{name}.test_loss"] = b["test_loss"]
         for bname, bb in b["baselines"].items():
             flat[f"{name}.baseline.{bname}.test_loss"] = bb["test_loss"]
-    run.log_metrics(flat)
-    metrics["mlflow_run_id"] = run.run_id
-    write_json(out_dir / "metrics.json", metrics)
-    run.log_artifacts([out_dir / "metrics.json"])
+    try:
+        run.log_metrics(flat)
+        metrics["mlflow_run_id"] = run.run_id
+        write_json(out_dir / "metrics.json", metrics)
+        run.log_artifacts([out_dir / "metrics.json"])
+    except BaseException:
+        run.finish_quietly("FAILED")
+        raise
     run.finish()
     log.info(
         "%s: test_loss %.4g (identity %.4g, gaussian %.4g, median %.4g)",

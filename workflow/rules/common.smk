@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from aeflow.config import validate_config
 from aeflow.data.sources import raw_suffix
+from aeflow.stages import training_spec
 
 # Validate once, fill the schema's defaults, and fail before any job starts.
 _validated = validate_config(config, source="config (config/config.yaml + overrides)")
@@ -28,6 +29,11 @@ def dataset_config(wildcards):
 
 def experiment_config(wildcards):
     return config["experiments"][wildcards.experiment]
+
+
+def experiment_training_spec(wildcards):
+    """Only what determines the trained model: evaluation options do not retrain."""
+    return training_spec(config["experiments"][wildcards.experiment])
 
 
 def raw_path(dataset):

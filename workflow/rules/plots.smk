@@ -5,6 +5,7 @@ rule plot_history:
     input:
         history="results/models/{experiment}/history.csv",
         model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
     output:
         figure=report(
             "results/figures/{experiment}/history.png",
@@ -27,6 +28,7 @@ rule plot_examples:
     input:
         predictions="results/eval/{experiment}/predictions.zarr",
         model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
     output:
         figure=report(
             "results/figures/{experiment}/examples.png",
@@ -49,6 +51,7 @@ rule plot_also_on_examples:
     input:
         predictions="results/eval/{experiment}/predictions.zarr",
         model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
     output:
         figure=report(
             "results/figures/{experiment}/also_on_examples.png",
@@ -71,6 +74,7 @@ rule plot_error_distribution:
     input:
         predictions="results/eval/{experiment}/predictions.zarr",
         model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
     output:
         figure=report(
             "results/figures/{experiment}/error_distribution.png",

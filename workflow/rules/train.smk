@@ -31,7 +31,7 @@ rule train:
     resources:
         gpu=uses_gpu,
     params:
-        experiment=experiment_config,
+        spec=experiment_training_spec,
         mlflow=config["mlflow"],
         checkpoint_dir=lambda wildcards: f"results/checkpoints/{wildcards.experiment}",
     script:

@@ -10,7 +10,7 @@ from aeflow.stages import train
 
 train(
     snakemake.wildcards.experiment,
-    snakemake.params.experiment,
+    snakemake.params.spec,
     snakemake.params.mlflow,
     snakemake.input.prepared,
     out_dir=Path(snakemake.output.model).parent,

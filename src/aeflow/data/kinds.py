@@ -1,8 +1,10 @@
 """Dataset kinds: a registry from the config's ``kind`` to its module.
 
-A kind module provides ``RAW_KEYS``, ``simulate(dataset_cfg) -> dict of raw arrays`` and
-``prepare(raw, dataset_cfg, raw_path, split) -> xarray.Dataset`` (with ``input``, ``target``
-and a ``sample`` dim). Adding a kind is a new module and one line here.
+A kind module provides ``RAW_KEYS``, ``simulate(dataset_cfg) -> dict of raw arrays``,
+``check_raw(raw, where)`` (raises :class:`aeflow.data.sources.RawDataError` naming file and
+key) and ``prepare(raw, dataset_cfg, raw_path) -> xarray.Dataset`` (with ``input``,
+``target`` and a ``sample`` dim; the stage adds the split). Adding a kind is a new module and
+one line here.
 """
 
 from __future__ import annotations

@@ -104,9 +104,7 @@ def preprocess(
     return inputs.astype(np.float32), targets.astype(np.float32), scale.astype(np.float32)
 
 
-def to_dataset(
-    inputs: np.ndarray, targets: np.ndarray, scale: np.ndarray, split: np.ndarray
-) -> xr.Dataset:
+def to_dataset(inputs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> xr.Dataset:
     """Assemble the prepared SAXS dataset with named dims and self-describing attrs."""
     n, h, w = inputs.shape
     ds = xr.Dataset(
@@ -119,7 +117,6 @@ def to_dataset(
             "sample": np.arange(n),
             "y": np.arange(h),
             "x": np.arange(w),
-            "split": (("sample",), split.astype(object)),
         },
     )
     ds["input"].attrs = {
@@ -133,21 +130,19 @@ def to_dataset(
     ds["log_scale"].attrs = {
         "long_name": "per-image maximum of log10(speckle + offset), the normalization divisor",
     }
-    ds["split"].attrs = {"long_name": "train / val / test assignment"}
     ds["y"].attrs = ds["x"].attrs = {"units": "detector pixel"}
     return ds
 
 
-def prepare(
-    raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
-) -> xr.Dataset:
+def prepare(raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str) -> xr.Dataset:
+    """Check raw arrays and apply the recipe; a Dataset with dims (sample, y, x)."""
     speckle, target = check_raw(raw, raw_path)
     pp = dataset_cfg["preprocess"]
     try:
         inputs, targets, scale = preprocess(speckle, target, **pp)
     except RawDataError as exc:
         raise RawDataError(f"{raw_path}: {exc}") from None
-    ds = to_dataset(inputs, targets, scale, split)
+    ds = to_dataset(inputs, targets, scale)
     ds.attrs["recipe"] = (
         "log10(x + log_offset) on speckle and target; both divided by the per-image maximum "
         "of the log speckle image; clipped to [clip_min, clip_max] (Deep Learning for Physics "

@@ -117,40 +117,61 @@ def raw_suffix(source: str) -> str:
     raise RawDataError(f"{source}: unsupported raw file type {suffix!r} (use .npz, .h5 or .hdf5)")
 
 
-def read_arrays(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """Read the named arrays from an ``.npz`` or HDF5 file; a missing key names file and key."""
+_MAGIC = {".npz": b"PK", ".h5": b"\x89HDF"}
+
+
+def _check_magic(path: Path, suffix: str, label: str) -> None:
+    """Refuse files that are not what their suffix says, e.g. an HTML error page saved as .npz."""
+    kind = ".npz" if suffix in NPZ_SUFFIXES else ".h5"
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(_MAGIC[kind]):
+        return
+    hint = ""
+    if head.lstrip().lower().startswith((b"<!doctype", b"<html")):
+        hint = " (it is an HTML page: a download quota, login or error page?)"
+    raise RawDataError(f"{label}: not a valid {kind} file{hint}")
+
+
+def read_arrays(
+    path: str | os.PathLike, keys: Sequence[str], name: str | None = None
+) -> dict[str, np.ndarray]:
+    """Read the named arrays from an ``.npz`` or HDF5 file; a missing key names file and key.
+
+    ``name`` is how errors refer to the file (default: its path).
+    """
     path = Path(path)
+    label = name or str(path)
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise RawDataError(f"{path}: file not found")
+        raise RawDataError(f"{label}: file not found")
+    if suffix not in NPZ_SUFFIXES + HDF5_SUFFIXES:
+        raise RawDataError(f"{label}: unsupported raw file type {suffix!r}")
+    _check_magic(path, suffix, label)
     out: dict[str, np.ndarray] = {}
     try:
         if suffix in NPZ_SUFFIXES:
             with np.load(path, allow_pickle=False) as npz:
                 for key in keys:
                     if key not in npz.files:
-                        raise RawDataError(
-                            f"{path}: missing key {key!r} (has: {', '.join(npz.files) or 'none'})"
-                        )
+                        have = ", ".join(npz.files) or "none"
+                        raise RawDataError(f"{label}: missing key {key!r} (has: {have})")
                     out[key] = npz[key]
-        elif suffix in HDF5_SUFFIXES:
+        else:
             import h5py
 
             with h5py.File(path, "r") as h5:
                 for key in keys:
                     if key not in h5:
-                        raise RawDataError(
-                            f"{path}: missing key {key!r} (has: {', '.join(h5.keys()) or 'none'})"
-                        )
+                        have = ", ".join(h5.keys()) or "none"
+                        raise RawDataError(f"{label}: missing key {key!r} (has: {have})")
                     out[key] = h5[key][()]
-        else:
-            raise RawDataError(f"{path}: unsupported raw file type {suffix!r}")
     except RawDataError:
         raise
     except ValueError as exc:  # e.g. object arrays refused by allow_pickle=False
-        raise RawDataError(f"{path}: cannot read: {exc}") from exc
+        raise RawDataError(f"{label}: cannot read: {exc}") from exc
     except OSError as exc:
-        raise RawDataError(f"{path}: not a readable {suffix} file: {exc}") from exc
+        raise RawDataError(f"{label}: not a readable {suffix} file: {exc}") from exc
     return out
 
 

@@ -25,8 +25,24 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def configure_backends(device: torch.device) -> None:
+    """cuDNN autotuning (input sizes are fixed within a job) and TF32 matmuls on CUDA."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def bf16_native(device: torch.device) -> bool:
+    """True on GPUs with native bf16 (Ampere and newer); older ones would only emulate it."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when enabled; a no-op on CPU (fp32 is faster and exact there)."""
-    if enabled and device.type == "cuda":
+    """bf16 autocast on CUDA GPUs with native bf16 when enabled; otherwise a no-op (fp32/TF32).
+
+    bf16 has fp32's exponent range, so no gradient scaler is needed. On the CPU fp32 is used.
+    """
+    if enabled and bf16_native(device):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

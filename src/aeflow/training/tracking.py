@@ -159,6 +159,13 @@ class Run:
     def finish(self, status: str = "FINISHED") -> None:
         _retry(lambda: self.client.set_terminated(self.run_id, status=status), "finish run")
 
+    def finish_quietly(self, status: str) -> None:
+        """Mark the run ended while another error is on its way: never raise from here."""
+        try:
+            self.finish(status)
+        except Exception as exc:
+            log.warning("could not mark MLflow run %s %s: %s", self.run_id, status, exc)
+
 
 class MlflowCallback(Callback):
     """Log train/val loss and LR of each epoch to a run."""
