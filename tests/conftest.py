@@ -60,9 +60,9 @@ def raw_saxs() -> dict[str, np.ndarray]:
     return {"speckle_images": speckle, "target_images": target}
 
 
-def run_snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run the workflow of this checkout in ``workdir`` with ``configfile``."""
-    cmd = [
+def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:
+    """The command running the workflow of this checkout in ``workdir`` with ``configfile``."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -74,4 +74,8 @@ def run_snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.Com
         str(configfile),
         *args,
     ]
+
+
+def run_snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = snakemake_command(workdir, configfile, *args)
     return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)

@@ -141,6 +141,15 @@ def prepared_store(tmp_path):
     return path
 
 
+def _tracking(tmp_path):
+    """A fresh SQLite MLflow store under tmp_path, created as the mlflow_init rule does."""
+    _, mlflow_cfg = _exp_cfg(epochs=1)
+    mlflow_cfg["tracking_uri"] = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow_cfg["artifact_location"] = str(tmp_path / "artifacts")
+    init_store(**mlflow_cfg)
+    return mlflow_cfg
+
+
 def _exp_cfg(epochs):
     cfg = validate_config(
         {
@@ -162,10 +171,8 @@ def _exp_cfg(epochs):
 def test_train_stage_resumes_after_kill(tmp_path, prepared_store, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    exp, mlflow_cfg = _exp_cfg(epochs=3)
-    mlflow_cfg["tracking_uri"] = f"sqlite:///{tmp_path}/mlflow.db"
-    mlflow_cfg["artifact_location"] = str(tmp_path / "artifacts")
-    init_store(**mlflow_cfg)
+    exp, _ = _exp_cfg(epochs=3)
+    mlflow_cfg = _tracking(tmp_path)
     out, ckpt = tmp_path / "model", tmp_path / "ckpt"
 
     # Kill the job after epoch 2's checkpoint is written.
@@ -203,10 +210,8 @@ def test_train_stage_resumes_after_kill(tmp_path, prepared_store, monkeypatch):
 
 
 def test_checkpoint_of_another_config_is_ignored(tmp_path, prepared_store):
-    exp, mlflow_cfg = _exp_cfg(epochs=1)
-    mlflow_cfg["tracking_uri"] = f"sqlite:///{tmp_path}/mlflow.db"
-    mlflow_cfg["artifact_location"] = str(tmp_path / "artifacts")
-    init_store(**mlflow_cfg)
+    exp, _ = _exp_cfg(epochs=1)
+    mlflow_cfg = _tracking(tmp_path)
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     trainer = _trainer()
@@ -232,10 +237,8 @@ def test_training_spec_ignores_evaluation_and_threads():
 
 
 def test_unreadable_checkpoint_is_moved_aside(tmp_path, prepared_store):
-    exp, mlflow_cfg = _exp_cfg(epochs=1)
-    mlflow_cfg["tracking_uri"] = f"sqlite:///{tmp_path}/mlflow.db"
-    mlflow_cfg["artifact_location"] = str(tmp_path / "artifacts")
-    init_store(**mlflow_cfg)
+    exp, _ = _exp_cfg(epochs=1)
+    mlflow_cfg = _tracking(tmp_path)
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     (ckpt / "last.pt").write_bytes(b"truncated")

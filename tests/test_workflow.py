@@ -3,13 +3,12 @@
 import json
 import math
 import subprocess
-import sys
 
 import pytest
 import xarray as xr
 import yaml
 
-from conftest import run_snakemake
+from conftest import run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +133,7 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     import signal
     import time
 
-    from conftest import REPO, TINY_CONFIG
+    from conftest import TINY_CONFIG
 
     cfg = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
     cfg["datasets"]["saxs"]["n_samples"] = 200
@@ -143,20 +142,8 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     cfg["experiments"]["saxs_dae"]["evaluate"]["also_on"] = []
     cfg_path = tmp_path / "resume.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(cfg_path),
-        "--cores",
-        "2",
-        "results/models/saxs_dae/model.pt",
-    ]
+    target = "results/models/saxs_dae/model.pt"
+    cmd = snakemake_command(tmp_path, cfg_path, "--cores", "2", target)
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )

@@ -539,6 +539,16 @@ def _log_figure(model_dir: PathLike, figure: PathLike) -> None:
     run.log_artifacts([figure], "figures")
 
 
+def _example_rows(pred, n_examples: int, prefix: str = "") -> dict[str, np.ndarray]:
+    """Noisy / denoised / true images of the first test samples of a predictions store."""
+    sel = pred.isel(sample=slice(0, min(n_examples, pred.sizes["sample"])))
+    return {
+        f"{prefix}noisy": sel["input"].values,
+        f"{prefix}denoised": sel["prediction"].values,
+        f"{prefix}true": sel["target"].values,
+    }
+
+
 def plot_examples(
     experiment: str,
     exp_cfg: dict[str, Any],
@@ -551,13 +561,7 @@ def plot_examples(
     from aeflow.plotting.figures import denoising_rows
 
     pred = open_store(predictions)
-    n = min(exp_cfg["evaluate"]["n_examples"], pred.sizes["sample"])
-    sel = pred.isel(sample=slice(0, n))
-    rows = {
-        "noisy": sel["input"].values,
-        "denoised": sel["prediction"].values,
-        "true": sel["target"].values,
-    }
+    rows = _example_rows(pred, exp_cfg["evaluate"]["n_examples"])
     title = f"{experiment}: test images of {pred.attrs.get('dataset', '')}"
     save(denoising_rows(rows, title=title), out)
     _log_figure(model_dir, out)
@@ -578,11 +582,7 @@ def plot_also_on_examples(
     rows = {}
     for name in exp_cfg["evaluate"]["also_on"]:
         pred = open_store(predictions, group=name)
-        n = min(exp_cfg["evaluate"]["n_examples"], pred.sizes["sample"])
-        sel = pred.isel(sample=slice(0, n))
-        rows[f"{name}\nnoisy"] = sel["input"].values
-        rows[f"{name}\ndenoised"] = sel["prediction"].values
-        rows[f"{name}\ntrue"] = sel["target"].values
+        rows |= _example_rows(pred, exp_cfg["evaluate"]["n_examples"], prefix=f"{name}\n")
     n = min(len(v) for v in rows.values())
     rows = {k: v[:n] for k, v in rows.items()}
     title = f"{experiment} applied to other datasets"
