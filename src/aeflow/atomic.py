@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -67,9 +66,3 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as f:
         return json.load(f)
-
-
-def finite_or_none(x: float) -> float | None:
-    """JSON has no NaN: map non-finite numbers to None."""
-    x = float(x)
-    return x if math.isfinite(x) else None

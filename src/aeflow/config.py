@@ -83,12 +83,6 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 raise ConfigError(
                     f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
                 )
-        sp = ds["split"]
-        if (
-            sp["n_train"] is None
-            and sp["test_fraction"] + sp["val_fraction"] * (1 - sp["test_fraction"]) > 1
-        ):
-            raise ConfigError(f"{source}: datasets.{name}.split: fractions exceed 1")
     for name, exp in config["experiments"].items():
         if exp["dataset"] not in datasets:
             raise ConfigError(

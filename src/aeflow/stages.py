@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 import aeflow
 from aeflow.atomic import atomic_path, read_json, write_json
 from aeflow.data import kinds, sources
-from aeflow.data.split import assign_split
+from aeflow.data.split import SPLITS, assign_split
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
         ds.attrs[f"preprocess_{key}"] = value
     for key, value in sp.items():
         ds.attrs[f"split_{key}"] = "none" if value is None else value
-    counts = {s: int((split == s).sum()) for s in ("train", "val", "test")}
+    counts = {s: int((split == s).sum()) for s in SPLITS}
     ds.attrs.update({f"n_{s}": c for s, c in counts.items()})
     write_store(ds, out)
     log.info("prepared %s: %s -> %s", name, counts, out)
@@ -227,7 +226,7 @@ def train(
     device = select_device(tc["device"])
     configure_backends(device)
     ds = open_store(prepared)
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         if int((ds["split"].values == split).sum()) == 0:
             raise ValueError(
                 f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty "
@@ -338,10 +337,8 @@ def train(
         run.log_artifacts(
             [out_dir / "model.pt", out_dir / "model.json", out_dir / "history.csv"], "model"
         )
-    except BaseException:
-        run.finish_quietly(
-            "FAILED" if not isinstance(sys.exc_info()[1], KeyboardInterrupt) else "KILLED"
-        )
+    except BaseException as exc:
+        run.finish_quietly("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     run.finish("FINISHED")
     write_json(

@@ -15,10 +15,6 @@ from types import ModuleType
 _KINDS = {"saxs": "aeflow.data.saxs"}
 
 
-def names() -> tuple[str, ...]:
-    return tuple(_KINDS)
-
-
 def get(kind: str) -> ModuleType:
     try:
         return importlib.import_module(_KINDS[kind])

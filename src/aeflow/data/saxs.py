@@ -14,7 +14,6 @@ import xarray as xr
 from aeflow.data.simulate.saxs import SaxsSimulation, simulate_saxs
 from aeflow.data.sources import RawDataError
 
-KIND = "saxs"
 INPUT_KEY = "speckle_images"
 TARGET_KEY = "target_images"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)

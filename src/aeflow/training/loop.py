@@ -6,7 +6,6 @@ them (no per-sample Python), moved to the device with ``non_blocking`` from pinn
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import sys
@@ -92,14 +91,24 @@ class Trainer:
             order = torch.randperm(n, generator=gen)
         else:
             order = None
+        pin = self.device.type == "cuda"
         for start in range(0, n, self.batch_size):
             if order is None:
                 batch = {k: v[start : start + self.batch_size] for k, v in data.items()}
+                if pin:
+                    batch = {k: v.pin_memory() for k, v in batch.items()}
             else:
                 idx = order[start : start + self.batch_size]
-                batch = {k: v.index_select(0, idx) for k, v in data.items()}
-            if self.device.type == "cuda":
-                batch = {k: v.pin_memory() for k, v in batch.items()}
+                # Gather straight into (pinned, on CUDA) memory: one host copy per batch.
+                batch = {
+                    k: torch.index_select(
+                        v,
+                        0,
+                        idx,
+                        out=torch.empty((len(idx), *v.shape[1:]), dtype=v.dtype, pin_memory=pin),
+                    )
+                    for k, v in data.items()
+                }
             yield self._to_device(batch)
 
     # ---- epochs --------------------------------------------------------------------------
@@ -173,9 +182,9 @@ class Trainer:
             self.history.append(record)
             if val_loss < self.best_val:
                 self.best_val, self.best_epoch = val_loss, epoch
-                self.best_state = copy.deepcopy(
-                    {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-                )
+                self.best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+                }
             self.epoch = epoch
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
