@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import functools
+import http.server
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -79,3 +82,15 @@ def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:
 def run_snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = snakemake_command(workdir, configfile, *args)
     return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A static HTTP server on 127.0.0.1: (directory it serves, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

@@ -119,18 +119,6 @@ def test_npz_with_objects_is_refused(tmp_path):
         sources.read_arrays(path, ["speckle_images"])
 
 
-@pytest.fixture
-def http_server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
 def test_download_http_with_hash(http_server, tmp_path, raw_saxs):
     root, base = http_server
     np.savez(root / "speckles.npz", **raw_saxs)

@@ -14,11 +14,18 @@ from typing import Any
 import jsonschema
 import yaml
 
+from aeflow.data.kinds import MODALITY
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
     """A configuration key is missing, unknown or has a bad value."""
+
+
+# The data each model takes (checked against the dataset kind's modality without importing
+# torch; tests check it matches each model class's ``modality``).
+MODEL_MODALITY = {"skip_dae": "images", "conv1d_dae": "traces"}
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
@@ -79,15 +86,30 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                     "when source is 'download'"
                 )
         for key, value in ds["simulate"].items():
-            if key.endswith("_range") and value[0] > value[1]:
+            if key.endswith(("_range", "band_mhz")) and value[0] > value[1]:
                 raise ConfigError(
                     f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
                 )
+        if ds["kind"] == "radio":
+            _check_radio(name, ds, source)
     for name, exp in config["experiments"].items():
         if exp["dataset"] not in datasets:
             raise ConfigError(
                 f"{source}: experiments.{name}.dataset: unknown dataset {exp['dataset']!r} "
                 f"(known: {', '.join(sorted(datasets))})"
+            )
+        kind = datasets[exp["dataset"]]["kind"]
+        if MODEL_MODALITY[exp["model"]] != MODALITY[kind]:
+            raise ConfigError(
+                f"{source}: experiments.{name}.model: {exp['model']!r} takes "
+                f"{MODEL_MODALITY[exp['model']]}, but dataset {exp['dataset']!r} (kind {kind!r}) "
+                f"holds {MODALITY[kind]}"
+            )
+        band = exp["evaluate"]["baselines"]["bandpass_mhz"]
+        if band[0] >= band[1]:
+            raise ConfigError(
+                f"{source}: experiments.{name}.evaluate.baselines.bandpass_mhz: "
+                f"low {band[0]} >= high {band[1]}"
             )
         for other in exp["evaluate"]["also_on"]:
             if other not in datasets:
@@ -100,6 +122,25 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                     f"kind {datasets[other]['kind']!r}, the model was trained on "
                     f"{datasets[exp['dataset']]['kind']!r}"
                 )
+
+
+def _check_radio(name: str, ds: Mapping[str, Any], source: str) -> None:
+    """Radio datasets: simulator parameters consistent (bands below Nyquist, SNR median in
+    range) and one sampling rate."""
+    from aeflow.data.radio import simulation
+
+    if ds["source"] == "simulate":
+        try:
+            simulation(ds)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: datasets.{name}.{exc}") from None
+        rate = ds["preprocess"]["sampling_rate_mhz"]
+        if rate is not None and rate != ds["simulate"]["sampling_rate_mhz"]:
+            raise ConfigError(
+                f"{source}: datasets.{name}.preprocess.sampling_rate_mhz = {rate} differs from "
+                f"simulate.sampling_rate_mhz = {ds['simulate']['sampling_rate_mhz']}; "
+                "leave it null for simulated data"
+            )
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

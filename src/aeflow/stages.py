@@ -69,11 +69,11 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
 
     kind = kinds.get(dataset_cfg["kind"])
     raw = sources.read_arrays(raw_path, kind.RAW_KEYS)
-    ds = kind.prepare(raw, dataset_cfg, str(raw_path))
+    kind.check_raw(raw, str(raw_path))  # names file and key before anything else
     sp = dataset_cfg["split"]
     try:
         split = assign_split(
-            ds.sizes["sample"],
+            len(raw[kind.RAW_KEYS[0]]),
             n_train=sp["n_train"],
             test_fraction=sp["test_fraction"],
             val_fraction=sp["val_fraction"],
@@ -81,6 +81,7 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
         )
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
+    ds = kind.prepare(raw, dataset_cfg, str(raw_path), split)
     ds = ds.assign_coords(split=("sample", split.astype(object)))
     ds["split"].attrs = {"long_name": "train / val / test assignment"}
     ds.attrs.update(
@@ -133,7 +134,7 @@ def _tensor_split(ds, split: str, variables=("input", "target"), limit: int | No
         if limit is not None:
             values = values[:limit]
         tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
-        out[var] = tensor.unsqueeze(1) if tensor.dim() == 3 else tensor  # (N, C=1, H, W)
+        out[var] = tensor.unsqueeze(1)  # one channel: (N, 1, H, W) or (N, 1, T)
     return out
 
 
@@ -370,71 +371,30 @@ def load_trained(model_dir: PathLike, device=None):
 
 
 def predict(model, inputs: np.ndarray, batch_size: int, device, amp: bool = True) -> np.ndarray:
-    """Apply ``model`` to (N, H, W) or (N, C, H, W) inputs in batches; same shape out."""
+    """Apply ``model`` to single-channel (N, H, W) / (N, T) inputs in batches; same shape out."""
     import torch
 
     from aeflow.training.device import autocast
 
-    squeeze = inputs.ndim == 3
-    x_all = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
-    if squeeze:
-        x_all = x_all.unsqueeze(1)
-    model = model.to(device, memory_format=torch.channels_last).eval()
+    x_all = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).unsqueeze(1)
+    images = x_all.dim() == 4
+    model = model.to(device).eval()
+    if images:
+        model = model.to(memory_format=torch.channels_last)
     outs = []
     with torch.no_grad():
         for start in range(0, len(x_all), batch_size):
-            x = (
-                x_all[start : start + batch_size]
-                .to(device)
-                .contiguous(memory_format=torch.channels_last)
-            )
+            x = x_all[start : start + batch_size].to(device)
+            if images:
+                x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, amp):
                 y = model(x)
             outs.append(y.float().cpu())
     out = torch.cat(outs).numpy() if outs else np.empty_like(x_all.numpy())
-    return out[:, 0] if squeeze else out
+    return out[:, 0]
 
 
 # ---- evaluation ---------------------------------------------------------------------------
-def _evaluate_set(model, ds, split: str, filters, eval_cfg, device, amp: bool):
-    """Metrics of the model and every baseline on one split; plus a predictions Dataset."""
-    import xarray as xr
-
-    from aeflow.data.store import split_values
-    from aeflow.evaluation.metrics import reconstruction_metrics
-
-    inputs = split_values(ds, split, "input")
-    targets = split_values(ds, split, "target")
-    if len(inputs) == 0:
-        raise ValueError(f"dataset {ds.attrs.get('dataset')!r} has an empty {split!r} split")
-    denoised = predict(model, inputs, eval_cfg["batch_size"], device, amp)
-    block, mse = reconstruction_metrics(denoised, targets, eval_cfg["psnr_data_range"])
-    per_method = {"model": mse}
-    block["baselines"] = {}
-    for f in filters:
-        b_block, b_mse = reconstruction_metrics(
-            f.apply(inputs), targets, eval_cfg["psnr_data_range"]
-        )
-        if f.value is not None:
-            b_block[f.parameter] = f.value
-        block["baselines"][f.name] = b_block
-        per_method[f.name] = b_mse
-    samples = ds["sample"].values[np.asarray(ds["split"].values == split)]
-    dims = ("sample", *(d for d in ds["input"].dims if d != "sample"))
-    pred = xr.Dataset(
-        {
-            "input": (dims, inputs),
-            "target": (dims, targets),
-            "prediction": (dims, denoised.astype(np.float32)),
-            "per_sample_mse": (("denoiser", "sample"), np.stack(list(per_method.values()))),
-        },
-        coords={"sample": samples, "denoiser": list(per_method)},
-        attrs={"dataset": ds.attrs.get("dataset", ""), "split": split},
-    )
-    pred["per_sample_mse"].attrs["long_name"] = "mean squared error per sample, normalized units"
-    return block, pred
-
-
 def evaluate(
     experiment: str,
     exp_cfg: dict[str, Any],
@@ -445,15 +405,15 @@ def evaluate(
     out_dir: PathLike,
     threads: int = 1,
 ) -> dict[str, Any]:
-    """Test metrics of a trained model beside tuned classical baselines.
+    """Test metrics of a trained model beside classical baselines (the dataset kind's suite).
 
     Writes ``metrics.json`` and ``predictions.zarr`` (the main test set at the root, each
     ``also_on`` dataset as a group of that name).
     """
     import torch
 
-    from aeflow.data.store import open_store, split_values, write_store
-    from aeflow.evaluation.baselines import image_denoising_baselines
+    from aeflow.data.store import open_store, write_store
+    from aeflow.evaluation import suites
     from aeflow.training.device import configure_backends, select_device
     from aeflow.training.tracking import Run
 
@@ -464,32 +424,27 @@ def evaluate(
     amp = exp_cfg["train"]["amp"]
     model, description = load_trained(model_dir, device)
     ds = open_store(prepared)
-    filters = image_denoising_baselines(
-        split_values(ds, "val", "input"),
-        split_values(ds, "val", "target"),
-        ec["baselines"]["gaussian_sigma"],
-        ec["baselines"]["median_size"],
-    )
+    modality = kinds.MODALITY[ds.attrs["kind"]]
+    suite = suites.build(modality, ds, ec)
+
+    def run_model(inputs: np.ndarray) -> np.ndarray:
+        return predict(model, inputs, ec["batch_size"], device, amp)
+
     metrics: dict[str, Any] = {
         "experiment": experiment,
         "dataset": exp_cfg["dataset"],
         "model": exp_cfg["model"],
+        "modality": modality,
         "n_parameters": description["n_parameters"],
-        "units": "normalized log intensity",
+        "units": suite.units,
     }
-    block, pred = _evaluate_set(model, ds, "test", filters, ec, device, amp)
+    block, pred = suite.evaluate(run_model, ds, "test")
     metrics.update(block)
-    metrics["baseline_tuning"] = {
-        "tuned_on": f"validation split of {exp_cfg['dataset']} (also used for also_on datasets)",
-        "val_mse": {f.name: f.val_scores for f in filters if f.val_scores},
-    }
-    groups = {}
+    metrics["baseline_tuning"] = suite.tuning
+    groups: dict[str, Any] = {}
     metrics["also_on"] = {}
     for name, path in also_on.items():
-        other = open_store(path)
-        metrics["also_on"][name], groups[name] = _evaluate_set(
-            model, other, "test", filters, ec, device, amp
-        )
+        metrics["also_on"][name], groups[name] = suite.evaluate(run_model, open_store(path), "test")
     out_dir = Path(out_dir)
     write_store(pred, out_dir / "predictions.zarr", groups=groups)
 
@@ -501,13 +456,9 @@ def evaluate(
         parent_run_id=train_run,
         tags={"aeflow.experiment": experiment, "aeflow.stage": "evaluate"},
     )
-    flat = {"test_loss": metrics["test_loss"], "test_psnr_db_mean": metrics["psnr_db"]["mean"]}
-    for name, b in metrics["baselines"].items():
-        flat[f"baseline.{name}.test_loss"] = b["test_loss"]
-    for name, b in metrics["also_on"].items():
-        flat[f"{name}.test_loss"] = b["test_loss"]
-        for bname, bb in b["baselines"].items():
-            flat[f"{name}.baseline.{bname}.test_loss"] = bb["test_loss"]
+    flat = suite.flat(block)
+    for name, other_block in metrics["also_on"].items():
+        flat |= {f"{name}.{k}": v for k, v in suite.flat(other_block).items()}
     try:
         run.log_metrics(flat)
         metrics["mlflow_run_id"] = run.run_id
@@ -517,13 +468,20 @@ def evaluate(
         run.finish_quietly("FAILED")
         raise
     run.finish()
-    log.info(
-        "%s: test_loss %.4g (identity %.4g, gaussian %.4g, median %.4g)",
-        experiment,
-        metrics["test_loss"],
-        *(metrics["baselines"][k]["test_loss"] for k in ("identity", "gaussian", "median")),
-    )
+    log.info("%s: %s", experiment, suite.headline(block))
     return metrics
+
+
+def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:
+    """``spectra.zarr`` of a trace experiment: mean amplitude spectra of true, noisy and
+    denoised test traces (main test set at the root, ``also_on`` datasets as groups)."""
+    from aeflow.data.store import open_store, write_store
+    from aeflow.evaluation.suites import trace_spectra
+
+    main = trace_spectra(open_store(predictions))
+    groups = {name: trace_spectra(open_store(predictions, group=name)) for name in also_on}
+    write_store(main, out, groups=groups)
+    log.info("spectra of %s -> %s", predictions, out)
 
 
 # ---- figures ------------------------------------------------------------------------------
@@ -614,27 +572,182 @@ def plot_error_distribution(
     _log_figure(model_dir, out)
 
 
+def plot_dataset(name: str, prepared: PathLike, out: PathLike, n_examples: int = 3) -> None:
+    """Example traces of a trace dataset with the true signal overlaid (in raw units)."""
+    from aeflow.data.store import open_store
+    from aeflow.plotting import save
+    from aeflow.plotting.traces import dataset_examples
+
+    ds = open_store(prepared)
+    test = np.flatnonzero(ds["split"].values == "test")[:1000]
+    sub = ds.isel(sample=test)
+    title = f"{name}: {ds.attrs.get('noise_model')} noise, test traces (normalized)"
+    fig = dataset_examples(
+        ds["time"].values,
+        sub["input"].values,
+        sub["target"].values,
+        sub["snr"].values,
+        n=n_examples,
+        title=title,
+    )
+    save(fig, out)
+
+
+def plot_trace_examples(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    predictions: PathLike,
+    out: PathLike,
+    model_dir: PathLike,
+) -> None:
+    """Test traces spread over SNR: noisy, true, DAE and the baselines."""
+    from aeflow.data.store import open_store
+    from aeflow.plotting import save
+    from aeflow.plotting.traces import _pick_signal_traces, reconstructions
+
+    pred = open_store(predictions)
+    picks = _pick_signal_traces(
+        pred["has_signal"].values, pred["snr"].values, exp_cfg["evaluate"]["n_examples"]
+    )
+    sub = pred.isel(sample=picks)
+    denoised = {
+        str(d): sub["denoised"].sel(denoiser=d).values
+        for d in pred["denoiser"].values
+        if d != "identity"
+    }
+    fig = reconstructions(
+        pred["time"].values,
+        sub["input"].values,
+        sub["target"].values,
+        denoised,
+        sub["snr"].values,
+        title=f"{experiment}: test traces of {pred.attrs.get('dataset', '')}",
+    )
+    save(fig, out)
+    _log_figure(model_dir, out)
+
+
+def plot_spectra(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    spectra_store: PathLike,
+    out: PathLike,
+    model_dir: PathLike,
+) -> None:
+    from aeflow.data.store import open_store
+    from aeflow.plotting import save
+    from aeflow.plotting.traces import spectra
+
+    sp = open_store(spectra_store)
+    curves = {str(c): sp["signal_traces"].sel(curve=c).values for c in sp["curve"].values}
+    title = f"{experiment}: mean spectra of {sp.attrs['n_signal']} test signal traces"
+    band = exp_cfg["evaluate"]["baselines"]["bandpass_mhz"]
+    save(spectra(sp["frequency"].values, curves, band_mhz=band, title=title), out)
+    _log_figure(model_dir, out)
+
+
+def plot_peak_accuracy(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    predictions: PathLike,
+    out: PathLike,
+    model_dir: PathLike,
+) -> None:
+    from aeflow.data.store import open_store
+    from aeflow.evaluation.traces import BLOG_PEAK_ACCURACY, binned_fraction
+    from aeflow.plotting import save
+    from aeflow.plotting.traces import accuracy_vs_snr
+
+    pred = open_store(predictions)
+    sig = pred["has_signal"].values.astype(bool)
+    snr = pred["snr"].values[sig]
+    edges = exp_cfg["evaluate"]["traces"]["snr_bins"]
+    bins = {
+        str(d): binned_fraction(pred["peak_hit"].sel(denoiser=d).values[sig], snr, edges)
+        for d in pred["denoiser"].values
+    }
+    noise = pred.attrs.get("noise_model", "")
+    fig = accuracy_vs_snr(
+        bins,
+        reference=BLOG_PEAK_ACCURACY.get(noise),
+        reference_label=f"blog, {noise} noise (all SNR)",
+        title=f"{experiment}: peak within {pred.attrs['tolerance']} samples",
+    )
+    save(fig, out)
+    _log_figure(model_dir, out)
+
+
+def plot_energy_ratio(experiment: str, predictions: PathLike, out: PathLike, model_dir) -> None:
+    from aeflow.data.store import open_store
+    from aeflow.plotting import save
+    from aeflow.plotting.traces import energy_ratio_histogram
+
+    pred = open_store(predictions)
+    ratios = {
+        str(d): pred["energy_ratio"].sel(denoiser=d).values
+        for d in pred["denoiser"].values
+        if d != "identity"
+    }
+    window = 2 * pred.attrs["half_width"] + 1
+    title = f"{experiment}: pulse energy in {window} samples around the true peak"
+    save(energy_ratio_histogram(ratios, title=title), out)
+    _log_figure(model_dir, out)
+
+
+def _image_rows(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "experiment": experiment,
+        "evaluated on": dataset,
+        "n_test": block["n_test"],
+        "model MSE": block["test_loss"],
+        "model PSNR [dB]": block["psnr_db"]["mean"],
+    }
+    for name, b in block["baselines"].items():
+        row[f"{name} MSE"] = b["test_loss"]
+    return row
+
+
+def _trace_rows(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
+    from aeflow.evaluation.traces import BLOG_PEAK_ACCURACY
+
+    methods = {"DAE": block, **block["baselines"]}
+    row = {
+        "experiment": experiment,
+        "evaluated on": dataset,
+        "noise": block["noise_model"],
+        "signal / noise-only traces": f"{block['n_signal']} / {block['n_noise_only']}",
+    }
+    for name, b in methods.items():
+        row[f"{name} peak acc."] = b["peak_location_accuracy"]
+    row["blog peak acc."] = BLOG_PEAK_ACCURACY.get(block["noise_model"])
+    for name, b in methods.items():
+        row[f"{name} MSE"] = b["test_loss"]
+    e = block["energy_ratio"]
+    row["DAE energy ratio median"] = e["median"]
+    row["DAE energy 68% half width"] = e["resolution_68"]
+    row["DAE false pulses"] = block["pulse_detection"]["false_pulse_rate"]
+    return row
+
+
 def summary_table(metrics_files: dict[str, PathLike], out: PathLike) -> None:
-    """One HTML table: every experiment (and evaluated dataset) beside its baselines."""
+    """One HTML page: per modality a table of every experiment (and evaluated dataset)
+    beside its baselines."""
     from aeflow.plotting.figures import summary_table_html
 
-    rows = []
+    titles = {
+        "images": "Image denoising: test MSE (normalized units) of each model and its baselines",
+        "traces": "Radio traces: peak-location accuracy (peak within 2 % of the trace), test "
+        "MSE and energy reconstruction of the DAE beside the band-pass and Wiener baselines "
+        "and the blog's accuracy",
+    }
+    make_row = {"images": _image_rows, "traces": _trace_rows}
+    sections: dict[str, list] = {}
     for experiment, path in metrics_files.items():
         m = read_json(path)
-        sets = {m["dataset"]: m, **m.get("also_on", {})}
-        for dataset, block in sets.items():
-            row = {
-                "experiment": experiment,
-                "evaluated on": dataset,
-                "n_test": block["n_test"],
-                "model MSE": block["test_loss"],
-                "model PSNR [dB]": block["psnr_db"]["mean"],
-            }
-            for name, b in block["baselines"].items():
-                row[f"{name} MSE"] = b["test_loss"]
-            rows.append(row)
-    html = summary_table_html(
-        rows, "Test MSE (normalized log intensity) of each model and its baselines"
-    )
+        modality = m.get("modality", "images")
+        for dataset, block in {m["dataset"]: m, **m.get("also_on", {})}.items():
+            sections.setdefault(titles[modality], []).append(
+                make_row[modality](experiment, dataset, block)
+            )
     with atomic_path(out) as tmp:
-        tmp.write_text(html)
+        tmp.write_text(summary_table_html(sections))

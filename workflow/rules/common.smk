@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from aeflow.config import validate_config
+from aeflow.data.kinds import MODALITY
 from aeflow.data.sources import raw_suffix
 from aeflow.stages import training_spec
 
@@ -75,18 +76,49 @@ def uses_gpu(wildcards):
     return int(config["experiments"][wildcards.experiment]["train"]["device"] != "cpu")
 
 
+def modality(experiment):
+    """``images`` or ``traces``: the modality of the experiment's dataset kind."""
+    dataset = config["experiments"][experiment]["dataset"]
+    return MODALITY[config["datasets"][dataset]["kind"]]
+
+
+# Figures per modality (results/figures/<experiment>/<name>.png).
+FIGURES = {
+    "images": ["history", "examples", "error_distribution"],
+    "traces": [
+        "history",
+        "traces",
+        "spectra",
+        "peak_accuracy",
+        "energy_ratio",
+        "error_distribution",
+    ],
+}
+
+
 def figures(experiment):
-    """The figures an experiment gets, by its task."""
+    """The figures an experiment gets, by the modality of its data."""
     exp = config["experiments"][experiment]
-    names = ["history", "examples", "error_distribution"]
-    if exp["evaluate"]["also_on"]:
+    names = list(FIGURES[modality(experiment)])
+    if exp["evaluate"]["also_on"] and modality(experiment) == "images":
         names.append("also_on_examples")
     return [f"results/figures/{experiment}/{name}.png" for name in names]
 
 
+def dataset_figures():
+    """Example traces of every trace dataset an experiment uses (the blog's Fig. 1)."""
+    used = set()
+    for name, exp in config["experiments"].items():
+        if modality(name) == "traces":
+            used.update([exp["dataset"], *exp["evaluate"]["also_on"]])
+    return [f"results/figures/datasets/{dataset}/traces.png" for dataset in sorted(used)]
+
+
 def all_targets():
-    targets = ["results/summary/metrics.html"]
+    targets = ["results/summary/metrics.html", *dataset_figures()]
     for experiment in config["experiments"]:
         targets.append(f"results/eval/{experiment}/metrics.json")
+        if modality(experiment) == "traces":
+            targets.append(f"results/eval/{experiment}/spectra.zarr")
         targets.extend(figures(experiment))
     return targets

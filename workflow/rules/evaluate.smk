@@ -22,3 +22,18 @@ rule evaluate:
         also_on=also_on,
     script:
         "../scripts/evaluate.py"
+
+
+rule spectra:
+    input:
+        predictions="results/eval/{experiment}/predictions.zarr",
+    output:
+        spectra=directory("results/eval/{experiment}/spectra.zarr"),
+    log:
+        "results/logs/evaluate/{experiment}.spectra.log",
+    conda:
+        ENV
+    params:
+        also_on=also_on,
+    script:
+        "../scripts/spectra.py"

@@ -93,6 +93,94 @@ rule plot_error_distribution:
         "../scripts/plot.py"
 
 
+use rule plot_examples as plot_traces with:
+    output:
+        figure=report(
+            "results/figures/{experiment}/traces.png",
+            caption="../report/traces.rst",
+            category="{experiment}",
+            labels={"figure": "test traces"},
+        ),
+    log:
+        "results/logs/plots/{experiment}/traces.log",
+    params:
+        figure="traces",
+        experiment=experiment_config,
+
+
+use rule plot_examples as plot_peak_accuracy with:
+    output:
+        figure=report(
+            "results/figures/{experiment}/peak_accuracy.png",
+            caption="../report/peak_accuracy.rst",
+            category="{experiment}",
+            labels={"figure": "peak-location accuracy vs SNR"},
+        ),
+    log:
+        "results/logs/plots/{experiment}/peak_accuracy.log",
+    params:
+        figure="peak_accuracy",
+        experiment=experiment_config,
+
+
+use rule plot_examples as plot_energy_ratio with:
+    output:
+        figure=report(
+            "results/figures/{experiment}/energy_ratio.png",
+            caption="../report/energy_ratio.rst",
+            category="{experiment}",
+            labels={"figure": "energy ratio"},
+        ),
+    log:
+        "results/logs/plots/{experiment}/energy_ratio.log",
+    params:
+        figure="energy_ratio",
+        experiment=experiment_config,
+
+
+rule plot_spectra:
+    input:
+        spectra="results/eval/{experiment}/spectra.zarr",
+        model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
+    output:
+        figure=report(
+            "results/figures/{experiment}/spectra.png",
+            caption="../report/spectra.rst",
+            category="{experiment}",
+            labels={"figure": "FFT spectra"},
+        ),
+    log:
+        "results/logs/plots/{experiment}/spectra.log",
+    conda:
+        ENV
+    params:
+        figure="spectra",
+        experiment=experiment_config,
+    script:
+        "../scripts/plot.py"
+
+
+rule plot_dataset:
+    input:
+        prepared="results/prepared/{dataset}.zarr",
+    output:
+        figure=report(
+            "results/figures/datasets/{dataset}/traces.png",
+            caption="../report/dataset_traces.rst",
+            category="Datasets",
+            labels={"dataset": "{dataset}"},
+        ),
+    log:
+        "results/logs/plots/datasets/{dataset}.log",
+    conda:
+        ENV
+    params:
+        figure="dataset",
+    script:
+        "../scripts/plot.py"
+
+
 rule summary:
     input:
         metrics=expand(

@@ -8,23 +8,31 @@ from pathlib import Path
 
 from aeflow import stages
 
-experiment = snakemake.wildcards.experiment
-model_dir = Path(snakemake.input.model_json).parent
-kind = snakemake.params.figure
-if kind == "history":
-    stages.plot_history(experiment, snakemake.input.history, snakemake.output.figure, model_dir)
-elif kind == "error_distribution":
-    stages.plot_error_distribution(
-        experiment, snakemake.input.predictions, snakemake.output.figure, model_dir
-    )
+figure = snakemake.params.figure
+inp, out = snakemake.input, snakemake.output.figure
+if figure == "dataset":
+    stages.plot_dataset(snakemake.wildcards.dataset, inp.prepared, out)
 else:
-    plot = {"examples": stages.plot_examples, "also_on_examples": stages.plot_also_on_examples}[
-        kind
-    ]
-    plot(
-        experiment,
-        snakemake.params.experiment,
-        snakemake.input.predictions,
-        snakemake.output.figure,
-        model_dir,
-    )
+    experiment, cfg = snakemake.wildcards.experiment, snakemake.params.experiment
+    model_dir = Path(inp.model_json).parent
+    plots = {
+        "history": lambda: stages.plot_history(experiment, inp.history, out, model_dir),
+        "error_distribution": lambda: stages.plot_error_distribution(
+            experiment, inp.predictions, out, model_dir
+        ),
+        "examples": lambda: stages.plot_examples(experiment, cfg, inp.predictions, out, model_dir),
+        "also_on_examples": lambda: stages.plot_also_on_examples(
+            experiment, cfg, inp.predictions, out, model_dir
+        ),
+        "traces": lambda: stages.plot_trace_examples(
+            experiment, cfg, inp.predictions, out, model_dir
+        ),
+        "spectra": lambda: stages.plot_spectra(experiment, cfg, inp.spectra, out, model_dir),
+        "peak_accuracy": lambda: stages.plot_peak_accuracy(
+            experiment, cfg, inp.predictions, out, model_dir
+        ),
+        "energy_ratio": lambda: stages.plot_energy_ratio(
+            experiment, inp.predictions, out, model_dir
+        ),
+    }
+    plots[figure]()

@@ -14,6 +14,7 @@ import xarray as xr
 from aeflow.data.simulate.saxs import SaxsSimulation, simulate_saxs
 from aeflow.data.sources import RawDataError
 
+MODALITY = "images"
 INPUT_KEY = "speckle_images"
 TARGET_KEY = "target_images"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)
@@ -133,8 +134,11 @@ def to_dataset(inputs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> xr
     return ds
 
 
-def prepare(raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str) -> xr.Dataset:
-    """Check raw arrays and apply the recipe; a Dataset with dims (sample, y, x)."""
+def prepare(
+    raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
+) -> xr.Dataset:
+    """Check raw arrays and apply the recipe (per image; the split is not needed); a Dataset
+    with dims (sample, y, x)."""
     speckle, target = check_raw(raw, raw_path)
     pp = dataset_cfg["preprocess"]
     try:

@@ -33,7 +33,7 @@ def median(images: np.ndarray, size: int) -> np.ndarray:
 class TunedFilter:
     name: str
     parameter: str
-    value: float | None
+    value: float | str | list[float] | None
     apply: Callable[[np.ndarray], np.ndarray]
     val_scores: dict[str, float]  # validation MSE of every candidate value
 
@@ -65,4 +65,60 @@ def image_denoising_baselines(
         TunedFilter("identity", "none", None, identity, {}),
         tune("gaussian", "sigma", gaussian, gaussian_sigmas, val_input, val_target),
         tune("median", "size", median, median_sizes, val_input, val_target),
+    ]
+
+
+# ---- time traces ---------------------------------------------------------------------------
+def butterworth_bandpass(
+    traces: np.ndarray, band_mhz: Sequence[float], sampling_rate_mhz: float, order: int = 4
+) -> np.ndarray:
+    """Zero-phase Butterworth band-pass along the last axis: the spectrum times ``|H(f)|^2``,
+    which is forward-backward filtering (``filtfilt``) of the periodically continued trace,
+    without edge transients."""
+    from scipy import signal
+
+    sos = signal.butter(order, band_mhz, btype="bandpass", fs=sampling_rate_mhz, output="sos")
+    freqs = np.fft.rfftfreq(traces.shape[-1], d=1.0 / sampling_rate_mhz)
+    _, h = signal.sosfreqz(sos, worN=freqs, fs=sampling_rate_mhz)
+    return apply_gain(traces, np.abs(h) ** 2)
+
+
+def wiener_gain(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """The Wiener filter ``S / (S + N)`` per rfft bin, with signal and noise power spectra
+    estimated as means over the given traces (noise = noisy - clean)."""
+    s = np.abs(np.fft.rfft(clean.astype(np.float64), axis=-1)) ** 2
+    n = np.abs(np.fft.rfft(noisy.astype(np.float64) - clean, axis=-1)) ** 2
+    s, n = s.mean(axis=0), n.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gain = np.where(s + n > 0, s / (s + n), 0.0)
+    return gain
+
+
+def apply_gain(traces: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Multiply each trace's spectrum by ``gain`` (zero phase, circular)."""
+    spec = np.fft.rfft(traces.astype(np.float64), axis=-1) * gain
+    return np.fft.irfft(spec, n=traces.shape[-1], axis=-1).astype(np.float32)
+
+
+def trace_denoising_baselines(
+    train_input: np.ndarray,
+    train_target: np.ndarray,
+    band_mhz: Sequence[float],
+    order: int,
+    sampling_rate_mhz: float,
+) -> list[TunedFilter]:
+    """The identity, a zero-phase Butterworth band-pass of ``band_mhz`` and a Wiener filter
+    whose signal and noise spectra are estimated on the training traces."""
+    gain = wiener_gain(train_input, train_target)
+    band = [float(b) for b in band_mhz]
+    return [
+        TunedFilter("identity", "none", None, identity, {}),
+        TunedFilter(
+            "bandpass",
+            "band_mhz",
+            band,
+            lambda x: butterworth_bandpass(x, band, sampling_rate_mhz, order),
+            {},
+        ),
+        TunedFilter("wiener", "estimated_on", "train split", lambda x: apply_gain(x, gain), {}),
     ]

@@ -18,6 +18,7 @@ class Autoencoder(nn.Module):
 
     config_class: ClassVar[type]
     registry_name: ClassVar[str]
+    modality: ClassVar[str]  # the data it takes: "images" (N, C, H, W) or "traces" (N, C, T)
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -46,6 +46,7 @@ def _conv(cin: int, cout: int, k: int, relu: bool = True) -> nn.Sequential:
 class SkipDAE(Autoencoder):
     config_class = SkipDAEConfig
     registry_name = "skip_dae"
+    modality = "images"
 
     def __init__(self, config: SkipDAEConfig) -> None:
         super().__init__(config)

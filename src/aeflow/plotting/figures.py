@@ -91,13 +91,17 @@ def error_distributions(
     return fig
 
 
-def summary_table_html(rows: Sequence[Mapping[str, object]], title: str) -> str:
-    """A small standalone HTML table (for the report) from a list of flat dicts."""
-    frame = pd.DataFrame(rows)
-    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+def summary_table_html(sections: Mapping[str, Sequence[Mapping[str, object]]]) -> str:
+    """A small standalone HTML page (for the report): one table per section title, each
+    from a list of flat dicts."""
     style = (
         "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
         "td,th{padding:3px 10px;border-bottom:1px solid #ccc;text-align:right}"
     )
+    body = []
+    for title, rows in sections.items():
+        frame = pd.DataFrame(rows)
+        table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+        body.append(f"<h3>{title}</h3>{table}")
     head = f"<head><meta charset='utf-8'><style>{style}</style></head>"
-    return f"<html>{head}<body><h3>{title}</h3>{table}</body></html>\n"
+    return f"<html>{head}<body>{''.join(body)}</body></html>\n"

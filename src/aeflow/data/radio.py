@@ -1,0 +1,141 @@
+"""Cosmic-ray radio traces (book Ex. 9.2): raw format, checks and the book's preprocessing.
+
+Raw format: ``traces`` (signal + noise) and ``signals`` (the pure air-shower signal, all zeros
+for noise-only traces), shape ``(N, T)`` or ``(N, T, 1)``; 500 samples at 180 MHz in the book.
+Preprocessing divides both by the standard deviation of the training traces (one number).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from aeflow.data.simulate.radio import RadioSimulation, simulate_radio
+from aeflow.data.sources import RawDataError
+
+MODALITY = "traces"
+INPUT_KEY = "traces"
+TARGET_KEY = "signals"
+RAW_KEYS = (INPUT_KEY, TARGET_KEY)
+BOOK_SAMPLING_RATE_MHZ = 180.0
+
+log = logging.getLogger(__name__)
+
+
+def simulation(dataset_cfg: dict[str, Any]) -> RadioSimulation:
+    sim = {k: tuple(v) if isinstance(v, list) else v for k, v in dataset_cfg["simulate"].items()}
+    return RadioSimulation(**sim)
+
+
+def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Raw arrays for ``source: simulate``."""
+    return simulate_radio(
+        dataset_cfg["n_samples"],
+        simulation(dataset_cfg),
+        np.random.default_rng(dataset_cfg["seed"]),
+    )
+
+
+def sampling_rate(dataset_cfg: dict[str, Any]) -> float:
+    """The sampling rate: ``preprocess.sampling_rate_mhz``, else the simulator's, else 180."""
+    rate = dataset_cfg["preprocess"].get("sampling_rate_mhz")
+    if rate is not None:
+        return float(rate)
+    if dataset_cfg["source"] == "simulate":
+        return float(dataset_cfg["simulate"].get("sampling_rate_mhz", BOOK_SAMPLING_RATE_MHZ))
+    return BOOK_SAMPLING_RATE_MHZ
+
+
+def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate raw arrays; return (traces, signals) as float32 of shape (N, T).
+
+    Errors name the file and the key: wrong rank, mismatched shapes, non-finite values, empty
+    sets, traces too short.
+    """
+    out = []
+    for key in RAW_KEYS:
+        a = np.asarray(arrays[key])
+        if a.ndim == 3 and a.shape[-1] == 1:
+            a = a[..., 0]
+        if a.ndim != 2:
+            raise RawDataError(
+                f"{path}: key {key!r} has shape {a.shape}; expected (N, T) or (N, T, 1)"
+            )
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise RawDataError(f"{path}: key {key!r} has non-real dtype {a.dtype}")
+        if a.shape[0] == 0:
+            raise RawDataError(f"{path}: key {key!r} holds no traces")
+        if a.shape[1] < 16:
+            raise RawDataError(f"{path}: key {key!r} traces have {a.shape[1]} samples (< 16)")
+        a = a.astype(np.float32, copy=False)
+        bad = ~np.isfinite(a)
+        if bad.any():
+            first = int(np.argwhere(bad)[0][0])
+            raise RawDataError(
+                f"{path}: key {key!r} has {int(bad.sum())} NaN/inf values (first in trace {first})"
+            )
+        out.append(a)
+    traces, signals = out
+    if traces.shape != signals.shape:
+        raise RawDataError(
+            f"{path}: keys {INPUT_KEY!r} {traces.shape} and {TARGET_KEY!r} {signals.shape} "
+            "differ in shape (mismatched N or trace length)"
+        )
+    return traces, signals
+
+
+def signal_to_noise(traces: np.ndarray, signals: np.ndarray) -> np.ndarray:
+    """``max|signal| / RMS(noise)`` per trace, noise = trace - signal; 0 for noise-only."""
+    noise = traces.astype(np.float64) - signals
+    rms = np.sqrt(np.mean(noise * noise, axis=1))
+    peak = np.abs(signals).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(peak > 0, peak / rms, 0.0)
+
+
+def prepare(
+    raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
+) -> xr.Dataset:
+    """Normalize by the training traces' std; a Dataset with dims (sample, time)."""
+    traces, signals = check_raw(raw, raw_path)
+    train = split == "train"
+    if train.any():
+        std, std_from = float(traces[train].std(dtype=np.float64)), "train split"
+    else:
+        std, std_from = float(traces.std(dtype=np.float64)), "all traces (no train split)"
+        log.warning("%s: no training traces; normalizing by the std of all traces", raw_path)
+    if not std > 0:
+        raise RawDataError(f"{raw_path}: key {INPUT_KEY!r}: traces are constant (std 0)")
+    rate = sampling_rate(dataset_cfg)
+    n, t = traces.shape
+    snr = signal_to_noise(traces, signals)
+    ds = xr.Dataset(
+        {
+            "input": (("sample", "time"), traces / np.float32(std)),
+            "target": (("sample", "time"), signals / np.float32(std)),
+            "snr": (("sample",), snr.astype(np.float32)),
+            "has_signal": (("sample",), np.abs(signals).max(axis=1) > 0),
+        },
+        coords={"sample": np.arange(n), "time": np.arange(t) * (1e3 / rate)},
+    )
+    ds["input"].attrs = {"long_name": "recorded trace (signal + noise)", "units": "norm_std"}
+    ds["target"].attrs = {"long_name": "air-shower signal", "units": "norm_std"}
+    ds["snr"].attrs = {"long_name": "max|signal| / RMS(trace - signal); 0 for noise-only"}
+    ds["has_signal"].attrs = {"long_name": "trace holds an air-shower pulse"}
+    ds["time"].attrs = {"units": "ns"}
+    simulated = dataset_cfg["source"] == "simulate"
+    noise_model = dataset_cfg["simulate"].get("noise") if simulated else None
+    ds.attrs.update(
+        {
+            "sampling_rate_mhz": rate,
+            "norm_std": std,
+            "norm_std_from": std_from,
+            "noise_model": noise_model or "unknown (external file)",
+            "recipe": "traces and signals divided by the std of the training traces "
+            "(Deep Learning for Physics Research, Ex. 9.2)",
+        }
+    )
+    return ds
