@@ -6,8 +6,8 @@ import copy
 import functools
 import http.server
 import subprocess
-import threading
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np

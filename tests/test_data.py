@@ -1,7 +1,4 @@
-import functools
 import hashlib
-import http.server
-import threading
 
 import h5py
 import numpy as np

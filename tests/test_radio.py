@@ -93,7 +93,7 @@ def test_galactic_noise_falls_with_frequency_and_is_band_limited(simulated):
 def test_uniform_noise_is_white_and_uniform(simulated):
     _, d = simulated["uniform"]
     noise = d["traces"] - d["signals"]
-    f, power = _power_spectrum(noise)
+    _f, power = _power_spectrum(noise)
     inner = power[5:-5]
     assert inner.std() / inner.mean() < 0.1  # flat
     # bounded like U(-sqrt3, sqrt3), up to the per-trace RMS normalization
@@ -103,7 +103,7 @@ def test_uniform_noise_is_white_and_uniform(simulated):
 
 
 def test_cosine_noise_is_a_few_lines_per_trace(simulated):
-    p, d = simulated["cosine"]
+    _p, d = simulated["cosine"]
     noise = (d["traces"] - d["signals"])[:200]
     power = np.abs(np.fft.rfft(noise, axis=1)) ** 2
     top = np.sort(power, axis=1)[:, ::-1]
@@ -231,7 +231,7 @@ def test_peak_location_accuracy_by_hand():
     denoised[3, 5] = 1.0  # far: miss
     hits = tm.peak_hits(denoised, signal, tolerance=10)
     assert hits.tolist() == [True, True, False, False]
-    block, per = tm.trace_metrics(
+    block, _per = tm.trace_metrics(
         denoised,
         signal,
         np.ones(4, bool),
@@ -276,9 +276,21 @@ def test_false_pulse_rate_and_efficiency():
     )
     assert block["pulse_detection"]["efficiency"] == 1.0
     assert block["pulse_detection"]["false_pulse_rate"] == 0.0
+    # all noise-only outputs are 0: the 1 %-false threshold is 0 and both pulses pass it
+    assert block["pulse_detection"]["threshold_at_1pct_false"] == 0.0
+    assert block["pulse_detection"]["efficiency_at_1pct_false"] == 1.0
     x[3, 10] = 1.5
     assert tm.exceed_fraction(x[2:], 1.0) == pytest.approx(1 / 3)
     assert np.isnan(per["energy_ratio"][2:]).all()
+
+
+def test_binned_median():
+    rows = tm.binned_median(
+        np.array([1.0, 3.0, 5.0, 0.5]), np.array([1.0, 1.2, 1.9, 4.0]), [1, 2, 5]
+    )
+    assert [r["median"] for r in rows] == [3.0, 0.5]
+    assert [r["n"] for r in rows] == [3, 1]
+    assert tm.binned_median(np.array([]), np.array([]), [1, 2])[0]["median"] is None
 
 
 def test_amplitude_spectrum_of_a_sinusoid():
@@ -370,7 +382,7 @@ def test_conv1d_dae_learns_to_denoise_pulses(simulated):
     model = build_model("conv1d_dae", {"channels": [8, 16, 16]})
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     zero_loss = float((y**2).mean())
-    for step in range(150):
+    for _step in range(150):
         i = torch.randint(0, 1024, (64,))
         loss = torch.nn.functional.mse_loss(model(x[i]), y[i])
         opt.zero_grad()

@@ -5,6 +5,7 @@
     aeflow prepare --config config/config.yaml --dataset saxs
     aeflow train --config config/config.yaml --experiment saxs_dae
     aeflow evaluate --config config/config.yaml --experiment saxs_dae
+    aeflow evaluate --config config/config.yaml --experiment radio_galactic_dae  # + spectra
 
 Snakemake calls the same functions (src/aeflow/stages.py) from the rules; use the workflow to
 get the whole chain, and this to poke at one step.
@@ -86,16 +87,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
             else:
                 also_on = {d: _prepared(d) for d in exp["evaluate"]["also_on"]}
-                stages.evaluate(
+                out_dir = Path("results/eval") / name
+                metrics = stages.evaluate(
                     name,
                     exp,
                     config["mlflow"],
                     model_dir,
                     _prepared(exp["dataset"]),
                     also_on,
-                    Path("results/eval") / name,
+                    out_dir,
                     threads=args.threads,
                 )
+                if metrics["modality"] == "traces":
+                    stages.spectra(
+                        out_dir / "predictions.zarr", list(also_on), out_dir / "spectra.zarr"
+                    )
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"aeflow {args.stage}: error: {exc}", file=sys.stderr)
         return 2

@@ -111,7 +111,9 @@ def dataset_figures():
     for name, exp in config["experiments"].items():
         if modality(name) == "traces":
             used.update([exp["dataset"], *exp["evaluate"]["also_on"]])
-    return [f"results/figures/datasets/{dataset}/traces.png" for dataset in sorted(used)]
+    return [
+        f"results/figures/datasets/{dataset}/traces.png" for dataset in sorted(used)
+    ]
 
 
 def all_targets():

@@ -30,6 +30,7 @@ class Conv1dDAEConfig:
     kernel_size: int = 9
     shortcuts: bool = True
     activation: str = "elu"
+    batch_norm: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -59,6 +60,12 @@ class Conv1dDAE(Autoencoder):
         k, act = config.kernel_size, ACTIVATIONS[config.activation]
 
         def conv(cin: int, cout: int) -> nn.Sequential:
+            if config.batch_norm:
+                return nn.Sequential(
+                    nn.Conv1d(cin, cout, k, padding=k // 2, bias=False),
+                    nn.BatchNorm1d(cout),
+                    act(),
+                )
             return nn.Sequential(nn.Conv1d(cin, cout, k, padding=k // 2), act())
 
         widths = config.channels

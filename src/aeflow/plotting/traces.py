@@ -81,15 +81,17 @@ def reconstructions(
         for c, sl in enumerate((slice(None), slice(lo, hi))):
             ax = axes[r, c]
             ax.plot(time_ns[sl], noisy[r, sl], color=COLOURS["noisy"], lw=0.8, label="noisy")
-            ax.plot(time_ns[sl], true[r, sl], color=COLOURS["true"], lw=1.4, label="true")
+            ax.plot(time_ns[sl], true[r, sl], color=COLOURS["true"], lw=1.4, zorder=4, label="true")
             for name, y in denoised.items():
+                model = name == "model"  # the DAE on top, the baselines faint below
                 ax.plot(
                     time_ns[sl],
                     y[r, sl],
                     color=COLOURS.get(name),
-                    lw=1.0,
+                    lw=1.3 if model else 0.8,
+                    alpha=1.0 if model else 0.6,
+                    zorder=5 if model else 2,
                     label=_label(name),
-                    alpha=0.9,
                 )
         axes[r, 0].set_ylabel("amplitude")
         axes[r, 0].text(

@@ -120,7 +120,7 @@ class Trainer:
         bar = tqdm(
             total=n,
             desc=f"epoch {epoch}",
-            unit="img",
+            unit="sample",
             file=sys.stderr,
             ascii=True,
             mininterval=2.0,

@@ -7,8 +7,12 @@ filter (30-80 MHz for LOFAR/AERA-type stations). The pulse is built in the frequ
     S(f) = B(f) exp(-f / f_c) exp(i [phi_0 - 2 pi f t_0]),
 
 with ``B`` the magnitude response of a Butterworth band-pass of the signal band, a cut-off
-``f_c`` (spectral slope) and polarization phase ``phi_0`` drawn per trace, and arrival time
-``t_0`` uniform inside the trace. The inverse FFT is a short oscillating wavelet; it is scaled
+``f_c`` (spectral slope) drawn per trace, and arrival time ``t_0`` uniform inside the trace.
+The phase ``phi_0`` is 0 plus a Gaussian spread ``phase_spread_rad`` (charge-excess
+admixture, off-axis observers; a spread >~ pi makes the phase uniform); a fraction
+``flipped_polarity_fraction`` of pulses has the opposite sign (the dominant geomagnetic pulse
+has one sign in an east-west antenna for most arrival directions). The inverse FFT is a short
+oscillating wavelet; it is scaled
 so that ``max|s| = SNR`` with the noise at unit RMS, i.e. ``SNR = max|signal| / RMS(noise)``.
 
 SNR. Log-normal around ``snr_median`` with log-width ``snr_sigma_ln``, truncated to
@@ -48,6 +52,8 @@ class RadioSimulation:
     signal_band_mhz: tuple[float, float] = (30.0, 80.0)
     band_order: int = 4
     spectral_cutoff_mhz_range: tuple[float, float] = (30.0, 150.0)
+    phase_spread_rad: float = 0.5
+    flipped_polarity_fraction: float = 0.0
     snr_median: float = 2.0
     snr_sigma_ln: float = 0.6
     snr_range: tuple[float, float] = (1.0, 10.0)
@@ -115,7 +121,8 @@ def pulses(n: int, p: RadioSimulation, rng: np.random.Generator) -> tuple[np.nda
     band = band_response(f, p.signal_band_mhz, p.band_order, p.sampling_rate_mhz)
     cutoff = rng.uniform(*p.spectral_cutoff_mhz_range, size=(n, 1))
     t0 = rng.uniform(*p.arrival_range, size=(n, 1)) * p.trace_length
-    phi0 = rng.uniform(0, 2 * np.pi, size=(n, 1))
+    polarity = (rng.random((n, 1)) < p.flipped_polarity_fraction) * np.pi
+    phi0 = polarity + p.phase_spread_rad * rng.standard_normal((n, 1))
     k = np.arange(len(f))[None, :]
     phase = phi0 - 2 * np.pi * k * t0 / p.trace_length
     spectrum = band[None, :] * np.exp(-f[None, :] / cutoff) * np.exp(1j * phase)
