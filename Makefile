@@ -41,6 +41,7 @@ unit: setup
 
 bench: setup
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/train_throughput.py --model conv1d_dae --size 500 --batch-size 64
 
 clean:
 	rm -rf results data .snakemake

@@ -1,12 +1,15 @@
-"""Training throughput of the SAXS skip DAE against the machine's fp32 GEMM rate.
+"""Training throughput of a model against the machine's fp32 GEMM rate.
 
-    python bench/train_throughput.py [--steps 10] [--batch-size 128] [--threads N]
+    python bench/train_throughput.py [--model skip_dae] [--steps 10] [--batch-size 128]
+    python bench/train_throughput.py --model conv1d_dae --size 500 --batch-size 64
 
-Trains the book's network (213,025 parameters) on random 64x64 batches for a few steps on
-the current device, exactly as the training loop does (channels_last, Adam, MSE, bf16
-autocast on CUDA), and measures an fp32 matrix product in the same run. The last line printed
-is one JSON object: images_per_s, gemm_gflops, model_gflop_per_image (forward + backward,
-counted by torch's FLOP counter), model_gflops and fraction_of_gemm.
+Trains the model (default: the SAXS book network, 213,025 parameters, on 64x64 images;
+``conv1d_dae`` on traces of ``--size`` samples with the default config's channels) on random
+batches for a few steps on the current device, exactly as the training loop does
+(channels_last for images, Adam, MSE, bf16 autocast on CUDA), and measures an fp32 matrix
+product in the same run. The last line printed is one JSON object: samples_per_s,
+gemm_gflops, model_gflop_per_sample (forward + backward, counted by torch's FLOP counter),
+model_gflops and fraction_of_gemm.
 """
 
 from __future__ import annotations
@@ -41,8 +44,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def flop_per_image(model, size: int) -> float:
-    x = torch.rand(2, 1, size, size)
+# Benchmarked configurations: model params and the shape of one sample (channels first).
+MODELS = {
+    "skip_dae": ({}, lambda size: (1, size, size)),
+    "conv1d_dae": ({"channels": [16, 32, 32, 32], "kernel_size": 9}, lambda size: (1, size)),
+}
+
+
+def flop_per_sample(model, shape: tuple[int, ...]) -> float:
+    x = torch.rand(2, *shape)
     with FlopCounterMode(display=False) as counter:
         model(x).square().mean().backward()
     model.zero_grad(set_to_none=True)
@@ -51,6 +61,7 @@ def flop_per_image(model, size: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="skip_dae", choices=list(MODELS))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -63,8 +74,10 @@ def main() -> None:
     device = select_device(args.device)
 
     torch.manual_seed(0)
-    model = build_model("skip_dae")
-    flops = flop_per_image(model, args.size)
+    params, shape_of = MODELS[args.model]
+    shape = shape_of(args.size)
+    model = build_model(args.model, params)
+    flops = flop_per_sample(model, shape)
     trainer = Trainer(
         model,
         torch.optim.Adam(model.parameters(), 1e-3),
@@ -74,8 +87,8 @@ def main() -> None:
     )
     n = args.batch_size * (args.steps + args.warmup)
     data = {
-        "input": torch.rand(n, 1, args.size, args.size),
-        "target": torch.rand(n, 1, args.size, args.size),
+        "input": torch.rand(n, *shape),
+        "target": torch.rand(n, *shape),
     }
     trainer.model.train()
     batches = trainer._batches(data, shuffle=True, epoch=1)
@@ -91,21 +104,23 @@ def main() -> None:
         if step >= args.warmup:
             times.append(time.perf_counter() - t0)
     per_step = sorted(times)[len(times) // 2]  # median: robust to a noisy neighbour
-    images_per_s = args.batch_size / per_step
+    samples_per_s = args.batch_size / per_step
     gemm = gemm_gflops(device)
-    model_gflops = images_per_s * flops / 1e9
+    model_gflops = samples_per_s * flops / 1e9
     result = {
+        "model": args.model,
+        "sample_shape": list(shape),
         "device": describe_device(device),
         "batch_size": args.batch_size,
         "steps": len(times),
-        "images_per_s": round(images_per_s, 2),
-        "model_gflop_per_image": round(flops / 1e9, 3),
+        "samples_per_s": round(samples_per_s, 2),
+        "model_gflop_per_sample": round(flops / 1e9, 4),
         "model_gflops": round(model_gflops, 1),
         "gemm_gflops": round(gemm, 1),
         "fraction_of_gemm": round(model_gflops / gemm, 3),
     }
     print(
-        f"{result['images_per_s']} images/s = {result['model_gflops']} GFLOP/s; "
+        f"{args.model}: {result['samples_per_s']} samples/s = {result['model_gflops']} GFLOP/s; "
         f"fp32 GEMM {result['gemm_gflops']} GFLOP/s"
     )
     print(json.dumps(result))
