@@ -5,10 +5,23 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: setup run report test lint unit bench clean
+.PHONY: setup system-packages run report test lint unit bench clean
 
-## setup: create .venv and install aeflow with its dev tools (a no-op when nothing changed)
-setup: $(STAMP)
+# Debian packages the tests and data need: a single-node SLURM for the cluster test.
+DEB_PACKAGES := slurm-wlm munge
+
+## setup: create .venv and install aeflow with its dev tools (a no-op when nothing changed),
+## plus the Debian packages when run as root on Debian/Ubuntu
+setup: $(STAMP) system-packages
+
+system-packages:
+	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $(DEB_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+	else \
+		echo "note: Debian packages $(DEB_PACKAGES) missing and not root: the cluster test will be skipped"; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

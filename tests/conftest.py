@@ -79,9 +79,11 @@ def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:
     ]
 
 
-def run_snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, configfile: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     cmd = snakemake_command(workdir, configfile, *args)
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900, env=env)
 
 
 @pytest.fixture
