@@ -5,6 +5,12 @@ it runs as root; :func:`ensure_installed` tries the same). The cluster lives in 
 directory with its own ``slurm.conf`` (``select/cons_tres``, ``proctrack/linuxproc``, the
 node's real CPU count and an explicit ``RealMemory``) and its own ports; clients find it
 through ``SLURM_CONF``. Accounting is off, so job status comes from ``squeue``.
+
+The config is also linked to the default path ``/etc/slurm/slurm.conf`` while the cluster
+runs: Snakemake's job-step executor removes ``SLURM_CONF`` (with every ``SLURM_*`` variable
+but a few) from the environment of the ``srun`` it calls inside each job, so ``srun`` would
+find no configuration. An existing ``/etc/slurm/slurm.conf`` that is not ours is never
+touched (the cluster refuses to start instead).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGES = ("slurm-wlm", "munge")
+DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
+MARKER = "# aeflow test cluster"
 DAEMONS = ("slurmctld", "slurmd", "munged")
 
 
@@ -69,7 +77,8 @@ def write_conf(root: Path) -> Path:
         (root / sub).mkdir(parents=True, exist_ok=True)
     conf = root / "slurm.conf"
     conf.write_text(
-        f"""ClusterName=aeflowtest
+        f"""{MARKER}
+ClusterName=aeflowtest
 SlurmctldHost={name}(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
@@ -155,6 +164,16 @@ def local_cluster(root: Path, timeout_s: float = 60) -> Iterator[dict[str, str]]
     root = Path(root)
     conf = write_conf(root)
     env = {**os.environ, "SLURM_CONF": str(conf)}
+    if DEFAULT_CONF.exists() or DEFAULT_CONF.is_symlink():
+        try:
+            ours = DEFAULT_CONF.read_text().startswith(MARKER)
+        except OSError:
+            ours = DEFAULT_CONF.is_symlink()  # a dangling link left by an earlier test
+        if not ours:
+            raise RuntimeError(f"{DEFAULT_CONF} exists (a real SLURM?); not starting a test one")
+        DEFAULT_CONF.unlink()
+    DEFAULT_CONF.parent.mkdir(parents=True, exist_ok=True)
+    DEFAULT_CONF.symlink_to(conf)
     started_munge = _start_munge()
     pids = {}
     try:
@@ -183,6 +202,8 @@ def local_cluster(root: Path, timeout_s: float = 60) -> Iterator[dict[str, str]]
                 os.kill(pid, 15)
         if started_munge:
             subprocess.run(["pkill", "-x", "munged"], check=False)
+        if DEFAULT_CONF.is_symlink() and DEFAULT_CONF.resolve() == conf.resolve():
+            DEFAULT_CONF.unlink()
         time.sleep(0.5)
         still = [d for d, p in pids.items() if _alive(p)]
         if still:
