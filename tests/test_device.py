@@ -29,3 +29,57 @@ def test_bf16_autocast_only_on_native_gpus(monkeypatch):
     assert isinstance(ctx, torch.autocast)
     assert ctx.fast_dtype == torch.bfloat16
     assert isinstance(dev.autocast(cuda, False), contextlib.nullcontext)
+
+
+def _hold(path):
+    import fcntl
+
+    f = open(path, "a")  # noqa: SIM115
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return f
+
+
+def test_jobs_spread_over_free_gpus(tmp_path, monkeypatch):
+    """A GPU held by another job (its lock) is skipped; with all held, cuda:0 is shared."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(dev, "_held", {})
+    other = _hold(tmp_path / "gpu0.lock")  # another process's claim
+    assert dev.claim_gpu(3, tmp_path) == 1
+    assert dev.claim_gpu(3, tmp_path) == 1  # this process keeps its GPU
+    dev.release_gpus()
+    third = _hold(tmp_path / "gpu1.lock")
+    # gpu0 and gpu1 held by others: all held, share the first (with a warning)
+    assert dev.claim_gpu(2, tmp_path) == 0
+    dev.release_gpus()
+    other.close()  # the other job exits: gpu0 is free and claimed for real
+    assert dev.claim_gpu(2, tmp_path) == 0
+    with pytest.raises(BlockingIOError):
+        _hold(tmp_path / "gpu0.lock")
+    third.close()
+    dev.release_gpus()
+
+
+def test_locks_follow_physical_ids(tmp_path, monkeypatch):
+    """Jobs seeing different CUDA_VISIBLE_DEVICES subsets lock physical GPUs."""
+    monkeypatch.setattr(dev, "_held", {})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    held = _hold(tmp_path / "gpu2.lock")
+    assert dev.claim_gpu(2, tmp_path) == 1  # cuda:1 here is physical GPU 3
+    assert (tmp_path / "gpu3.lock").exists()
+    held.close()
+    dev.release_gpus()
+
+
+def test_select_device_claims_a_gpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(dev, "_held", {})
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("AEFLOW_GPU_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    held = _hold(tmp_path / "gpu0.lock")
+    assert dev.select_device("auto") == torch.device("cuda", 1)
+    assert chosen == [1]
+    held.close()
+    dev.release_gpus()

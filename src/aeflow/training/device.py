@@ -3,25 +3,81 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import IO
 
 import torch
 
 log = logging.getLogger(__name__)
 
 
+# Open lock files of the GPUs this process holds (kept open for the process's lifetime).
+_held: dict[int, IO] = {}
+
+
+def lock_dir() -> Path:
+    """Where GPU slot locks live: one directory per machine and user (GPUs are machine-wide)."""
+    return Path(os.environ.get("AEFLOW_GPU_LOCK_DIR", Path(tempfile.gettempdir()) / "aeflow-gpus"))
+
+
+def claim_gpu(n_devices: int, directory: Path | None = None) -> int:
+    """The index of a visible GPU no other aeflow process on this machine holds; claim it.
+
+    Snakemake's ``gpu`` resource bounds how many jobs run at once (``--resources gpu=N``);
+    this spreads those jobs over the N GPUs instead of stacking them on the first. The claim
+    is an exclusive ``flock`` on ``<dir>/gpu<i>.lock``, released when the process exits.
+    If every GPU is held (more jobs than GPUs), the first one is shared, with a warning.
+    """
+    directory = Path(directory or lock_dir())
+    directory.mkdir(parents=True, exist_ok=True)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    for index in range(n_devices):
+        if index in _held:
+            return index
+    for index in range(n_devices):
+        # Lock by physical id when CUDA_VISIBLE_DEVICES maps indices, so jobs seeing
+        # different subsets still exclude each other.
+        ids = [v.strip() for v in visible.split(",") if v.strip()]
+        physical = ids[index] if index < len(ids) else str(index)
+        f = open(directory / f"gpu{physical}.lock", "a")  # noqa: SIM115 (held open)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        _held[index] = f
+        return index
+    log.warning("all %d visible GPUs are held by other aeflow jobs; sharing cuda:0", n_devices)
+    return 0
+
+
+def release_gpus() -> None:
+    for f in _held.values():
+        f.close()
+    _held.clear()
+
+
 def select_device(preference: str = "auto") -> torch.device:
-    """``auto``: the first visible CUDA device (CUDA_VISIBLE_DEVICES applies), else the CPU."""
+    """``auto``: a free visible CUDA device (CUDA_VISIBLE_DEVICES applies; see
+    :func:`claim_gpu`), else the CPU. ``cuda`` fails when no GPU is visible."""
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise RuntimeError("train.device is 'cuda' but no CUDA device is visible")
-        return torch.device("cuda", torch.cuda.current_device())
+        index = claim_gpu(torch.cuda.device_count())
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return torch.device("cpu")
 
 
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
-        return f"cuda:{device.index} ({torch.cuda.get_device_name(device)})"
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = f", CUDA_VISIBLE_DEVICES={visible}" if visible is not None else ""
+        return f"cuda:{device.index} ({torch.cuda.get_device_name(device)}{where})"
     return f"cpu ({torch.get_num_threads()} threads)"
 
 

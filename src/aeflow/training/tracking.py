@@ -55,8 +55,23 @@ def artifact_uri(location: str) -> str:
     return Path(location).resolve().as_uri()
 
 
-def init_store(tracking_uri: str, experiment: str, artifact_location: str) -> str:
-    """Create the store (and its schema) and the experiment if missing; return its id."""
+LOCAL_ARTIFACTS = "results/mlartifacts"
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps artifacts when the config does not say: beside a local
+    store (``results/mlartifacts``); for a tracking server, the server's own default (it
+    serves and stores them, so jobs on other machines can reach them)."""
+    return None if tracking_uri.startswith(("http://", "https://")) else LOCAL_ARTIFACTS
+
+
+def init_store(tracking_uri: str, experiment: str, artifact_location: str | None) -> str:
+    """Create the store (and its schema) and the experiment if missing; return its id.
+
+    ``artifact_location`` None means :func:`default_artifact_location`.
+    """
+    if artifact_location is None:
+        artifact_location = default_artifact_location(tracking_uri)
     db = sqlite_path(tracking_uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +81,8 @@ def init_store(tracking_uri: str, experiment: str, artifact_location: str) -> st
         return found.experiment_id
     return _retry(
         lambda: client.create_experiment(
-            experiment, artifact_location=artifact_uri(artifact_location)
+            experiment,
+            artifact_location=artifact_uri(artifact_location) if artifact_location else None,
         ),
         "create experiment",
     )
