@@ -28,14 +28,18 @@ from pathlib import Path
 PACKAGES = ("slurm-wlm", "munge")
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
 MARKER = "# aeflow test cluster"
+MUNGE_PID = Path("/run/munge/munged.pid")
 DAEMONS = ("slurmctld", "slurmd", "munged")
 
 
 def missing_reason() -> str | None:
-    """Why a cluster cannot be started here, or None if it can."""
+    """Why a cluster cannot be started here, ``"install"`` if packages must be installed
+    first, or None if it can start."""
+    if os.geteuid() != 0:
+        return "starting a test SLURM (munged, slurmctld, /etc/slurm) needs root"
     if all(shutil.which(d) or Path(f"/usr/sbin/{d}").exists() for d in DAEMONS):
         return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not shutil.which("apt-get"):
         return (
             "slurm-wlm and munge are not installed and this machine cannot install packages "
             "(needs root and apt-get): apt-get install slurm-wlm munge"
@@ -118,10 +122,10 @@ def _munge_works() -> bool:
         return False
 
 
-def _start_munge() -> bool:
-    """Start munged as the munge user unless one already answers; True if we started it."""
+def _start_munge() -> int | None:
+    """Start munged as the munge user unless one already answers; its pid if we started it."""
     if _munge_works():
-        return False
+        return None
     run_dir = Path("/run/munge")
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.chown(run_dir, "munge", "munge")
@@ -130,7 +134,7 @@ def _start_munge() -> bool:
     subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
     for _ in range(50):
         if _munge_works():
-            return True
+            return _pid(MUNGE_PID)
         time.sleep(0.1)
     raise RuntimeError("munged started but does not answer")
 
@@ -140,6 +144,17 @@ def _pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def _wait_pid(path: Path, timeout_s: float = 10) -> int | None:
+    """The pid a daemon wrote (daemons write it shortly after forking)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid = _pid(path)
+        if pid is not None:
+            return pid
+        time.sleep(0.1)
+    return None
 
 
 def _alive(pid: int | None) -> bool:
@@ -174,11 +189,12 @@ def local_cluster(root: Path, timeout_s: float = 60) -> Iterator[dict[str, str]]
         DEFAULT_CONF.unlink()
     DEFAULT_CONF.parent.mkdir(parents=True, exist_ok=True)
     DEFAULT_CONF.symlink_to(conf)
-    started_munge = _start_munge()
-    pids = {}
+    munge_pid = _start_munge()
+    pids: dict[str, int | None] = {}
     try:
-        subprocess.run(["slurmctld", "-i"], env=env, check=True)
-        subprocess.run(["slurmd"], env=env, check=True)
+        for daemon, args in (("slurmctld", ["-i"]), ("slurmd", [])):
+            subprocess.run([daemon, *args], env=env, check=True)
+            pids[daemon] = _wait_pid(root / f"{daemon}.pid")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             out = subprocess.run(
@@ -190,7 +206,6 @@ def local_cluster(root: Path, timeout_s: float = 60) -> Iterator[dict[str, str]]
         else:
             log = (root / "log/slurmctld.log").read_text()[-2000:]
             raise RuntimeError(f"SLURM node did not become idle in {timeout_s} s:\n{log}")
-        pids = {d: _pid(root / f"{d}.pid") for d in ("slurmctld", "slurmd")}
         yield env
     finally:
         subprocess.run(["scontrol", "shutdown"], env=env, capture_output=True, check=False)
@@ -200,8 +215,8 @@ def local_cluster(root: Path, timeout_s: float = 60) -> Iterator[dict[str, str]]
         for pid in pids.values():
             if _alive(pid):
                 os.kill(pid, 15)
-        if started_munge:
-            subprocess.run(["pkill", "-x", "munged"], check=False)
+        if _alive(munge_pid):
+            os.kill(munge_pid, 15)
         if DEFAULT_CONF.is_symlink() and DEFAULT_CONF.resolve() == conf.resolve():
             DEFAULT_CONF.unlink()
         time.sleep(0.5)

@@ -391,3 +391,42 @@ def test_conv1d_dae_learns_to_denoise_pulses(simulated):
     with torch.no_grad():
         final = float(torch.nn.functional.mse_loss(model(x), y))
     assert final < 0.6 * zero_loss
+
+
+def test_config_checks_radio_experiments():
+    base = _radio_config()
+    base["experiments"]["e"]["evaluate"] = {"baselines": {"bandpass_mhz": [30, 95]}}
+    with pytest.raises(ConfigError, match=r"bandpass_mhz: high edge 95 MHz is not below Nyquist"):
+        validate_config(base)
+    bins = _radio_config()
+    bins["experiments"]["e"]["evaluate"] = {"traces": {"snr_bins": [1, 3, 2]}}
+    with pytest.raises(ConfigError, match=r"snr_bins must increase"):
+        validate_config(bins)
+    other = _radio_config()
+    other["datasets"]["long"] = {
+        "kind": "radio",
+        "source": "simulate",
+        "simulate": {"trace_length": 1000},
+    }
+    other["experiments"]["e"]["evaluate"] = {"also_on": ["long"]}
+    with pytest.raises(ConfigError, match=r"also_on: dataset 'long' has traces of 1000"):
+        validate_config(other)
+    bn = _radio_config()
+    bn["experiments"]["e"]["model_params"] = {"batch_norm": True}
+    assert validate_config(bn)["experiments"]["e"]["model_params"]["batch_norm"] is True
+
+
+def test_trace_figures_without_signal_traces():
+    """A test set of noise-only traces still gets figures (a note instead of a crash)."""
+    import matplotlib.pyplot as plt
+
+    from aeflow.plotting import traces as tp
+
+    t = np.arange(50.0)
+    zeros = np.zeros((3, 50))
+    fig = tp.dataset_examples(t, zeros + 1, zeros, np.zeros(3))
+    assert "no signal traces" in fig.axes[0].texts[0].get_text()
+    plt.close(fig)
+    fig = tp.spectra(np.arange(26.0), {"true": np.full(26, np.nan)})
+    assert "no signal traces" in fig.axes[0].texts[0].get_text()
+    plt.close(fig)

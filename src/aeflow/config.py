@@ -7,6 +7,7 @@ value fails before any job starts, with a message naming the key.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,13 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 f"{source}: experiments.{name}.evaluate.baselines.bandpass_mhz: "
                 f"low {band[0]} >= high {band[1]}"
             )
+        edges = exp["evaluate"]["traces"]["snr_bins"]
+        if any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ConfigError(
+                f"{source}: experiments.{name}.evaluate.traces.snr_bins must increase: {edges}"
+            )
+        if kind == "radio":
+            _check_radio_experiment(name, exp, datasets, source)
         for other in exp["evaluate"]["also_on"]:
             if other not in datasets:
                 raise ConfigError(
@@ -140,6 +148,36 @@ def _check_radio(name: str, ds: Mapping[str, Any], source: str) -> None:
                 f"{source}: datasets.{name}.preprocess.sampling_rate_mhz = {rate} differs from "
                 f"simulate.sampling_rate_mhz = {ds['simulate']['sampling_rate_mhz']}; "
                 "leave it null for simulated data"
+            )
+
+
+def _trace_geometry(ds: Mapping[str, Any]) -> tuple[int | None, float]:
+    """Trace length (None if only the file knows) and sampling rate of a radio dataset."""
+    from aeflow.data.radio import sampling_rate
+
+    length = ds["simulate"]["trace_length"] if ds["source"] == "simulate" else None
+    return length, sampling_rate(ds)
+
+
+def _check_radio_experiment(
+    name: str, exp: Mapping[str, Any], datasets: Mapping[str, Any], source: str
+) -> None:
+    """The band-pass below Nyquist; ``also_on`` traces sampled like the training traces
+    (the Wiener filter, band-pass and windows are fitted on those)."""
+    length, rate = _trace_geometry(datasets[exp["dataset"]])
+    band = exp["evaluate"]["baselines"]["bandpass_mhz"]
+    if band[1] >= rate / 2:
+        raise ConfigError(
+            f"{source}: experiments.{name}.evaluate.baselines.bandpass_mhz: high edge "
+            f"{band[1]} MHz is not below Nyquist ({rate / 2} MHz) of dataset {exp['dataset']!r}"
+        )
+    for other in exp["evaluate"]["also_on"]:
+        o_length, o_rate = _trace_geometry(datasets[other])
+        if o_rate != rate or (None not in (length, o_length) and o_length != length):
+            raise ConfigError(
+                f"{source}: experiments.{name}.evaluate.also_on: dataset {other!r} has traces "
+                f"of {o_length} samples at {o_rate} MHz, the model was trained on {length} "
+                f"samples at {rate} MHz"
             )
 
 

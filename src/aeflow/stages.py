@@ -736,7 +736,8 @@ def summary_table(metrics_files: dict[str, PathLike], out: PathLike) -> None:
 
     titles = {
         "images": "Image denoising: test MSE (normalized units) of each model and its baselines",
-        "traces": "Radio traces: peak-location accuracy (peak within 2 % of the trace), test "
+        "traces": "Radio traces: peak-location accuracy (peak within the configured tolerance, "
+        "2 % of the trace by default), test "
         "MSE and energy reconstruction of the DAE beside the band-pass and Wiener baselines "
         "and the blog's accuracy",
     }

@@ -16,6 +16,8 @@ rule evaluate:
     conda:
         ENV
     threads: train_threads
+    resources:
+        gpu=uses_gpu,
     params:
         experiment=experiment_config,
         mlflow=config["mlflow"],

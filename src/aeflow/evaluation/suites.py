@@ -103,6 +103,7 @@ class TraceDenoising:
     def __init__(self, ds: xr.Dataset, ec: dict[str, Any]) -> None:
         self.ec = ec
         self.rate = float(ds.attrs["sampling_rate_mhz"])
+        self.length = ds.sizes["time"]
         b = ec["baselines"]
         self.filters = bl.trace_denoising_baselines(
             split_values(ds, "train", "input"),
@@ -130,6 +131,13 @@ class TraceDenoising:
         }
 
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
+        rate, length = float(ds.attrs["sampling_rate_mhz"]), ds.sizes["time"]
+        if rate != self.rate or length != self.length:
+            raise ValueError(
+                f"dataset {ds.attrs.get('dataset')!r} has traces of {length} samples at "
+                f"{rate} MHz; the model and baselines were fitted on {self.length} samples "
+                f"at {self.rate} MHz"
+            )
         inputs, targets = _inputs_targets(ds, split)
         has_signal = split_values(ds, split, "has_signal").astype(bool)
         snr = split_values(ds, split, "snr")

@@ -23,6 +23,15 @@ def _label(name: str) -> str:
     return LABELS.get(name, name)
 
 
+def _no_signal_figure(title: str | None):
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.text(0.5, 0.5, "no signal traces in this set", ha="center", va="center")
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def _pick_signal_traces(has_signal: np.ndarray, snr: np.ndarray, n: int) -> np.ndarray:
     """``n`` signal traces spread over the SNR range (low, median, high ...)."""
     idx = np.flatnonzero(has_signal)
@@ -44,6 +53,8 @@ def dataset_examples(
 ):
     """Recorded traces with the true signal overlaid (the blog's Fig. 1), low to high SNR."""
     picks = _pick_signal_traces(np.abs(signals).max(axis=1) > 0, snr, n)
+    if len(picks) == 0:
+        return _no_signal_figure(title)
     fig, axes = plt.subplots(
         len(picks), 1, figsize=(8, 1.9 * max(len(picks), 1)), sharex=True, squeeze=False
     )
@@ -72,6 +83,8 @@ def reconstructions(
     """Each row one test trace: the full trace (left) and a zoom on the true peak (right),
     noisy / true / each denoiser."""
     n = len(true)
+    if n == 0:
+        return _no_signal_figure(title)
     fig, axes = plt.subplots(
         n, 2, figsize=(11, 2.1 * max(n, 1)), squeeze=False, gridspec_kw={"width_ratios": [2.2, 1]}
     )
@@ -114,6 +127,9 @@ def spectra(
     title: str | None = None,
 ):
     """Mean amplitude spectra (the blog's Fig. 6), log scale, pass band shaded."""
+    curves = {k: v for k, v in curves.items() if np.isfinite(v).any()}
+    if not curves:
+        return _no_signal_figure(title)
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, amp in curves.items():
         ax.plot(

@@ -21,7 +21,8 @@ _held: dict[int, IO] = {}
 
 def lock_dir() -> Path:
     """Where GPU slot locks live: one directory per machine and user (GPUs are machine-wide)."""
-    return Path(os.environ.get("AEFLOW_GPU_LOCK_DIR", Path(tempfile.gettempdir()) / "aeflow-gpus"))
+    default = Path(tempfile.gettempdir()) / f"aeflow-gpus-{os.getuid()}"
+    return Path(os.environ.get("AEFLOW_GPU_LOCK_DIR", default))
 
 
 def claim_gpu(n_devices: int, directory: Path | None = None) -> int:
@@ -33,7 +34,11 @@ def claim_gpu(n_devices: int, directory: Path | None = None) -> int:
     If every GPU is held (more jobs than GPUs), the first one is shared, with a warning.
     """
     directory = Path(directory or lock_dir())
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("cannot create GPU lock directory %s (%s); using cuda:0", directory, exc)
+        return 0
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     for index in range(n_devices):
         if index in _held:
@@ -43,7 +48,11 @@ def claim_gpu(n_devices: int, directory: Path | None = None) -> int:
         # different subsets still exclude each other.
         ids = [v.strip() for v in visible.split(",") if v.strip()]
         physical = ids[index] if index < len(ids) else str(index)
-        f = open(directory / f"gpu{physical}.lock", "a")  # noqa: SIM115 (held open)
+        try:
+            f = open(directory / f"gpu{physical}.lock", "a")  # noqa: SIM115 (held open)
+        except OSError as exc:
+            log.warning("cannot open GPU lock in %s (%s); using cuda:%d", directory, exc, index)
+            return index
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
