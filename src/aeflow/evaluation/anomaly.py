@@ -1,0 +1,198 @@
+"""Anomaly scores to decisions: ROC metrics and threshold strategies (issue: anomaly stage).
+
+Convention: a higher score is more anomalous; a sample is flagged when ``score >= threshold``.
+"Normal" samples are the background (QCD jets, the held-in classes), "anomalous" ones the
+signal (top jets, the held-out class). Pure numpy functions of 1-D score arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _scores(normal: np.ndarray, anomalous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    normal = np.asarray(normal, dtype=np.float64).ravel()
+    anomalous = np.asarray(anomalous, dtype=np.float64).ravel()
+    if normal.size == 0 or anomalous.size == 0:
+        raise ValueError("need at least one normal and one anomalous score")
+    if not (np.isfinite(normal).all() and np.isfinite(anomalous).all()):
+        raise ValueError("anomaly scores must be finite")
+    return normal, anomalous
+
+
+def roc_curve(normal: np.ndarray, anomalous: np.ndarray):
+    """False- and true-positive rates at every distinct score used as threshold, from the
+    highest threshold (nothing flagged: (0, 0)) to the lowest (everything: (1, 1)).
+
+    Returns (fpr, tpr, thresholds); the first threshold is +inf.
+    """
+    normal, anomalous = _scores(normal, anomalous)
+    scores = np.concatenate([normal, anomalous])
+    labels = np.concatenate([np.zeros(normal.size), np.ones(anomalous.size)])
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    # last index of each group of equal scores: ties enter the curve together
+    last = np.r_[np.flatnonzero(np.diff(scores) != 0), scores.size - 1]
+    tp = np.cumsum(labels)[last]
+    fp = (last + 1) - tp
+    fpr = np.r_[0.0, fp / normal.size]
+    tpr = np.r_[0.0, tp / anomalous.size]
+    return fpr, tpr, np.r_[np.inf, scores[last]]
+
+
+def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random anomalous sample scores above
+    a random normal one, ties counting one half (Mann-Whitney U / n0 n1)."""
+    normal, anomalous = _scores(normal, anomalous)
+    scores = np.concatenate([normal, anomalous])
+    # average ranks (1-based) with ties sharing their mean rank
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(scores.size)
+    sorted_scores = scores[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores) != 0) + 1]
+    ends = np.r_[starts[1:], scores.size]
+    for s, e in zip(starts, ends, strict=True):
+        ranks[order[s:e]] = (s + e + 1) / 2
+    u = ranks[normal.size :].sum() - anomalous.size * (anomalous.size + 1) / 2
+    return float(u / (normal.size * anomalous.size))
+
+
+def average_precision(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    """Area under the precision-recall curve as average precision: the mean over anomalous
+    samples of the precision at the threshold that first recalls them (step-wise, ties
+    entering together)."""
+    fpr, tpr, _ = roc_curve(normal, anomalous)
+    n0, n1 = np.asarray(normal).size, np.asarray(anomalous).size
+    tp, fp = tpr[1:] * n1, fpr[1:] * n0
+    precision = tp / (tp + fp)
+    recall_steps = np.diff(tpr)
+    return float((recall_steps * precision).sum())
+
+
+def threshold_at_fpr(normal: np.ndarray, fpr: float) -> float:
+    """The lowest threshold flagging at most a fraction ``fpr`` of the normal scores."""
+    normal = np.sort(np.asarray(normal, dtype=np.float64).ravel())[::-1]
+    k = int(np.floor(fpr * normal.size + 1e-9))  # normal samples allowed above threshold
+    if k >= normal.size:
+        return float(normal[-1])
+    # flag strictly above the (k+1)-th highest normal score
+    return float(np.nextafter(normal[k], np.inf))
+
+
+def tpr_at_fpr(normal: np.ndarray, anomalous: np.ndarray, fpr: float) -> float:
+    """Fraction of anomalous samples flagged at the threshold of :func:`threshold_at_fpr`."""
+    normal, anomalous = _scores(normal, anomalous)
+    return float((anomalous >= threshold_at_fpr(normal, fpr)).mean())
+
+
+def background_rejection(
+    normal: np.ndarray, anomalous: np.ndarray, signal_efficiency: float = 0.3
+) -> float:
+    """1 / epsilon_B at the threshold keeping a fraction ``signal_efficiency`` of the
+    anomalous (signal) samples - the jet-tagging figure of merit. inf if no background
+    passes."""
+    normal, anomalous = _scores(normal, anomalous)
+    ranked = np.sort(anomalous)[::-1]
+    n_keep = max(1, int(np.ceil(signal_efficiency * anomalous.size - 1e-9)))
+    threshold = ranked[n_keep - 1]
+    eps_b = float((normal >= threshold).mean())
+    return float("inf") if eps_b == 0 else 1.0 / eps_b
+
+
+# ---- thresholds ------------------------------------------------------------------------------
+def percentile_threshold(val_normal: np.ndarray, contamination: float) -> float:
+    """Flag the top ``contamination`` fraction of the validation-normal scores."""
+    if not 0 <= contamination < 1:
+        raise ValueError(f"contamination must be in [0, 1), got {contamination}")
+    return threshold_at_fpr(val_normal, contamination)
+
+
+def sigma_threshold(val_normal: np.ndarray, k: float) -> float:
+    """``mean + k * std`` of the validation-normal scores."""
+    v = np.asarray(val_normal, dtype=np.float64)
+    return float(v.mean() + k * v.std())
+
+
+def f1_optimal_threshold(val_normal: np.ndarray, val_anomalous: np.ndarray) -> float:
+    """The threshold maximizing F1 (anomalous = positive) on a labelled validation set."""
+    fpr, tpr, thresholds = roc_curve(val_normal, val_anomalous)
+    n0, n1 = np.asarray(val_normal).size, np.asarray(val_anomalous).size
+    tp, fp = tpr[1:] * n1, fpr[1:] * n0
+    f1 = 2 * tp / (2 * tp + fp + (n1 - tp))
+    return float(thresholds[1:][int(np.argmax(f1))])
+
+
+def confusion(normal: np.ndarray, anomalous: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Counts and rates at one threshold (anomalous = positive)."""
+    normal, anomalous = _scores(normal, anomalous)
+    tp = int((anomalous >= threshold).sum())
+    fp = int((normal >= threshold).sum())
+    fn, tn = anomalous.size - tp, normal.size - fp
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / anomalous.size
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return {
+        "threshold": float(threshold),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "tpr": recall,
+        "fpr": fp / normal.size,
+        "precision": precision,
+        "f1": f1,
+    }
+
+
+def thresholds_from(
+    strategies: Mapping[str, Any], val_normal: np.ndarray, val_anomalous: np.ndarray | None
+) -> dict[str, float]:
+    """Thresholds by strategy name: ``percentile`` (a contamination rate), ``sigma`` (k),
+    ``f1`` (true; needs labelled anomalous validation scores) and ``fixed`` (a value)."""
+    out = {}
+    for name, value in strategies.items():
+        if value is None or value is False:
+            continue
+        if name == "percentile":
+            out[name] = percentile_threshold(val_normal, value)
+        elif name == "sigma":
+            out[name] = sigma_threshold(val_normal, value)
+        elif name == "f1":
+            if val_anomalous is None or np.asarray(val_anomalous).size == 0:
+                raise ValueError("threshold 'f1' needs anomalous samples in the validation set")
+            out[name] = f1_optimal_threshold(val_normal, val_anomalous)
+        elif name == "fixed":
+            out[name] = float(value)
+        else:
+            raise ValueError(f"unknown threshold strategy {name!r}")
+    return out
+
+
+def anomaly_metrics(
+    normal: np.ndarray,
+    anomalous: np.ndarray,
+    thresholds: Mapping[str, float] | None = None,
+    fprs: Sequence[float] = (0.01, 0.1),
+    signal_efficiency: float = 0.3,
+) -> dict[str, Any]:
+    """The metric block of one score on a test set: ``auroc``, ``aupr``, TPR at each FPR,
+    background rejection at ``signal_efficiency``, and the confusion at each threshold."""
+    normal, anomalous = _scores(normal, anomalous)
+    block = {
+        "n_normal": int(normal.size),
+        "n_anomalous": int(anomalous.size),
+        "auroc": auroc(normal, anomalous),
+        "aupr": average_precision(normal, anomalous),
+        **{f"tpr_at_fpr_{f:g}": tpr_at_fpr(normal, anomalous, f) for f in fprs},
+        f"background_rejection_at_eff_{signal_efficiency:g}": background_rejection(
+            normal, anomalous, signal_efficiency
+        ),
+    }
+    if thresholds:
+        block["at_threshold"] = {
+            name: confusion(normal, anomalous, t) for name, t in thresholds.items()
+        }
+    return block
