@@ -568,7 +568,11 @@ def plot_error_distribution(
     mse = pred["per_sample_mse"]
     per = {str(d): mse.sel(denoiser=d).values for d in pred["denoiser"].values}
     per = {("DAE" if k == "model" else k): v for k, v in per.items()}
-    save(error_distributions(per, title=f"{experiment}: per-image test MSE"), out)
+    unit = "trace" if "time" in pred.dims else "image"
+    fig = error_distributions(
+        per, xlabel=f"per-{unit} MSE", ylabel=f"{unit}s", title=f"{experiment}: per-{unit} test MSE"
+    )
+    save(fig, out)
     _log_figure(model_dir, out)
 
 

@@ -71,7 +71,10 @@ def training_history(history: pd.DataFrame, title: str | None = None):
 
 
 def error_distributions(
-    per_sample: Mapping[str, np.ndarray], xlabel: str = "per-image MSE", title: str | None = None
+    per_sample: Mapping[str, np.ndarray],
+    xlabel: str = "per-image MSE",
+    ylabel: str = "images",
+    title: str | None = None,
 ):
     """Histograms of a per-sample error for the model and each baseline, log-spaced bins."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -84,7 +87,7 @@ def error_distributions(
         ax.hist(v, bins=bins, histtype="step", lw=1.6, label=f"{label} (median {np.median(v):.3g})")
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("images")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
