@@ -91,6 +91,8 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 raise ConfigError(
                     f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
                 )
+        if src == "simulate":
+            _check_simulation(name, ds, source)
         if ds["kind"] == "radio":
             _check_radio(name, ds, source)
     for name, exp in config["experiments"].items():
@@ -132,16 +134,23 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 )
 
 
+def _check_simulation(name: str, ds: Mapping[str, Any], source: str) -> None:
+    """Simulator parameters that are valid one by one but not together (a kind's
+    ``simulation(dataset_cfg)`` raises ValueError naming the key)."""
+    from aeflow.data import kinds
+
+    build = getattr(kinds.get(ds["kind"]), "simulation", None)
+    if build is not None:
+        try:
+            build(ds)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: datasets.{name}.{exc}") from None
+
+
 def _check_radio(name: str, ds: Mapping[str, Any], source: str) -> None:
     """Radio datasets: simulator parameters consistent (bands below Nyquist, SNR median in
     range) and one sampling rate."""
-    from aeflow.data.radio import simulation
-
     if ds["source"] == "simulate":
-        try:
-            simulation(ds)
-        except ValueError as exc:
-            raise ConfigError(f"{source}: datasets.{name}.{exc}") from None
         rate = ds["preprocess"]["sampling_rate_mhz"]
         if rate is not None and rate != ds["simulate"]["sampling_rate_mhz"]:
             raise ConfigError(

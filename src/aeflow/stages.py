@@ -58,7 +58,7 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
         else:
             digest = sources.copy_local(source, tmp, dataset_cfg["sha256"])
         what = source if source not in ("simulate", "download") else f"{out} ({source})"
-        kind.check_raw(sources.read_arrays(tmp, kind.RAW_KEYS, name=what), what)
+        kind.check_raw(kinds.read(kind, tmp, name=what), what)
     log.info("raw %s -> %s (sha256 %s)", name, out, digest)
     return digest
 
@@ -68,7 +68,7 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
     from aeflow.data.store import write_store
 
     kind = kinds.get(dataset_cfg["kind"])
-    raw = sources.read_arrays(raw_path, kind.RAW_KEYS)
+    raw = kinds.read(kind, raw_path)
     kind.check_raw(raw, str(raw_path))  # names file and key before anything else
     sp = dataset_cfg["split"]
     try:

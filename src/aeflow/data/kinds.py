@@ -5,7 +5,9 @@ figures apply), ``RAW_KEYS``, ``simulate(dataset_cfg) -> dict of raw arrays``,
 ``check_raw(raw, where)`` (raises :class:`aeflow.data.sources.RawDataError` naming file and
 key) and ``prepare(raw, dataset_cfg, raw_path, split) -> xarray.Dataset`` (with ``input``,
 ``target`` and a ``sample`` dim; ``split`` holds each sample's train/val/test label, e.g. for
-normalizing by training statistics; the stage adds it as a coordinate). Adding a kind is a new
+normalizing by training statistics; the stage adds it as a coordinate). A kind may also
+provide ``read_raw(path) -> dict | None`` for a file layout of its own (None: not that
+layout, read ``RAW_KEYS`` the usual way). Adding a kind is a new
 module and one line in each table here.
 """
 
@@ -14,10 +16,21 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-_KINDS = {"saxs": "aeflow.data.saxs", "radio": "aeflow.data.radio"}
+_KINDS = {"saxs": "aeflow.data.saxs", "radio": "aeflow.data.radio", "jets": "aeflow.data.jets"}
 
 # Known without importing the module (the config check and the Snakefile use it).
-MODALITY = {"saxs": "images", "radio": "traces"}
+MODALITY = {"saxs": "images", "radio": "traces", "jets": "images"}
+
+
+def read(module: ModuleType, path, name: str | None = None) -> dict:
+    """The raw arrays of a kind's file: its own reader if it has one, else ``RAW_KEYS``."""
+    from aeflow.data import sources
+
+    reader = getattr(module, "read_raw", None)
+    arrays = reader(path) if reader is not None else None
+    if arrays is None:
+        arrays = sources.read_arrays(path, module.RAW_KEYS, name=name)
+    return arrays
 
 
 def get(kind: str) -> ModuleType:
