@@ -7,8 +7,9 @@ CORES  ?= all
 
 .PHONY: setup system-packages run report test lint unit bench clean
 
-# Debian packages the tests and data need: a single-node SLURM for the cluster test.
-DEB_PACKAGES := slurm-wlm munge
+# Debian packages the tests and data need: a single-node SLURM for the cluster test, and the
+# real Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist).
+DEB_PACKAGES := slurm-wlm munge dataset-fashion-mnist
 
 ## setup: create .venv and install aeflow with its dev tools (a no-op when nothing changed),
 ## plus the Debian packages when run as root on Debian/Ubuntu
@@ -20,7 +21,7 @@ system-packages:
 		echo "installing Debian packages: $(DEB_PACKAGES)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
 	else \
-		echo "note: Debian packages $(DEB_PACKAGES) missing and not root: the cluster test will be skipped"; \
+		echo "note: Debian packages $(DEB_PACKAGES) missing and not root: tests needing them are skipped"; \
 	fi
 
 $(STAMP): pyproject.toml
