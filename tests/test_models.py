@@ -60,3 +60,57 @@ def test_bad_model_params():
 def test_schema_lists_every_registered_model():
     schema = load_schema()
     assert set(schema["$defs"]["experiment"]["properties"]["model"]["enum"]) == set(REGISTRY)
+
+
+def test_model_modality_table_matches_the_classes():
+    from aeflow.config import MODEL_MODALITY
+
+    assert {name: cls.modality for name, cls in REGISTRY.items()} == MODEL_MODALITY
+
+
+def test_dense_ae_is_the_lecture_784_32_784():
+    model = build_model("dense_ae")
+    assert count_parameters(model) == 784 * 32 + 32 + 32 * 784 + 784  # 50,992
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+    assert model.encode(x).shape == (5, 32)
+
+
+def test_conv_ae_has_a_4x4x8_code():
+    model = build_model("conv_ae")
+    # encoder 3x3 convs 1->16->8->8, decoder 8->8->8->16, head 16->1 (the Keras blog: 4,385)
+    expected = sum(
+        cin * cout * 9 + cout
+        for cin, cout in [(1, 16), (16, 8), (8, 8), (8, 8), (8, 8), (8, 16), (16, 1)]
+    )
+    assert count_parameters(model) == expected == 4385
+    x = torch.rand(3, 1, 28, 28)
+    assert model.encode(x).shape == (3, 8, 4, 4)
+    assert model(x).shape == x.shape
+    assert model(torch.rand(2, 1, 40, 40)).shape == (2, 1, 40, 40)  # jet images too
+
+
+@pytest.mark.parametrize("name", ["dense_ae", "conv_ae"])
+def test_bottleneck_models_use_bce_and_learn(name):
+    torch.manual_seed(0)
+    model = build_model(name)
+    # images of bars at random rows: structured, learnable through a small code
+    x = torch.zeros(256, 1, 28, 28)
+    rows = torch.randint(4, 24, (256,))
+    for i, r in enumerate(rows):
+        x[i, 0, r - 2 : r + 2, 4:24] = 1.0
+    batch = {"input": x, "target": x}
+    with torch.no_grad():
+        by_hand = torch.nn.functional.binary_cross_entropy(model(x), x)
+        assert float(model.loss(batch)["loss"]) == pytest.approx(float(by_hand), rel=1e-4)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    first = None
+    for _ in range(60):
+        loss = model.loss(batch)["loss"]
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first

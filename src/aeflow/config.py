@@ -26,7 +26,12 @@ class ConfigError(ValueError):
 
 # The data each model takes (checked against the dataset kind's modality without importing
 # torch; tests check it matches each model class's ``modality``).
-MODEL_MODALITY = {"skip_dae": "images", "conv1d_dae": "traces"}
+MODEL_MODALITY = {
+    "skip_dae": "images",
+    "conv1d_dae": "traces",
+    "dense_ae": "images",
+    "conv_ae": "images",
+}
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:

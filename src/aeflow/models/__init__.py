@@ -6,9 +6,12 @@ from typing import Any
 
 from aeflow.models.base import Autoencoder, count_parameters
 from aeflow.models.conv1d_dae import Conv1dDAE
+from aeflow.models.image_ae import ConvAE, DenseAE
 from aeflow.models.skip_dae import SkipDAE
 
-REGISTRY: dict[str, type[Autoencoder]] = {cls.registry_name: cls for cls in (SkipDAE, Conv1dDAE)}
+REGISTRY: dict[str, type[Autoencoder]] = {
+    cls.registry_name: cls for cls in (SkipDAE, Conv1dDAE, DenseAE, ConvAE)
+}
 
 __all__ = ["REGISTRY", "Autoencoder", "build_model", "count_parameters", "model_from_description"]
 
