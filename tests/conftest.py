@@ -86,6 +86,15 @@ def run_snakemake(
     return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900, env=env)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
 def http_server(tmp_path):
     """A static HTTP server on 127.0.0.1: (directory it serves, base URL)."""

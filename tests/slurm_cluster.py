@@ -19,11 +19,12 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from conftest import free_port
 
 PACKAGES = ("slurm-wlm", "munge")
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
@@ -60,12 +61,6 @@ def ensure_installed() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _node_line() -> tuple[str, int, int]:
     """This machine's node name, CPUs and RealMemory (MB) as slurmd sees them."""
     out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout
@@ -93,8 +88,8 @@ SlurmctldPidFile={root}/slurmctld.pid
 SlurmdPidFile={root}/slurmd.pid
 SlurmctldLogFile={root}/log/slurmctld.log
 SlurmdLogFile={root}/log/slurmd.log
-SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
+SlurmctldPort={free_port()}
+SlurmdPort={free_port()}
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ProctrackType=proctrack/linuxproc

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from conftest import run_snakemake
+from conftest import free_port, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -95,15 +95,9 @@ def test_concurrent_training_jobs_share_one_sqlite_store(tmp_path):
         assert run.data.params["model"] == "conv1d_dae"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
-    port = _free_port()
+    port = free_port()
     server_dir = tmp_path / "server"
     server_dir.mkdir()
     cmd = [

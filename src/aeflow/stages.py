@@ -68,12 +68,12 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
     from aeflow.data.store import write_store
 
     kind = kinds.get(dataset_cfg["kind"])
-    raw = kinds.read(kind, raw_path)
-    kind.check_raw(raw, str(raw_path))  # names file and key before anything else
+    # checked once, first: errors name file and key before anything else
+    checked = kind.check_raw(kinds.read(kind, raw_path), str(raw_path))
     sp = dataset_cfg["split"]
     try:
         split = assign_split(
-            len(raw[kind.RAW_KEYS[0]]),
+            len(checked[0]),
             n_train=sp["n_train"],
             test_fraction=sp["test_fraction"],
             val_fraction=sp["val_fraction"],
@@ -81,7 +81,7 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
         )
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
-    ds = kind.prepare(raw, dataset_cfg, str(raw_path), split)
+    ds = kind.prepare(checked, dataset_cfg, str(raw_path), split)
     ds = ds.assign_coords(split=("sample", split.astype(object)))
     ds["split"].attrs = {"long_name": "train / val / test assignment"}
     ds.attrs.update(
@@ -485,13 +485,20 @@ def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:
 
 
 # ---- figures ------------------------------------------------------------------------------
-def _log_figure(model_dir: PathLike, figure: PathLike) -> None:
-    """Attach a figure to the experiment's training run."""
+def _save_logged(fig, out: PathLike, model_dir: PathLike) -> None:
+    """Save a figure and attach it to the experiment's training run."""
+    from aeflow.plotting import save
     from aeflow.training.tracking import Run
 
+    save(fig, out)
     info = read_json(Path(model_dir) / "run.json")
     run = Run(info["tracking_uri"], info["experiment"], "", run_id=info["run_id"], reopen=False)
-    run.log_artifacts([figure], "figures")
+    run.log_artifacts([out], "figures")
+
+
+def _per_denoiser(var, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The values of a (denoiser, ...) variable, by denoiser name."""
+    return {str(d): var.sel(denoiser=d).values for d in var["denoiser"].values if d not in skip}
 
 
 def _example_rows(pred, n_examples: int, prefix: str = "") -> dict[str, np.ndarray]:
@@ -512,14 +519,12 @@ def plot_examples(
     model_dir: PathLike,
 ) -> None:
     from aeflow.data.store import open_store
-    from aeflow.plotting import save
     from aeflow.plotting.figures import denoising_rows
 
     pred = open_store(predictions)
     rows = _example_rows(pred, exp_cfg["evaluate"]["n_examples"])
     title = f"{experiment}: test images of {pred.attrs.get('dataset', '')}"
-    save(denoising_rows(rows, title=title), out)
-    _log_figure(model_dir, out)
+    _save_logged(denoising_rows(rows, title=title), out, model_dir)
 
 
 def plot_also_on_examples(
@@ -531,7 +536,6 @@ def plot_also_on_examples(
 ) -> None:
     """Noisy / denoised / true rows for each further dataset the model was evaluated on."""
     from aeflow.data.store import open_store
-    from aeflow.plotting import save
     from aeflow.plotting.figures import denoising_rows
 
     rows = {}
@@ -541,8 +545,7 @@ def plot_also_on_examples(
     n = min(len(v) for v in rows.values())
     rows = {k: v[:n] for k, v in rows.items()}
     title = f"{experiment} applied to other datasets"
-    save(denoising_rows(rows, residual_of=None, title=title), out)
-    _log_figure(model_dir, out)
+    _save_logged(denoising_rows(rows, residual_of=None, title=title), out, model_dir)
 
 
 def plot_history(
@@ -550,30 +553,27 @@ def plot_history(
 ) -> None:
     import pandas as pd
 
-    from aeflow.plotting import save
     from aeflow.plotting.figures import training_history
 
-    save(training_history(pd.read_csv(history_csv), title=f"{experiment}: training"), out)
-    _log_figure(model_dir, out)
+    _save_logged(
+        training_history(pd.read_csv(history_csv), title=f"{experiment}: training"), out, model_dir
+    )
 
 
 def plot_error_distribution(
     experiment: str, predictions: PathLike, out: PathLike, model_dir: PathLike
 ) -> None:
     from aeflow.data.store import open_store
-    from aeflow.plotting import save
     from aeflow.plotting.figures import error_distributions
 
     pred = open_store(predictions)
     mse = pred["per_sample_mse"]
-    per = {str(d): mse.sel(denoiser=d).values for d in pred["denoiser"].values}
-    per = {("DAE" if k == "model" else k): v for k, v in per.items()}
+    per = {("DAE" if k == "model" else k): v for k, v in _per_denoiser(mse).items()}
     unit = "trace" if "time" in pred.dims else "image"
     fig = error_distributions(
         per, xlabel=f"per-{unit} MSE", ylabel=f"{unit}s", title=f"{experiment}: per-{unit} test MSE"
     )
-    save(fig, out)
-    _log_figure(model_dir, out)
+    _save_logged(fig, out, model_dir)
 
 
 def plot_dataset(name: str, prepared: PathLike, out: PathLike, n_examples: int = 3) -> None:
@@ -606,19 +606,14 @@ def plot_trace_examples(
 ) -> None:
     """Test traces spread over SNR: noisy, true, DAE and the baselines."""
     from aeflow.data.store import open_store
-    from aeflow.plotting import save
-    from aeflow.plotting.traces import _pick_signal_traces, reconstructions
+    from aeflow.plotting.traces import pick_signal_traces, reconstructions
 
     pred = open_store(predictions)
-    picks = _pick_signal_traces(
+    picks = pick_signal_traces(
         pred["has_signal"].values, pred["snr"].values, exp_cfg["evaluate"]["n_examples"]
     )
     sub = pred.isel(sample=picks)
-    denoised = {
-        str(d): sub["denoised"].sel(denoiser=d).values
-        for d in pred["denoiser"].values
-        if d != "identity"
-    }
+    denoised = _per_denoiser(sub["denoised"], skip=("identity",))
     fig = reconstructions(
         pred["time"].values,
         sub["input"].values,
@@ -627,8 +622,7 @@ def plot_trace_examples(
         sub["snr"].values,
         title=f"{experiment}: test traces of {pred.attrs.get('dataset', '')}",
     )
-    save(fig, out)
-    _log_figure(model_dir, out)
+    _save_logged(fig, out, model_dir)
 
 
 def plot_spectra(
@@ -639,15 +633,15 @@ def plot_spectra(
     model_dir: PathLike,
 ) -> None:
     from aeflow.data.store import open_store
-    from aeflow.plotting import save
     from aeflow.plotting.traces import spectra
 
     sp = open_store(spectra_store)
     curves = {str(c): sp["signal_traces"].sel(curve=c).values for c in sp["curve"].values}
     title = f"{experiment}: mean spectra of {sp.attrs['n_signal']} test signal traces"
     band = exp_cfg["evaluate"]["baselines"]["bandpass_mhz"]
-    save(spectra(sp["frequency"].values, curves, band_mhz=band, title=title), out)
-    _log_figure(model_dir, out)
+    _save_logged(
+        spectra(sp["frequency"].values, curves, band_mhz=band, title=title), out, model_dir
+    )
 
 
 def plot_peak_accuracy(
@@ -659,7 +653,6 @@ def plot_peak_accuracy(
 ) -> None:
     from aeflow.data.store import open_store
     from aeflow.evaluation.traces import BLOG_PEAK_ACCURACY, binned_fraction
-    from aeflow.plotting import save
     from aeflow.plotting.traces import accuracy_vs_snr
 
     pred = open_store(predictions)
@@ -667,8 +660,8 @@ def plot_peak_accuracy(
     snr = pred["snr"].values[sig]
     edges = exp_cfg["evaluate"]["traces"]["snr_bins"]
     bins = {
-        str(d): binned_fraction(pred["peak_hit"].sel(denoiser=d).values[sig], snr, edges)
-        for d in pred["denoiser"].values
+        name: binned_fraction(hits[sig], snr, edges)
+        for name, hits in _per_denoiser(pred["peak_hit"]).items()
     }
     noise = pred.attrs.get("noise_model", "")
     fig = accuracy_vs_snr(
@@ -677,25 +670,18 @@ def plot_peak_accuracy(
         reference_label=f"blog, {noise} noise (all SNR)",
         title=f"{experiment}: peak within {pred.attrs['tolerance']} samples",
     )
-    save(fig, out)
-    _log_figure(model_dir, out)
+    _save_logged(fig, out, model_dir)
 
 
 def plot_energy_ratio(experiment: str, predictions: PathLike, out: PathLike, model_dir) -> None:
     from aeflow.data.store import open_store
-    from aeflow.plotting import save
     from aeflow.plotting.traces import energy_ratio_histogram
 
     pred = open_store(predictions)
-    ratios = {
-        str(d): pred["energy_ratio"].sel(denoiser=d).values
-        for d in pred["denoiser"].values
-        if d != "identity"
-    }
+    ratios = _per_denoiser(pred["energy_ratio"], skip=("identity",))
     window = 2 * pred.attrs["half_width"] + 1
     title = f"{experiment}: pulse energy in {window} samples around the true peak"
-    save(energy_ratio_histogram(ratios, title=title), out)
-    _log_figure(model_dir, out)
+    _save_logged(energy_ratio_histogram(ratios, title=title), out, model_dir)
 
 
 def _image_rows(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:

@@ -20,17 +20,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.jets import JetSimulation, invariant_mass, simulate_jets
 from aeflow.data.sources import RawDataError
 
 MODALITY = "images"
 RAW_KEYS = ("constituents", "is_signal_new")
-N_CONSTITUENTS = 200
 
 
 def simulation(dataset_cfg: dict[str, Any]) -> JetSimulation:
-    sim = {k: tuple(v) if isinstance(v, list) else v for k, v in dataset_cfg["simulate"].items()}
-    return JetSimulation(**sim)
+    return params_from_config(JetSimulation, dataset_cfg["simulate"])
 
 
 def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -145,10 +144,13 @@ def jet_images(constituents: np.ndarray, n_pixels: int = 40, radius: float = 0.8
 
 
 def prepare(
-    raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
+    checked: tuple[np.ndarray, np.ndarray],
+    dataset_cfg: dict[str, Any],
+    raw_path: str,
+    split: np.ndarray,
 ) -> xr.Dataset:
     """Jet images (input = target: reconstruction), labels, jet mass and pt; dims (sample, y, x)."""
-    c, labels = check_raw(raw, raw_path)
+    c, labels = checked
     pp = dataset_cfg["preprocess"]
     images = jet_images(c, pp["n_pixels"], pp["radius"])
     total = c.sum(axis=1)

@@ -3,7 +3,8 @@
 A kind module provides ``MODALITY`` (``"images"`` or ``"traces"``: which evaluation and
 figures apply), ``RAW_KEYS``, ``simulate(dataset_cfg) -> dict of raw arrays``,
 ``check_raw(raw, where)`` (raises :class:`aeflow.data.sources.RawDataError` naming file and
-key) and ``prepare(raw, dataset_cfg, raw_path, split) -> xarray.Dataset`` (with ``input``,
+key; returns the checked arrays, samples first) and ``prepare(checked, dataset_cfg,
+raw_path, split) -> xarray.Dataset`` (from ``check_raw``'s result; with ``input``,
 ``target`` and a ``sample`` dim; ``split`` holds each sample's train/val/test label, e.g. for
 normalizing by training statistics; the stage adds it as a coordinate). A kind may also
 provide ``read_raw(path) -> dict | None`` for a file layout of its own (None: not that

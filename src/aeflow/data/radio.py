@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.radio import RadioSimulation, simulate_radio
-from aeflow.data.sources import RawDataError
+from aeflow.data.sources import RawDataError, float_array
 
 MODALITY = "traces"
 INPUT_KEY = "traces"
@@ -26,8 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def simulation(dataset_cfg: dict[str, Any]) -> RadioSimulation:
-    sim = {k: tuple(v) if isinstance(v, list) else v for k, v in dataset_cfg["simulate"].items()}
-    return RadioSimulation(**sim)
+    return params_from_config(RadioSimulation, dataset_cfg["simulate"])
 
 
 def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -57,26 +57,9 @@ def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.
     """
     out = []
     for key in RAW_KEYS:
-        a = np.asarray(arrays[key])
-        if a.ndim == 3 and a.shape[-1] == 1:
-            a = a[..., 0]
-        if a.ndim != 2:
-            raise RawDataError(
-                f"{path}: key {key!r} has shape {a.shape}; expected (N, T) or (N, T, 1)"
-            )
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise RawDataError(f"{path}: key {key!r} has non-real dtype {a.dtype}")
-        if a.shape[0] == 0:
-            raise RawDataError(f"{path}: key {key!r} holds no traces")
+        a = float_array(arrays, key, path, "(N, T)", "trace")
         if a.shape[1] < 16:
             raise RawDataError(f"{path}: key {key!r} traces have {a.shape[1]} samples (< 16)")
-        a = a.astype(np.float32, copy=False)
-        bad = ~np.isfinite(a)
-        if bad.any():
-            first = int(np.argwhere(bad)[0][0])
-            raise RawDataError(
-                f"{path}: key {key!r} has {int(bad.sum())} NaN/inf values (first in trace {first})"
-            )
         out.append(a)
     traces, signals = out
     if traces.shape != signals.shape:
@@ -97,10 +80,13 @@ def signal_to_noise(traces: np.ndarray, signals: np.ndarray) -> np.ndarray:
 
 
 def prepare(
-    raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
+    checked: tuple[np.ndarray, np.ndarray],
+    dataset_cfg: dict[str, Any],
+    raw_path: str,
+    split: np.ndarray,
 ) -> xr.Dataset:
     """Normalize by the training traces' std; a Dataset with dims (sample, time)."""
-    traces, signals = check_raw(raw, raw_path)
+    traces, signals = checked
     train = split == "train"
     if train.any():
         std, std_from = float(traces[train].std(dtype=np.float64)), "train split"

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.saxs import SaxsSimulation, simulate_saxs
-from aeflow.data.sources import RawDataError
+from aeflow.data.sources import RawDataError, float_array
 
 MODALITY = "images"
 INPUT_KEY = "speckle_images"
@@ -22,10 +23,7 @@ RAW_KEYS = (INPUT_KEY, TARGET_KEY)
 
 def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
     """Raw arrays for ``source: simulate``."""
-    sim = dict(dataset_cfg["simulate"])
-    for key in ("radius_range", "polydispersity_range", "peak_counts_range"):
-        sim[key] = tuple(sim[key])
-    params = SaxsSimulation(**sim)
+    params = params_from_config(SaxsSimulation, dataset_cfg["simulate"])
     return simulate_saxs(
         dataset_cfg["n_samples"], params, np.random.default_rng(dataset_cfg["seed"])
     )
@@ -39,28 +37,11 @@ def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.
     """
     out = []
     for key in RAW_KEYS:
-        a = np.asarray(arrays[key])
-        if a.ndim == 4 and a.shape[-1] == 1:
-            a = a[..., 0]
-        if a.ndim != 3:
-            raise RawDataError(
-                f"{path}: key {key!r} has shape {a.shape}; expected (N, H, W) or (N, H, W, 1)"
-            )
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise RawDataError(f"{path}: key {key!r} has non-real dtype {a.dtype}")
-        if a.shape[0] == 0:
-            raise RawDataError(f"{path}: key {key!r} holds no samples")
+        a = float_array(arrays, key, path, "(N, H, W)", "sample")
         if a.shape[1] % 4 or a.shape[2] % 4:
             raise RawDataError(
                 f"{path}: key {key!r} images are {a.shape[1]}x{a.shape[2]}; "
                 "height and width must be multiples of 4 (two 2x poolings)"
-            )
-        a = a.astype(np.float32, copy=False)
-        bad = ~np.isfinite(a)
-        if bad.any():
-            first = int(np.argwhere(bad)[0][0])
-            raise RawDataError(
-                f"{path}: key {key!r} has {int(bad.sum())} NaN/inf values (first in sample {first})"
             )
         if (a < 0).any():
             first = int(np.argwhere(a < 0)[0][0])
@@ -135,11 +116,14 @@ def to_dataset(inputs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> xr
 
 
 def prepare(
-    raw: dict[str, np.ndarray], dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
+    checked: tuple[np.ndarray, np.ndarray],
+    dataset_cfg: dict[str, Any],
+    raw_path: str,
+    split: np.ndarray,
 ) -> xr.Dataset:
-    """Check raw arrays and apply the recipe (per image; the split is not needed); a Dataset
+    """Apply the recipe to checked arrays (per image; the split is not needed); a Dataset
     with dims (sample, y, x)."""
-    speckle, target = check_raw(raw, raw_path)
+    speckle, target = checked
     pp = dataset_cfg["preprocess"]
     try:
         inputs, targets, scale = preprocess(speckle, target, **pp)

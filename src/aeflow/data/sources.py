@@ -175,6 +175,34 @@ def read_arrays(
     return out
 
 
+def float_array(
+    arrays: dict[str, np.ndarray], key: str, path: str, layout: str, item: str
+) -> np.ndarray:
+    """``arrays[key]`` as float32 of the shape ``layout`` (e.g. ``"(N, H, W)"``; a trailing
+    channel of 1 is dropped), checked to be real, non-empty and finite; errors name the file,
+    the key and the first bad ``item`` (sample, trace ...)."""
+    ndim = layout.count(",") + 1
+    a = np.asarray(arrays[key])
+    if a.ndim == ndim + 1 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim != ndim:
+        raise RawDataError(
+            f"{path}: key {key!r} has shape {a.shape}; expected {layout} or {layout[:-1]}, 1)"
+        )
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise RawDataError(f"{path}: key {key!r} has non-real dtype {a.dtype}")
+    if a.shape[0] == 0:
+        raise RawDataError(f"{path}: key {key!r} holds no {item}s")
+    a = a.astype(np.float32, copy=False)
+    bad = ~np.isfinite(a)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0])
+        raise RawDataError(
+            f"{path}: key {key!r} has {int(bad.sum())} NaN/inf values (first in {item} {first})"
+        )
+    return a
+
+
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
     """Write arrays to a compressed ``.npz`` atomically; returns its sha256."""
     with atomic_path(path) as tmp:

@@ -72,20 +72,26 @@ def ratio_summary(ratios: np.ndarray) -> dict[str, float | int | None]:
     }
 
 
+def _bins(by: np.ndarray, edges: Sequence[float]):
+    """(low, high, mask) per bin ``[lo, hi)`` of ``by``; the last bin includes ``hi``."""
+    by = np.asarray(by, np.float64)
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        last = i == len(edges) - 2
+        yield float(lo), float(hi), (by >= lo) & ((by <= hi) if last else (by < hi))
+
+
 def binned_fraction(
     flags: np.ndarray, values: np.ndarray, edges: Sequence[float]
 ) -> list[dict[str, float | int | None]]:
     """The fraction of true ``flags`` in each bin ``[lo, hi)`` of ``values`` (the last bin
     includes ``hi``), with its binomial standard error."""
-    flags, values = np.asarray(flags, bool), np.asarray(values, np.float64)
+    flags = np.asarray(flags, bool)
     out = []
-    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        last = i == len(edges) - 2
-        sel = (values >= lo) & ((values <= hi) if last else (values < hi))
+    for lo, hi, sel in _bins(values, edges):
         n = int(sel.sum())
         frac = float(flags[sel].mean()) if n else None
         err = float(np.sqrt(frac * (1 - frac) / n)) if n else None
-        out.append({"low": float(lo), "high": float(hi), "n": n, "fraction": frac, "error": err})
+        out.append({"low": lo, "high": hi, "n": n, "fraction": frac, "error": err})
     return out
 
 
@@ -93,20 +99,12 @@ def binned_median(
     values: np.ndarray, by: np.ndarray, edges: Sequence[float]
 ) -> list[dict[str, float | int | None]]:
     """The median of ``values`` in each bin ``[lo, hi)`` of ``by`` (last bin closed)."""
-    values, by = np.asarray(values, np.float64), np.asarray(by, np.float64)
+    values = np.asarray(values, np.float64)
     out = []
-    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        last = i == len(edges) - 2
-        sel = (by >= lo) & ((by <= hi) if last else (by < hi))
+    for lo, hi, sel in _bins(by, edges):
         n = int(sel.sum())
-        out.append(
-            {
-                "low": float(lo),
-                "high": float(hi),
-                "n": n,
-                "median": float(np.median(values[sel])) if n else None,
-            }
-        )
+        median = float(np.median(values[sel])) if n else None
+        out.append({"low": lo, "high": hi, "n": n, "median": median})
     return out
 
 

@@ -32,7 +32,7 @@ def _no_signal_figure(title: str | None):
     return fig
 
 
-def _pick_signal_traces(has_signal: np.ndarray, snr: np.ndarray, n: int) -> np.ndarray:
+def pick_signal_traces(has_signal: np.ndarray, snr: np.ndarray, n: int) -> np.ndarray:
     """``n`` signal traces spread over the SNR range (low, median, high ...)."""
     idx = np.flatnonzero(has_signal)
     if idx.size == 0:
@@ -52,7 +52,7 @@ def dataset_examples(
     title: str | None = None,
 ):
     """Recorded traces with the true signal overlaid (the blog's Fig. 1), low to high SNR."""
-    picks = _pick_signal_traces(np.abs(signals).max(axis=1) > 0, snr, n)
+    picks = pick_signal_traces(np.abs(signals).max(axis=1) > 0, snr, n)
     if len(picks) == 0:
         return _no_signal_figure(title)
     fig, axes = plt.subplots(

@@ -34,19 +34,19 @@ def claim_gpu(n_devices: int, directory: Path | None = None) -> int:
     If every GPU is held (more jobs than GPUs), the first one is shared, with a warning.
     """
     directory = Path(directory or lock_dir())
+    mine = [index for index in _held if index < n_devices]
+    if mine:  # this process keeps the GPU it claimed
+        return mine[0]
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         log.warning("cannot create GPU lock directory %s (%s); using cuda:0", directory, exc)
         return 0
+    # Lock by physical id when CUDA_VISIBLE_DEVICES maps indices, so jobs seeing different
+    # subsets still exclude each other.
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    ids = [v.strip() for v in visible.split(",") if v.strip()]
     for index in range(n_devices):
-        if index in _held:
-            return index
-    for index in range(n_devices):
-        # Lock by physical id when CUDA_VISIBLE_DEVICES maps indices, so jobs seeing
-        # different subsets still exclude each other.
-        ids = [v.strip() for v in visible.split(",") if v.strip()]
         physical = ids[index] if index < len(ids) else str(index)
         try:
             f = open(directory / f"gpu{physical}.lock", "a")  # noqa: SIM115 (held open)
