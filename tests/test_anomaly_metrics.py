@@ -85,3 +85,22 @@ def test_bad_scores_are_refused():
         am.auroc([], [1.0])
     with pytest.raises(ValueError, match="finite"):
         am.auroc([np.nan, 1.0], [2.0])
+
+
+def test_jensen_shannon_by_hand():
+    bins = np.array([0.0, 1.0, 2.0, 3.0])
+    a = np.array([0.5, 0.5, 1.5, 1.5])  # p = (1/2, 1/2, 0)
+    assert am.jensen_shannon(a, a, bins) == 0.0
+    assert am.jensen_shannon(a, np.array([2.5]), bins) == pytest.approx(1.0)  # disjoint
+    # p = (1/2, 1/2, 0), q = (0, 1/2, 1/2): m = (1/4, 1/2, 1/4); JSD = 1/2 bit
+    assert am.jensen_shannon(a, np.array([1.5, 2.5]), bins) == pytest.approx(0.5)
+
+
+def test_mass_sculpting_sees_a_cut_that_keeps_heavy_jets():
+    rng = np.random.default_rng(0)
+    mass = rng.uniform(0, 200, 4000)
+    unrelated = rng.uniform(size=4000)
+    s = am.mass_sculpting(mass, unrelated, {"random": 0.5, "heavy": 2.0})
+    assert s["random"]["jsd"] < 0.02 and s["heavy"] is None  # nothing passes 2.0
+    s = am.mass_sculpting(mass, mass / 200, {"cut": 0.75})  # keeps m >= 150
+    assert s["cut"]["median_mass"] > 150 and s["cut"]["jsd"] > 0.4

@@ -32,3 +32,5 @@ def test_errors_name_the_problem(tmp_path, tiny_config, capsys):
     path.write_text(yaml.safe_dump(tiny_config))
     assert main(["train", "--config", str(path), "--experiment", "nope"]) == 2
     assert "no entry 'nope'" in capsys.readouterr().err
+    assert main(["anomaly", "--config", str(path), "--experiment", "saxs_dae"]) == 2
+    assert "experiments.saxs_dae: no anomaly section" in capsys.readouterr().err

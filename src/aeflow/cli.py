@@ -6,6 +6,7 @@
     aeflow train --config config/config.yaml --experiment saxs_dae
     aeflow evaluate --config config/config.yaml --experiment saxs_dae
     aeflow evaluate --config config/config.yaml --experiment radio_galactic_dae  # + spectra
+    aeflow anomaly --config config/config.yaml --experiment jets_ae
 
 Snakemake calls the same functions (src/aeflow/stages.py) from the rules; use the workflow to
 get the whole chain, and this to poke at one step.
@@ -45,11 +46,12 @@ def _pick(config, section: str, name: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aeflow", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "stage", choices=["check", "fetch", "prepare", "init-mlflow", "train", "evaluate"]
+        "stage",
+        choices=["check", "fetch", "prepare", "init-mlflow", "train", "evaluate", "anomaly"],
     )
     parser.add_argument("--config", default="config/config.yaml", help="YAML config file")
     parser.add_argument("--dataset", help="dataset name (fetch, prepare)")
-    parser.add_argument("--experiment", help="experiment name (train, evaluate)")
+    parser.add_argument("--experiment", help="experiment name (train, evaluate, anomaly)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -85,6 +87,18 @@ def main(argv: list[str] | None = None) -> int:
                     Path("results/checkpoints") / name,
                     threads=args.threads,
                 )
+            elif args.stage == "anomaly":
+                summary = stages.anomaly(
+                    name,
+                    exp,
+                    config["mlflow"],
+                    model_dir,
+                    _prepared(exp["dataset"]),
+                    Path("results/anomaly") / name,
+                    threads=args.threads,
+                )
+                aurocs = {k: round(b["auroc"], 4) for k, b in summary["baselines"].items()}
+                print(json.dumps({"auroc": round(summary["auroc"], 4), "baselines": aurocs}))
             else:
                 also_on = {d: _prepared(d) for d in exp["evaluate"]["also_on"]}
                 out_dir = Path("results/eval") / name

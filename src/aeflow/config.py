@@ -84,8 +84,8 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
     datasets = config["datasets"]
     for name, ds in datasets.items():
         src = ds["source"]
-        if src == "download":
-            dl = ds["download"]
+        if src == "download" and ds["kind"] not in ("images", "fashion_mnist"):
+            dl = ds["download"]  # (image collections know their official mirrors)
             if not (dl.get("url") or dl.get("gdrive_id")):
                 raise ConfigError(
                     f"{source}: datasets.{name}.download needs a url or a gdrive_id "
@@ -96,6 +96,16 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 raise ConfigError(
                     f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
                 )
+        if ds.get("collection") and ds["kind"] not in ("images", "fashion_mnist"):
+            raise ConfigError(
+                f"{source}: datasets.{name}.collection: only kinds images and fashion_mnist "
+                f"have a collection (this is kind {ds['kind']!r})"
+            )
+        if src == "simulate" and ds["kind"] in ("images", "fashion_mnist"):
+            raise ConfigError(
+                f"{source}: datasets.{name}.source: image collections are real data; use "
+                "installed, download or a local path"
+            )
         if src == "simulate":
             _check_simulation(name, ds, source)
         if ds["kind"] == "radio":
@@ -126,6 +136,8 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
             )
         if kind == "radio":
             _check_radio_experiment(name, exp, datasets, source)
+        if exp["anomaly"]:
+            _check_anomaly(name, datasets[exp["dataset"]], source)
         for other in exp["evaluate"]["also_on"]:
             if other not in datasets:
                 raise ConfigError(
@@ -150,6 +162,20 @@ def _check_simulation(name: str, ds: Mapping[str, Any], source: str) -> None:
             build(ds)
         except ValueError as exc:
             raise ConfigError(f"{source}: datasets.{name}.{exc}") from None
+
+
+def _check_anomaly(name: str, ds: Mapping[str, Any], source: str) -> None:
+    """An anomaly section needs labelled anomalies in the dataset."""
+    where = f"{source}: experiments.{name}.anomaly"
+    if ds["kind"] not in ("jets", "images", "fashion_mnist"):
+        raise ConfigError(
+            f"{where}: dataset kind {ds['kind']!r} has no anomaly labels "
+            "(kinds jets, images and fashion_mnist do)"
+        )
+    if ds["kind"] != "jets" and not ds["preprocess"]["anomaly_classes"]:
+        raise ConfigError(
+            f"{where}: the dataset marks no anomalies; set its preprocess.anomaly_classes"
+        )
 
 
 def _check_radio(name: str, ds: Mapping[str, Any], source: str) -> None:

@@ -36,7 +36,12 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
     source = dataset_cfg["source"]
     kind = kinds.get(dataset_cfg["kind"])
     with atomic_path(out) as tmp:
-        if source == "simulate":
+        own_fetch = getattr(kind, "fetch", None)  # sources of the kind's own (IDX sets ...)
+        digest = own_fetch(dataset_cfg, tmp) if own_fetch is not None else None
+        converted = digest is not None
+        if converted:
+            log.info("fetched %s from %s", name, source)
+        elif source == "simulate":
             t0 = time.perf_counter()
             arrays = kind.simulate(dataset_cfg)
             digest = sources.write_npz(tmp, arrays)
@@ -57,7 +62,8 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
             )
         else:
             digest = sources.copy_local(source, tmp, dataset_cfg["sha256"])
-        what = source if source not in ("simulate", "download") else f"{out} ({source})"
+        generated = converted or source in ("simulate", "download")
+        what = f"{out} ({source})" if generated else source
         kind.check_raw(kinds.read(kind, tmp, name=what), what)
     log.info("raw %s -> %s (sha256 %s)", name, out, digest)
     return digest
@@ -72,13 +78,16 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
     checked = kind.check_raw(kinds.read(kind, raw_path), str(raw_path))
     sp = dataset_cfg["split"]
     try:
-        split = assign_split(
-            len(checked[0]),
-            n_train=sp["n_train"],
-            test_fraction=sp["test_fraction"],
-            val_fraction=sp["val_fraction"],
-            seed=sp["seed"],
-        )
+        if hasattr(kind, "select_split"):  # the data's own split (official test set), subsets
+            checked, split = kind.select_split(checked, dataset_cfg)
+        else:
+            split = assign_split(
+                len(checked[0]),
+                n_train=sp["n_train"],
+                test_fraction=sp["test_fraction"],
+                val_fraction=sp["val_fraction"],
+                seed=sp["seed"],
+            )
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
     ds = kind.prepare(checked, dataset_cfg, str(raw_path), split)
@@ -123,16 +132,32 @@ def init_mlflow(mlflow_cfg: dict[str, Any], out: PathLike) -> None:
 
 
 # ---- training -----------------------------------------------------------------------------
-def _tensor_split(ds, split: str, variables=("input", "target"), limit: int | None = None):
+def _split_samples(ds, split: str, normal_only: bool = False, where: PathLike = "") -> np.ndarray:
+    """Indices of a split's samples; with ``normal_only`` those not marked ``is_anomaly``."""
+    mask = np.asarray(ds["split"].values == split)
+    if normal_only:
+        if "is_anomaly" not in ds:
+            raise ValueError(
+                f"{where}: dataset {ds.attrs.get('dataset')!r} has no 'is_anomaly' labels to "
+                "train on normal samples only (anomaly.train_on: normal)"
+            )
+        mask &= ~ds["is_anomaly"].values.astype(bool)
+    return np.flatnonzero(mask)
+
+
+def _tensor_split(
+    ds,
+    split: str,
+    variables=("input", "target"),
+    limit: int | None = None,
+    normal_only: bool = False,
+):
     import torch
 
-    from aeflow.data.store import split_values
-
+    index = _split_samples(ds, split, normal_only)[:limit]
     out = {}
     for var in variables:
-        values = split_values(ds, split, var)
-        if limit is not None:
-            values = values[:limit]
+        values = ds[var].isel(sample=index).values
         tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
         out[var] = tensor.unsqueeze(1)  # one channel: (N, 1, H, W) or (N, 1, T)
     return out
@@ -153,9 +178,13 @@ def training_spec(exp_cfg: dict[str, Any]) -> dict[str, Any]:
     Evaluation and plotting options are left out, so changing them does not retrain.
     """
     train_cfg = {k: v for k, v in exp_cfg["train"].items() if k not in NON_MODEL_TRAIN_KEYS}
-    return {key: exp_cfg[key] for key in ("dataset", "model", "model_params", "task")} | {
+    spec = {key: exp_cfg[key] for key in ("dataset", "model", "model_params", "task")} | {
         "train": train_cfg
     }
+    anomaly = exp_cfg.get("anomaly") or spec.get("anomaly")
+    if anomaly and anomaly["train_on"] == "normal":
+        spec["anomaly"] = {"train_on": "normal"}  # the anomalies are kept out of training
+    return spec
 
 
 def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
@@ -233,8 +262,11 @@ def train(
                 f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty "
                 f"(see datasets.{spec['dataset']}.split)"
             )
-    train_data = _tensor_split(ds, "train", limit=tc["max_train_samples"])
-    val_data = _tensor_split(ds, "val")
+    normal_only = "anomaly" in spec
+    if normal_only:
+        _split_samples(ds, "train", normal_only, prepared)  # a clear error without labels
+    train_data = _tensor_split(ds, "train", limit=tc["max_train_samples"], normal_only=normal_only)
+    val_data = _tensor_split(ds, "val", normal_only=normal_only)
 
     torch.manual_seed(tc["seed"])
     model = build_model(spec["model"], spec["model_params"])
@@ -425,7 +457,8 @@ def evaluate(
     model, description = load_trained(model_dir, device)
     ds = open_store(prepared)
     modality = kinds.MODALITY[ds.attrs["kind"]]
-    suite = suites.build(modality, ds, ec)
+    code_size = _code_size(model, ds["input"].isel(sample=[0]).values)
+    suite = suites.build(modality, ds, ec, code_size)
 
     def run_model(inputs: np.ndarray) -> np.ndarray:
         return predict(model, inputs, ec["batch_size"], device, amp)
@@ -482,6 +515,191 @@ def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:
     groups = {name: trace_spectra(open_store(predictions, group=name)) for name in also_on}
     write_store(main, out, groups=groups)
     log.info("spectra of %s -> %s", predictions, out)
+
+
+# ---- anomaly detection ----------------------------------------------------------------------
+def _code_size(model, sample: np.ndarray) -> int | None:
+    """Number of code values per sample (the latent size), or None if the model has none."""
+    import torch
+
+    if not hasattr(model, "encode"):
+        return None
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(sample[:1], dtype=np.float32)).unsqueeze(1)
+    with torch.no_grad():
+        return int(model.encode(x.to(device))[0].numel())
+
+
+def anomaly(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    mlflow_cfg: dict[str, Any],
+    model_dir: PathLike,
+    prepared: PathLike,
+    out_dir: PathLike,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Anomaly scores of validation and test samples, thresholds by each configured strategy
+    (from validation scores), and test metrics of the autoencoder beside the baselines.
+
+    Writes ``scores.zarr`` (per-sample scores of every method, labels, split; group
+    ``examples`` with the most and least anomalous test samples and their reconstructions)
+    and ``thresholds.json``.
+    """
+    import torch
+    import xarray as xr
+
+    from aeflow.data.store import open_store, write_store
+    from aeflow.evaluation import anomaly as am
+    from aeflow.evaluation.anomaly_scores import (
+        isolation_forest_scores,
+        pca_scores,
+        reconstruction_score,
+    )
+    from aeflow.training.device import configure_backends, select_device
+    from aeflow.training.tracking import Run
+
+    cfg = exp_cfg["anomaly"]
+    if not cfg:
+        raise ValueError(f"experiments.{experiment}: no anomaly section")
+    torch.set_num_threads(threads)
+    device = select_device(exp_cfg["train"]["device"])
+    configure_backends(device)
+    model, _ = load_trained(model_dir, device)
+    ds = open_store(prepared)
+    if "is_anomaly" not in ds:
+        raise ValueError(f"{prepared}: no 'is_anomaly' labels (experiments.{experiment}.anomaly)")
+    index = {s: _split_samples(ds, s) for s in ("val", "test")}
+    sub = ds.isel(sample=np.concatenate([index["val"], index["test"]]))
+    inputs = sub["input"].values
+    outputs = predict(
+        model, inputs, exp_cfg["evaluate"]["batch_size"], device, exp_cfg["train"]["amp"]
+    )
+    split = np.where(sub["split"].values == "test", "test", "val")
+    is_anomaly = sub["is_anomaly"].values.astype(bool)
+    for s in ("val", "test"):
+        in_split = split == s
+        if not (in_split & ~is_anomaly).any() or (
+            s == "test" and not (in_split & is_anomaly).any()
+        ):
+            raise ValueError(
+                f"{prepared}: the {s} split needs normal{' and anomalous' if s == 'test' else ''} "
+                f"samples for experiments.{experiment}.anomaly"
+            )
+
+    scores = {"autoencoder": reconstruction_score(inputs, outputs, cfg["score"])}
+    bl = cfg["baselines"]
+    train_normal = ds["input"].isel(sample=_split_samples(ds, "train", normal_only=True)).values
+    n_components = bl["pca_components"] or _code_size(model, inputs) or 32
+    if bl["pca"]:
+        scores["pca"] = pca_scores(train_normal, inputs, n_components)
+    if bl["isolation_forest"]:
+        scores["isolation_forest"] = isolation_forest_scores(
+            train_normal, inputs, bl["n_estimators"], seed=exp_cfg["train"]["seed"]
+        )
+    if bl["jet_mass"] and "jet_mass" in sub:
+        scores["jet_mass"] = sub["jet_mass"].values.astype(np.float64)
+
+    def blocks(score: np.ndarray) -> dict[str, Any]:
+        val, test = split == "val", split == "test"
+        val_anomalous = score[val & is_anomaly]
+        thresholds = am.thresholds_from(
+            {
+                k: v
+                for k, v in cfg["thresholds"].items()
+                if not (k == "f1" and not val_anomalous.size)
+            },
+            score[val & ~is_anomaly],
+            val_anomalous,
+        )
+        block = am.anomaly_metrics(
+            score[test & ~is_anomaly],
+            score[test & is_anomaly],
+            thresholds,
+            fprs=cfg["fprs"],
+            signal_efficiency=cfg["signal_efficiency"],
+        )
+        return {"thresholds": thresholds, **block}
+
+    results = {name: blocks(score) for name, score in scores.items()}
+    ae = results.pop("autoencoder")
+    summary = {
+        "experiment": experiment,
+        "dataset": exp_cfg["dataset"],
+        "model": exp_cfg["model"],
+        "score": cfg["score"],
+        "trained_on": cfg["train_on"],
+        "n_val_normal": int(((split == "val") & ~is_anomaly).sum()),
+        "n_val_anomalous": int(((split == "val") & is_anomaly).sum()),
+        "pca_components": int(n_components),
+        **ae,
+        "baselines": results,
+    }
+    if "jet_mass" in sub:  # does the cut sculpt the QCD mass? (test QCD jets)
+        qcd = (split == "test") & ~is_anomaly
+        summary["mass_sculpting"] = am.mass_sculpting(
+            sub["jet_mass"].values[qcd], scores["autoencoder"][qcd], ae["thresholds"]
+        )
+
+    coords = {"sample": sub["sample"].values, "split": ("sample", split.astype(object))}
+    data = {
+        "score": ("sample", scores["autoencoder"]),
+        "is_anomaly": ("sample", is_anomaly),
+        **{f"baseline_{k}": ("sample", v) for k, v in scores.items() if k != "autoencoder"},
+    }
+    for extra in ("label", "jet_mass", "jet_pt"):
+        if extra in sub:
+            data[extra] = ("sample", sub[extra].values)
+    out_ds = xr.Dataset(data, coords=coords)
+    out_ds["score"].attrs = {"long_name": f"reconstruction error ({cfg['score']})"}
+    out_ds.attrs.update({"experiment": experiment, "dataset": exp_cfg["dataset"]})
+    test_idx = np.flatnonzero(split == "test")
+    order = test_idx[np.argsort(scores["autoencoder"][test_idx], kind="stable")]
+    k = min(cfg["n_examples"], len(order) // 2)
+    picks = np.r_[order[::-1][:k], order[:k]]
+    examples = xr.Dataset(
+        {
+            "input": (("example", *sub["input"].dims[1:]), inputs[picks]),
+            "output": (("example", *sub["input"].dims[1:]), outputs[picks]),
+            "score": ("example", scores["autoencoder"][picks]),
+            "is_anomaly": ("example", is_anomaly[picks]),
+            "rank": ("example", np.array(["most"] * k + ["least"] * k, dtype=object)),
+        }
+    )
+    out_dir = Path(out_dir)
+    write_store(out_ds, out_dir / "scores.zarr", groups={"examples": examples})
+
+    train_run = read_json(Path(model_dir) / "run.json")["run_id"]
+    run = Run(
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+        run_name=f"anomaly {experiment}",
+        parent_run_id=train_run,
+        tags={"aeflow.experiment": experiment, "aeflow.stage": "anomaly"},
+    )
+    flat = {k: v for k, v in ae.items() if isinstance(v, int | float) and np.isfinite(v)}
+    for name, block in results.items():
+        flat |= {
+            f"{name}.{k}": v
+            for k, v in block.items()
+            if isinstance(v, int | float) and np.isfinite(v)
+        }
+    try:
+        run.log_metrics(flat)
+        summary["mlflow_run_id"] = run.run_id
+        write_json(out_dir / "thresholds.json", summary)
+        run.log_artifacts([out_dir / "thresholds.json"])
+    except BaseException:
+        run.finish_quietly("FAILED")
+        raise
+    run.finish()
+    log.info(
+        "%s: AUROC %.3f (%s)",
+        experiment,
+        ae["auroc"],
+        ", ".join(f"{k} {v['auroc']:.3f}" for k, v in results.items()),
+    )
+    return summary
 
 
 # ---- figures ------------------------------------------------------------------------------
@@ -573,6 +791,62 @@ def plot_error_distribution(
     fig = error_distributions(
         per, xlabel=f"per-{unit} MSE", ylabel=f"{unit}s", title=f"{experiment}: per-{unit} test MSE"
     )
+    _save_logged(fig, out, model_dir)
+
+
+def plot_anomaly(
+    experiment: str, figure: str, scores: PathLike, thresholds: PathLike, out: PathLike, model_dir
+) -> None:
+    """One anomaly figure: ``anomaly_scores``, ``roc``, ``anomaly_examples`` or
+    ``mass_sculpting`` (jets), from ``scores.zarr`` and ``thresholds.json``."""
+    from aeflow.data.store import open_store
+    from aeflow.plotting import anomaly as plots
+
+    ds = open_store(scores)
+    summary = read_json(thresholds)
+    test = ds.isel(sample=np.flatnonzero(ds["split"].values == "test"))
+    anomalous = test["is_anomaly"].values.astype(bool)
+    jets = "jet_mass" in test
+    names = ("QCD jets", "top jets") if jets else ("normal classes", "held-out classes")
+    score = test["score"].values
+    if figure == "anomaly_scores":
+        fig = plots.score_histograms(
+            score[~anomalous],
+            score[anomalous],
+            summary["thresholds"],
+            normal_label=names[0],
+            anomalous_label=names[1],
+            xlabel=ds["score"].attrs.get("long_name", "anomaly score"),
+            title=f"{experiment}: test scores (AUROC {summary['auroc']:.3f})",
+        )
+    elif figure == "roc":
+        curves = {"autoencoder": (score[~anomalous], score[anomalous])}
+        for name in summary["baselines"]:
+            s = test[f"baseline_{name}"].values
+            curves[name.replace("_", " ")] = (s[~anomalous], s[anomalous])
+        fig = plots.roc_curves(curves, title=f"{experiment}: {names[1]} vs {names[0]} (test)")
+    elif figure == "anomaly_examples":
+        ex = open_store(scores, group="examples")
+        fig = plots.ranked_examples(
+            ex["input"].values,
+            ex["output"].values,
+            ex["score"].values,
+            ex["is_anomaly"].values.astype(bool),
+            [str(r) for r in ex["rank"].values],
+            log_scale=jets,
+            title=f"{experiment}: most and least anomalous test samples",
+        )
+    elif figure == "mass_sculpting":
+        mass = test["jet_mass"].values
+        fig = plots.mass_sculpting(
+            mass[~anomalous],
+            score[~anomalous],
+            mass[anomalous],
+            summary["thresholds"],
+            title=f"{experiment}: QCD jet mass before and after the cut",
+        )
+    else:
+        raise ValueError(f"unknown anomaly figure {figure!r}")
     _save_logged(fig, out, model_dir)
 
 
@@ -719,9 +993,32 @@ def _trace_rows(experiment: str, dataset: str, block: dict[str, Any]) -> dict[st
     return row
 
 
-def summary_table(metrics_files: dict[str, PathLike], out: PathLike) -> None:
+def _anomaly_row(experiment: str, t: dict[str, Any]) -> dict[str, Any]:
+    eff = next(k for k in t if k.startswith("background_rejection_at_eff_"))
+    row = {
+        "experiment": experiment,
+        "dataset": t["dataset"],
+        "normal / anomalous test": f"{t['n_normal']} / {t['n_anomalous']}",
+        "AE AUROC": t["auroc"],
+    }
+    for name, b in t["baselines"].items():
+        row[f"{name} AUROC"] = b["auroc"]
+    row["AE AUPR"] = t["aupr"]
+    row["AE TPR @ 1% FPR"] = t.get("tpr_at_fpr_0.01")
+    row[f"AE 1/eps_B @ eps_S={eff.rsplit('_', 1)[1]}"] = t[eff]
+    for name, b in t["baselines"].items():
+        row[f"{name} 1/eps_B"] = b[eff]
+    return row
+
+
+def summary_table(
+    metrics_files: dict[str, PathLike],
+    out: PathLike,
+    anomaly_files: dict[str, PathLike] | None = None,
+) -> None:
     """One HTML page: per modality a table of every experiment (and evaluated dataset)
-    beside its baselines."""
+    beside its baselines; anomaly detection (AUROC and background rejection of the
+    autoencoder and its baselines) in a table of its own."""
     from aeflow.plotting.figures import summary_table_html
 
     titles = {
@@ -740,5 +1037,11 @@ def summary_table(metrics_files: dict[str, PathLike], out: PathLike) -> None:
             sections.setdefault(titles[modality], []).append(
                 make_row[modality](experiment, dataset, block)
             )
+    for experiment, path in (anomaly_files or {}).items():
+        title = (
+            "Anomaly detection: test AUROC and background rejection 1/eps_B of the "
+            "autoencoder's reconstruction error beside the baselines"
+        )
+        sections.setdefault(title, []).append(_anomaly_row(experiment, read_json(path)))
     with atomic_path(out) as tmp:
         tmp.write_text(summary_table_html(sections))

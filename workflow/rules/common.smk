@@ -45,7 +45,7 @@ def raw_path(dataset):
 def local_source(wildcards):
     """The user's local raw file, so that changing it reruns the fetch."""
     source = config["datasets"][wildcards.dataset]["source"]
-    return [] if source in ("simulate", "download") else [source]
+    return [] if source in ("simulate", "download", "installed") else [source]
 
 
 def raw_input(wildcards):
@@ -96,12 +96,24 @@ FIGURES = {
 }
 
 
+def anomaly_experiments():
+    """Experiments with an anomaly section (the anomaly stage), in config order."""
+    return [name for name, exp in config["experiments"].items() if exp["anomaly"]]
+
+
+# Figures of an experiment with an anomaly section; mass_sculpting for jets only.
+ANOMALY_FIGURES = ["anomaly_scores", "roc", "anomaly_examples", "mass_sculpting"]
+
+
 def figures(experiment):
     """The figures an experiment gets, by the modality of its data."""
     exp = config["experiments"][experiment]
     names = list(FIGURES[modality(experiment)])
     if exp["evaluate"]["also_on"] and modality(experiment) == "images":
         names.append("also_on_examples")
+    if exp["anomaly"]:
+        jets = config["datasets"][exp["dataset"]]["kind"] == "jets"
+        names += [f for f in ANOMALY_FIGURES if jets or f != "mass_sculpting"]
     return [f"results/figures/{experiment}/{name}.png" for name in names]
 
 
@@ -122,5 +134,7 @@ def all_targets():
         targets.append(f"results/eval/{experiment}/metrics.json")
         if modality(experiment) == "traces":
             targets.append(f"results/eval/{experiment}/spectra.zarr")
+        if config["experiments"][experiment]["anomaly"]:
+            targets.append(f"results/anomaly/{experiment}/thresholds.json")
         targets.extend(figures(experiment))
     return targets

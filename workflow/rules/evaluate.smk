@@ -39,3 +39,26 @@ rule spectra:
         also_on=also_on,
     script:
         "../scripts/spectra.py"
+
+
+rule anomaly:
+    input:
+        model="results/models/{experiment}/model.pt",
+        model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
+        prepared=experiment_prepared,
+    output:
+        scores=directory("results/anomaly/{experiment}/scores.zarr"),
+        thresholds="results/anomaly/{experiment}/thresholds.json",
+    log:
+        "results/logs/anomaly/{experiment}.log",
+    conda:
+        ENV
+    threads: train_threads
+    resources:
+        gpu=uses_gpu,
+    params:
+        experiment=experiment_config,
+        mlflow=config["mlflow"],
+    script:
+        "../scripts/anomaly.py"

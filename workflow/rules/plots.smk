@@ -161,6 +161,32 @@ rule plot_spectra:
         "../scripts/plot.py"
 
 
+rule plot_anomaly:
+    input:
+        scores="results/anomaly/{experiment}/scores.zarr",
+        thresholds="results/anomaly/{experiment}/thresholds.json",
+        model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
+    output:
+        figure=report(
+            "results/figures/{experiment}/{figure}.png",
+            caption="../report/anomaly.rst",
+            category="{experiment}",
+            labels={"figure": "{figure}"},
+        ),
+    log:
+        "results/logs/plots/{experiment}/{figure}.log",
+    wildcard_constraints:
+        figure="|".join(ANOMALY_FIGURES),
+    conda:
+        ENV
+    params:
+        figure=lambda wildcards: wildcards.figure,
+        experiment=experiment_config,
+    script:
+        "../scripts/plot.py"
+
+
 rule plot_dataset:
     input:
         prepared="results/prepared/{dataset}.zarr",
@@ -186,6 +212,10 @@ rule summary:
         metrics=expand(
             "results/eval/{experiment}/metrics.json", experiment=config["experiments"]
         ),
+        anomaly=expand(
+            "results/anomaly/{experiment}/thresholds.json",
+            experiment=anomaly_experiments(),
+        ),
     output:
         table=report(
             "results/summary/metrics.html",
@@ -199,5 +229,6 @@ rule summary:
         ENV
     params:
         experiments=list(config["experiments"]),
+        anomaly=anomaly_experiments(),
     script:
         "../scripts/summary.py"

@@ -12,6 +12,15 @@ figure = snakemake.params.figure
 inp, out = snakemake.input, snakemake.output.figure
 if figure == "dataset":
     stages.plot_dataset(snakemake.wildcards.dataset, inp.prepared, out)
+elif hasattr(inp, "thresholds"):
+    stages.plot_anomaly(
+        snakemake.wildcards.experiment,
+        figure,
+        inp.scores,
+        inp.thresholds,
+        out,
+        Path(inp.model_json).parent,
+    )
 else:
     experiment, cfg = snakemake.wildcards.experiment, snakemake.params.experiment
     model_dir = Path(inp.model_json).parent

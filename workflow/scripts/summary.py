@@ -7,4 +7,5 @@ to_file(snakemake.log[0])
 from aeflow.stages import summary_table
 
 metrics = dict(zip(snakemake.params.experiments, snakemake.input.metrics, strict=True))
-summary_table(metrics, snakemake.output.table)
+anomaly = dict(zip(snakemake.params.anomaly, snakemake.input.anomaly, strict=True))
+summary_table(metrics, snakemake.output.table, anomaly)

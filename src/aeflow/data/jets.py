@@ -9,7 +9,9 @@ h5py (no PyTables needed) into the same arrays.
 Preprocessing (the standard jet-image recipe): centre on the pt-weighted centroid in
 (eta, phi), rotate the pt-weighted principal axis to the vertical, flip so the harder half lies
 right and up, pixelate ``n_pixels`` x ``n_pixels`` over +-radius with pixel = pt, normalize to
-unit sum. The jet mass and pt are kept per jet (for the mass-sculpting check).
+unit sum; optionally (``pixel_transform: sqrt``) take the square root, so that the leading
+pixel no longer dominates a squared reconstruction error. The jet mass and pt are kept per
+jet (for the mass-sculpting check).
 """
 
 from __future__ import annotations
@@ -153,6 +155,9 @@ def prepare(
     c, labels = checked
     pp = dataset_cfg["preprocess"]
     images = jet_images(c, pp["n_pixels"], pp["radius"])
+    if pp["pixel_transform"] == "sqrt":
+        # softens the leading pixel's dominance of squared errors (complexity bias)
+        images = np.sqrt(images)
     total = c.sum(axis=1)
     ds = xr.Dataset(
         {
@@ -164,7 +169,10 @@ def prepare(
         },
         coords={"sample": np.arange(len(c))},
     )
-    ds["input"].attrs = {"long_name": "jet image (pt per pixel, unit sum)"}
+    ds["input"].attrs = {
+        "long_name": "jet image (pt per pixel, unit sum)"
+        + (", square root" if pp["pixel_transform"] == "sqrt" else "")
+    }
     ds["target"].attrs = ds["input"].attrs
     ds["is_anomaly"].attrs = {"long_name": "top jet (is_signal_new = 1); QCD jets are normal"}
     ds["jet_mass"].attrs = {"units": "GeV"}
@@ -172,6 +180,6 @@ def prepare(
     ds.attrs["recipe"] = (
         "centre on the pt centroid, principal axis vertical, harder half right and up, "
         f"{pp['n_pixels']}x{pp['n_pixels']} pixels over +-{pp['radius']} in (eta, phi), "
-        "pixel = pt, unit sum"
+        "pixel = pt, unit sum" + (", then square root" if pp["pixel_transform"] == "sqrt" else "")
     )
     return ds

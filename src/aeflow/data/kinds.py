@@ -8,7 +8,9 @@ raw_path, split) -> xarray.Dataset`` (from ``check_raw``'s result; with ``input`
 ``target`` and a ``sample`` dim; ``split`` holds each sample's train/val/test label, e.g. for
 normalizing by training statistics; the stage adds it as a coordinate). A kind may also
 provide ``read_raw(path) -> dict | None`` for a file layout of its own (None: not that
-layout, read ``RAW_KEYS`` the usual way). Adding a kind is a new
+layout, read ``RAW_KEYS`` the usual way), ``fetch(dataset_cfg, out) -> sha256 | None`` for
+sources of its own (None: not one of them), and ``select_split(checked, dataset_cfg) ->
+(checked, split)`` when the data brings its own split or is subsampled. Adding a kind is a new
 module and one line in each table here.
 """
 
@@ -17,10 +19,22 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-_KINDS = {"saxs": "aeflow.data.saxs", "radio": "aeflow.data.radio", "jets": "aeflow.data.jets"}
+_KINDS = {
+    "saxs": "aeflow.data.saxs",
+    "radio": "aeflow.data.radio",
+    "jets": "aeflow.data.jets",
+    "images": "aeflow.data.images",
+    "fashion_mnist": "aeflow.data.images",  # the images kind with collection fashion_mnist
+}
 
 # Known without importing the module (the config check and the Snakefile use it).
-MODALITY = {"saxs": "images", "radio": "traces", "jets": "images"}
+MODALITY = {
+    "saxs": "images",
+    "radio": "traces",
+    "jets": "images",
+    "images": "images",
+    "fashion_mnist": "images",
+}
 
 
 def read(module: ModuleType, path, name: str | None = None) -> dict:

@@ -106,11 +106,13 @@ def copy_local(src: str | os.PathLike, dest: str | os.PathLike, sha256: str | No
 
 
 def raw_suffix(source: str) -> str:
-    """The suffix of ``data/raw/<dataset>.*`` for a source: ``.npz`` or ``.h5``."""
-    if source in ("simulate", "download"):
+    """The suffix of ``data/raw/<dataset>.*`` for a source: ``.npz`` or ``.h5``.
+
+    ``installed`` and directories are converted by the kind's ``fetch`` into ``.npz``."""
+    if source in ("simulate", "download", "installed"):
         return ".npz"
     suffix = Path(source).suffix.lower()
-    if suffix in NPZ_SUFFIXES:
+    if suffix in NPZ_SUFFIXES or not suffix:  # no suffix: a directory a kind converts (IDX)
         return ".npz"
     if suffix in HDF5_SUFFIXES:
         return ".h5"

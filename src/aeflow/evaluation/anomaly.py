@@ -187,12 +187,59 @@ def anomaly_metrics(
         "auroc": auroc(normal, anomalous),
         "aupr": average_precision(normal, anomalous),
         **{f"tpr_at_fpr_{f:g}": tpr_at_fpr(normal, anomalous, f) for f in fprs},
-        f"background_rejection_at_eff_{signal_efficiency:g}": background_rejection(
-            normal, anomalous, signal_efficiency
-        ),
     }
+    rejection = background_rejection(normal, anomalous, signal_efficiency)
+    # 1/eps_B is unbounded when no background passes: null in JSON, eps_B = 0 says it
+    block[f"background_rejection_at_eff_{signal_efficiency:g}"] = (
+        rejection if np.isfinite(rejection) else None
+    )
+    block[f"background_efficiency_at_eff_{signal_efficiency:g}"] = 1.0 / rejection
     if thresholds:
         block["at_threshold"] = {
             name: confusion(normal, anomalous, t) for name, t in thresholds.items()
         }
     return block
+
+
+# ---- mass sculpting ------------------------------------------------------------------------
+def jensen_shannon(a: np.ndarray, b: np.ndarray, bins: np.ndarray) -> float:
+    """Jensen-Shannon divergence (bits, in [0, 1]) between the histograms of two samples on
+    ``bins``: 0 for identical shapes, 1 for disjoint ones."""
+    p = np.histogram(a, bins=bins)[0].astype(float)
+    q = np.histogram(b, bins=bins)[0].astype(float)
+    if p.sum() == 0 or q.sum() == 0:
+        raise ValueError("both samples need values inside the bins")
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float((x[nz] * np.log2(x[nz] / m[nz])).sum())
+
+    return 0.5 * kl(p) + 0.5 * kl(q)
+
+
+def mass_sculpting(
+    mass: np.ndarray, scores: np.ndarray, thresholds: Mapping[str, float], n_bins: int = 40
+) -> dict[str, Any]:
+    """How each threshold cut reshapes the mass distribution of normal (QCD) samples: the
+    number passing, their median mass against all, and the Jensen-Shannon divergence of
+    the passing to the full distribution (the decorrelation figure of merit, lower =
+    less sculpting). ``None`` when fewer than 2 samples pass."""
+    mass = np.asarray(mass, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    bins = np.linspace(0.0, max(float(np.percentile(mass, 99.5)), 1e-9), n_bins + 1)
+    out: dict[str, Any] = {"median_mass_all": float(np.median(mass))}
+    for name, t in thresholds.items():
+        passed = mass[scores >= t]
+        inside = passed[passed <= bins[-1]]
+        out[name] = (
+            None
+            if inside.size < 2
+            else {
+                "n_passing": int(passed.size),
+                "median_mass": float(np.median(passed)),
+                "jsd": jensen_shannon(mass, passed, bins),
+            }
+        )
+    return out

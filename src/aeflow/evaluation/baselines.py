@@ -29,6 +29,22 @@ def median(images: np.ndarray, size: int) -> np.ndarray:
     return ndimage.median_filter(images, size=(1, size, size), mode="nearest")
 
 
+def pca_reconstructor(train: np.ndarray, n_components: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Rank-``n_components`` PCA fitted on ``train`` (N, ...): a function projecting samples
+    of the same shape onto it and back (the linear autoencoder of that code size)."""
+    from sklearn.decomposition import PCA
+
+    flat = np.asarray(train, dtype=np.float64).reshape(len(train), -1)
+    k = int(min(n_components, *flat.shape))
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(flat)
+
+    def reconstruct(x: np.ndarray) -> np.ndarray:
+        x_flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        return pca.inverse_transform(pca.transform(x_flat)).reshape(np.shape(x)).astype(np.float32)
+
+    return reconstruct
+
+
 @dataclass(frozen=True)
 class TunedFilter:
     name: str

@@ -39,17 +39,32 @@ def _split_samples(ds: xr.Dataset, split: str) -> np.ndarray:
 
 
 class ImageDenoising:
-    """MSE and PSNR; identity, Gaussian and median filters tuned on validation."""
+    """MSE and PSNR; identity, Gaussian and median filters tuned on validation. For pure
+    reconstruction (input = target, where those are trivially perfect) the baseline is PCA
+    with the model's code size, fitted on the (normal) training images."""
 
-    def __init__(self, ds: xr.Dataset, ec: dict[str, Any]) -> None:
+    def __init__(self, ds: xr.Dataset, ec: dict[str, Any], code_size: int | None = None) -> None:
         self.ec = ec
+        val_input, val_target = split_values(ds, "val", "input"), split_values(ds, "val", "target")
+        self.units = ds["input"].attrs.get("units", "normalized")
+        if np.array_equal(val_input, val_target):
+            train = np.asarray(ds["split"].values == "train")
+            if "is_anomaly" in ds:
+                train &= ~ds["is_anomaly"].values.astype(bool)
+            k = code_size or 32
+            pca = bl.pca_reconstructor(ds["input"].isel(sample=np.flatnonzero(train)).values, k)
+            self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
+            self.tuning = {
+                "pca": f"fitted on the {'normal ' if 'is_anomaly' in ds else ''}training "
+                f"images of {ds.attrs.get('dataset')}, {k} components (the model's code size)"
+            }
+            return
         self.filters = bl.image_denoising_baselines(
-            split_values(ds, "val", "input"),
-            split_values(ds, "val", "target"),
+            val_input,
+            val_target,
             ec["baselines"]["gaussian_sigma"],
             ec["baselines"]["median_size"],
         )
-        self.units = ds["input"].attrs.get("units", "normalized")
         self.tuning = {
             "tuned_on": f"validation split of {ds.attrs.get('dataset')} "
             "(also used for also_on datasets)",
@@ -233,9 +248,13 @@ class TraceDenoising:
 SUITES = {"images": ImageDenoising, "traces": TraceDenoising}
 
 
-def build(modality: str, ds: xr.Dataset, ec: dict[str, Any]):
+def build(modality: str, ds: xr.Dataset, ec: dict[str, Any], code_size: int | None = None):
+    """The evaluation suite of a modality; ``code_size`` sizes the PCA baseline of pure
+    reconstruction experiments."""
     if modality not in SUITES:
         raise KeyError(f"no evaluation suite for modality {modality!r}")
+    if modality == "images":
+        return SUITES[modality](ds, ec, code_size)
     return SUITES[modality](ds, ec)
 
 

@@ -1,10 +1,12 @@
 """The lecture image autoencoders with a bottleneck: dense (784-32-784) and convolutional
-(a 4x4x8 code for 28x28 images). Sigmoid outputs in [0, 1], binary cross-entropy loss.
+(a 4x4x8 code for 28x28 images). Sigmoid outputs in [0, 1], binary cross-entropy loss
+(or MSE: ``loss``).
 
 Unlike the SAXS skip DAE these have no shortcut around the code: everything the decoder
 sees passes the bottleneck, which is what reconstruction-error anomaly scores rely on.
 The loss is computed from logits (``binary_cross_entropy_with_logits``), which stays
-accurate under bf16 autocast; ``forward`` returns the sigmoid.
+accurate under bf16 autocast; ``forward`` returns the sigmoid (or, with ``output: linear``,
+the logits).
 """
 
 from __future__ import annotations
@@ -16,20 +18,39 @@ from torch import nn
 
 from aeflow.models.base import Autoencoder
 
+LOSSES = ("bce", "mse")
+OUTPUTS = ("sigmoid", "linear")
+
+
+def _check_head(loss: str, output: str) -> None:
+    if loss not in LOSSES:
+        raise ValueError(f"model_params.loss must be one of {LOSSES}, got {loss!r}")
+    if output not in OUTPUTS:
+        raise ValueError(f"model_params.output must be one of {OUTPUTS}, got {output!r}")
+    if loss == "bce" and output != "sigmoid":
+        raise ValueError("model_params.loss 'bce' needs output 'sigmoid' (a probability)")
+
 
 class _SigmoidAE(Autoencoder):
-    """Shared: ``logits`` is the network, ``forward`` its sigmoid, the loss BCE."""
+    """Shared: ``logits`` is the network; ``forward`` is its sigmoid (``output: sigmoid``,
+    the lectures') or the logits themselves (``output: linear``). The loss is BCE from the
+    logits or MSE of the output (``loss``). Unit-sum jet images, whose pixels sit far below
+    1, want ``linear`` + ``mse``: a sigmoid pinned near 0 has no gradient left to learn
+    their structure."""
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(x))
+        logits = self.logits(x)
+        return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        target = batch["target"].float()
+        if self.config.loss == "mse":
+            return {"loss": nn.functional.mse_loss(self(batch["input"]).float(), target)}
         logits = self.logits(batch["input"]).float()
-        bce = nn.functional.binary_cross_entropy_with_logits(logits, batch["target"].float())
-        return {"loss": bce}
+        return {"loss": nn.functional.binary_cross_entropy_with_logits(logits, target)}
 
 
 @dataclass(frozen=True)
@@ -37,11 +58,14 @@ class DenseAEConfig:
     image_size: int = 28
     in_channels: int = 1
     code_size: int = 32
+    loss: str = "bce"
+    output: str = "sigmoid"
 
     def __post_init__(self) -> None:
         for name in ("image_size", "in_channels", "code_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model_params.{name} must be >= 1")
+        _check_head(self.loss, self.output)
 
 
 class DenseAE(_SigmoidAE):
@@ -70,8 +94,11 @@ class ConvAEConfig:
     in_channels: int = 1
     channels: tuple[int, ...] = (16, 8, 8)  # encoder widths; the code has channels[-1]
     kernel_size: int = 3
+    loss: str = "bce"
+    output: str = "sigmoid"
 
     def __post_init__(self) -> None:
+        _check_head(self.loss, self.output)
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if not self.channels or min(self.channels) < 1:
             raise ValueError(f"model_params.channels must be >= 1 each, got {self.channels}")

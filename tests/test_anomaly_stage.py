@@ -1,0 +1,123 @@
+"""Anomaly scores and baselines on hand-made data, training on normal samples only, the
+image autoencoders' output/loss options, and the config of the anomaly section."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from aeflow.config import ConfigError, validate_config
+from aeflow.evaluation.anomaly_scores import (
+    isolation_forest_scores,
+    pca_scores,
+    reconstruction_score,
+)
+from aeflow.models import build_model
+from aeflow.stages import _split_samples, training_spec
+
+
+def test_reconstruction_scores_by_hand():
+    x = np.array([[[0.0, 1.0], [1.0, 0.0]], [[0.5, 0.5], [0.5, 0.5]]])
+    y = np.array([[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.5], [0.5, 0.5]]])
+    np.testing.assert_allclose(reconstruction_score(x, y, "mse"), [0.25, 0.0])
+    np.testing.assert_allclose(reconstruction_score(x, y, "mae"), [0.25, 0.0])
+    # BCE of a perfect 0.5 output is log 2 per pixel: BCE is not zero at a perfect match
+    np.testing.assert_allclose(reconstruction_score(x, y, "bce")[1], np.log(2), rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown anomaly score 'l3'"):
+        reconstruction_score(x, y, "l3")
+    with pytest.raises(ValueError, match="differ in shape"):
+        reconstruction_score(x, y[:, :1], "mse")
+
+
+def test_pca_scores_vanish_inside_the_training_subspace():
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 3)))[0].T  # 3 orthonormal directions in R^16
+    train = rng.normal(size=(200, 3)) @ basis
+    inside = rng.normal(size=(5, 3)) @ basis
+    outside = inside + 0.5 * np.linalg.qr(np.c_[basis.T, rng.normal(size=16)])[0][:, 3]
+    scores = pca_scores(train.reshape(200, 4, 4), np.r_[inside, outside].reshape(10, 4, 4), 3)
+    assert scores[:5].max() < 1e-12  # float32 round-off
+    # (train is centred on ~0: the out-of-subspace offset of norm 0.5 is all error)
+    np.testing.assert_allclose(scores[5:], 0.25 / 16, rtol=0.05)
+
+
+def test_isolation_forest_ranks_outliers_high():
+    rng = np.random.default_rng(1)
+    train = rng.normal(size=(300, 6))
+    data = np.r_[rng.normal(size=(20, 6)), rng.normal(size=(20, 6)) + 6.0]
+    s = isolation_forest_scores(train, data, n_estimators=50)
+    assert s[20:].min() > s[:20].max()
+
+
+def test_training_uses_normal_samples_only_when_asked():
+    ds = xr.Dataset(
+        {"is_anomaly": ("sample", np.array([0, 1, 0, 1, 0], bool))},
+        coords={"split": ("sample", np.array(["train"] * 4 + ["val"], dtype=object))},
+    )
+    np.testing.assert_array_equal(_split_samples(ds, "train"), [0, 1, 2, 3])
+    np.testing.assert_array_equal(_split_samples(ds, "train", normal_only=True), [0, 2])
+    with pytest.raises(ValueError, match=r"data\.zarr: dataset .* no 'is_anomaly' labels"):
+        _split_samples(ds.drop_vars("is_anomaly"), "train", True, "data.zarr")
+
+
+JETS = {
+    "datasets": {"j": {"kind": "jets", "source": "simulate"}},
+    "experiments": {"e": {"dataset": "j", "model": "conv_ae", "anomaly": {}}},
+}
+
+
+def test_anomaly_section_defaults_and_training_spec():
+    cfg = validate_config(copy.deepcopy(JETS))
+    a = cfg["experiments"]["e"]["anomaly"]
+    assert a["score"] == "mse" and a["train_on"] == "normal"
+    assert a["thresholds"] == {"percentile": 0.05, "sigma": 3.0, "f1": True, "fixed": None}
+    spec = training_spec(cfg["experiments"]["e"])
+    assert spec["anomaly"] == {"train_on": "normal"}
+    # threshold settings are not part of the trained model
+    other = copy.deepcopy(cfg["experiments"]["e"])
+    other["anomaly"]["thresholds"]["sigma"] = 5.0
+    assert training_spec(other) == spec
+    other["anomaly"]["train_on"] = "all"
+    assert "anomaly" not in training_spec(other)
+
+
+@pytest.mark.parametrize(
+    ("datasets", "anomaly", "message"),
+    [
+        ({"r": {"kind": "radio", "source": "simulate"}}, {}, "kind 'radio' has no anomaly labels"),
+        (
+            {"r": {"kind": "fashion_mnist", "source": "installed"}},
+            {},
+            "marks no anomalies; set its preprocess.anomaly_classes",
+        ),
+        ({"r": {"kind": "jets", "source": "simulate"}}, {"score": "l2"}, "anomaly"),
+        (
+            {"r": {"kind": "jets", "source": "simulate"}},
+            {"thresholds": {"percentile": 1.5}},
+            "percentile",
+        ),
+    ],
+)
+def test_anomaly_config_errors(datasets, anomaly, message):
+    model = "conv1d_dae" if "radio" in str(datasets) else "conv_ae"
+    cfg = {
+        "datasets": datasets,
+        "experiments": {"e": {"dataset": "r", "model": model, "anomaly": anomaly}},
+    }
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+
+
+def test_linear_output_and_mse_loss():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 40, 40) * 0.01
+    sig = build_model("conv_ae", {})
+    lin = build_model("conv_ae", {"output": "linear", "loss": "mse"})
+    assert sig(x).min() > 0 and sig(x).max() < 1
+    assert lin(x).min() < 0  # no squashing: raw logits
+    loss = lin.loss({"input": x, "target": x})["loss"]
+    assert torch.isclose(loss, torch.mean((lin(x) - x) ** 2))
+    with pytest.raises(ValueError, match="'bce' needs output 'sigmoid'"):
+        build_model("dense_ae", {"output": "linear"})

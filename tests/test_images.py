@@ -1,0 +1,190 @@
+"""The images kind: IDX sets from a directory, a hash-checked download, the Debian package and
+scikit-learn's digits; official split, subsets, held-out classes, and errors."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from aeflow import stages
+from aeflow.config import ConfigError, validate_config
+from aeflow.data import idx, images
+from aeflow.data.sources import RawDataError
+from aeflow.data.store import open_store
+
+
+def write_idx_set(directory, n_train=40, n_test=20, size=28, seed=0):
+    """Four gzip IDX files in the MNIST layout; returns their arrays."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train": (
+            rng.integers(0, 256, (n_train, size, size), dtype=np.uint8),
+            np.arange(n_train, dtype=np.uint8) % 10,
+        ),
+        "test": (
+            rng.integers(0, 256, (n_test, size, size), dtype=np.uint8),
+            np.arange(n_test, dtype=np.uint8) % 10,
+        ),
+    }
+    for split, (x, y) in arrays.items():
+        images_name, labels_name = idx.SPLIT_FILES[split]
+        idx.write_idx(directory / images_name, x)
+        idx.write_idx(directory / labels_name, y)
+    return arrays
+
+
+def config(source, collection="mnist", **preprocess):
+    cfg = {
+        "datasets": {"d": {"kind": "images", "collection": collection, "source": source}},
+        "experiments": {"e": {"dataset": "d", "model": "conv_ae"}},
+    }
+    if preprocess:
+        cfg["datasets"]["d"]["preprocess"] = preprocess
+    return validate_config(cfg)["datasets"]["d"]
+
+
+def fetch_and_prepare(tmp_path, dataset_cfg):
+    raw, store = tmp_path / "raw.npz", tmp_path / "d.zarr"
+    stages.fetch_raw("d", dataset_cfg, raw)
+    stages.prepare("d", dataset_cfg, raw, store)
+    return open_store(store)
+
+
+def test_idx_directory_keeps_the_official_split_and_marks_held_out_classes(tmp_path):
+    arrays = write_idx_set(tmp_path / "idx")
+    cfg = config(str(tmp_path / "idx"), anomaly_classes=[3, 7])
+    ds = fetch_and_prepare(tmp_path, cfg)
+    split = ds["split"].values
+    assert (split == "test").sum() == 20
+    assert (split == "val").sum() == 4  # round(0.1 * 40)
+    # file order kept: the test images are the official test set, scaled to [0, 1]
+    np.testing.assert_allclose(
+        ds["input"].values[split == "test"], arrays["test"][0] / 255.0, rtol=1e-6
+    )
+    np.testing.assert_array_equal(ds["input"].values, ds["target"].values)
+    labels = ds["label"].values
+    np.testing.assert_array_equal(ds["is_anomaly"].values, np.isin(labels, [3, 7]))
+    assert ds["label"].attrs["class_names"][3] == "3"
+    assert ds.attrs["collection"] == "mnist"
+
+
+def test_subsets_are_seeded_and_sized(tmp_path):
+    write_idx_set(tmp_path / "idx")
+    cfg = config(str(tmp_path / "idx"), n_train=10, n_test=5)
+    a = fetch_and_prepare(tmp_path / "a", cfg)
+    b = fetch_and_prepare(tmp_path / "b", cfg)
+    assert a.sizes["sample"] == 15
+    assert (a["split"].values == "test").sum() == 5
+    np.testing.assert_array_equal(a["input"].values, b["input"].values)
+
+
+def md5s(directory):
+    return {
+        name: hashlib.md5((directory / name).read_bytes()).hexdigest() for name in images.IDX_FILES
+    }
+
+
+def test_download_is_hash_checked(tmp_path, http_server):
+    root, url = http_server
+    write_idx_set(root / "mnist")
+    files = md5s(root / "mnist")
+    cfg = config("download")
+    cfg["download"] |= {"url": f"{url}/mnist/", "files": files}
+    ds = fetch_and_prepare(tmp_path, cfg)
+    assert ds.sizes["sample"] == 60
+
+    # one wrong hash: an error naming the file, and no raw file left behind
+    bad = dict(files, **{"t10k-images-idx3-ubyte.gz": "0" * 64})
+    cfg["download"]["files"] = bad
+    with pytest.raises(RawDataError, match=r"t10k-images-idx3-ubyte\.gz: hash mismatch"):
+        stages.fetch_raw("d", cfg, tmp_path / "bad" / "raw.npz")
+    assert not (tmp_path / "bad" / "raw.npz").exists()
+
+
+def test_a_missing_installed_copy_falls_back_to_the_download(tmp_path, http_server, monkeypatch):
+    root, url = http_server
+    write_idx_set(root / "fashion", n_train=30, n_test=10)
+    monkeypatch.setitem(images.COLLECTIONS["fashion_mnist"], "installed", tmp_path / "missing")
+    cfg = config("installed", collection="fashion_mnist")
+    cfg["download"] |= {"url": f"{url}/fashion", "files": md5s(root / "fashion")}
+    ds = fetch_and_prepare(tmp_path, cfg)
+    assert ds.sizes["sample"] == 40
+
+
+def test_the_official_hashes_are_the_published_ones():
+    assert images.COLLECTIONS["mnist"]["files"]["train-images-idx3-ubyte.gz"] == (
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    )
+    assert images.COLLECTIONS["fashion_mnist"]["files"]["t10k-labels-idx1-ubyte.gz"] == (
+        "bb300cfdad3c16e7a12a480ee83cd310"
+    )
+
+
+@pytest.mark.skipif(
+    not idx.DEBIAN_FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist missing"
+)
+def test_installed_fashion_mnist(tmp_path):
+    cfg = validate_config(
+        {
+            "datasets": {
+                "f": {
+                    "kind": "fashion_mnist",
+                    "source": "installed",
+                    "preprocess": {"n_train": 500, "n_test": 200, "anomaly_classes": [9]},
+                }
+            },
+            "experiments": {"e": {"dataset": "f", "model": "conv_ae"}},
+        }
+    )["datasets"]["f"]
+    assert cfg["collection"] == "fashion_mnist"
+    ds = fetch_and_prepare(tmp_path, cfg)
+    assert ds.sizes == {"sample": 700, "y": 28, "x": 28}
+    assert ds["label"].attrs["class_names"][9] == "Ankle boot"
+    assert 0 < ds["is_anomaly"].values.mean() < 0.25  # about one class in ten
+    assert float(ds["input"].min()) >= 0
+    assert float(ds["input"].max()) <= 1
+
+
+def test_digits_from_scikit_learn_get_a_random_test_split(tmp_path):
+    ds = fetch_and_prepare(tmp_path, config("installed", collection="digits"))
+    assert ds.sizes == {"sample": 1797, "y": 8, "x": 8}
+    assert (ds["split"].values == "test").sum() == round(0.2 * 1797)
+    assert float(ds["input"].max()) == 1.0
+
+
+def test_raw_errors_name_file_and_key():
+    good = {
+        "images": np.zeros((3, 8, 8), np.float32),
+        "labels": np.array([0, 1, 2]),
+        "is_test": np.array([False, False, True]),
+    }
+    images.check_raw(good, "f.npz")
+    with pytest.raises(RawDataError, match=r"f\.npz: key 'images': float pixels must lie in"):
+        images.check_raw(dict(good, images=np.full((3, 8, 8), 2.0, np.float32)), "f.npz")
+    with pytest.raises(RawDataError, match=r"f\.npz: key 'labels' has shape \(2,\)"):
+        images.check_raw(dict(good, labels=np.array([0, 1])), "f.npz")
+    with pytest.raises(RawDataError, match=r"f\.npz: key 'images' has 1 NaN"):
+        bad = good["images"].copy()
+        bad[1, 2, 3] = np.nan
+        images.check_raw(dict(good, images=bad), "f.npz")
+
+
+def test_mnist_has_no_installed_copy(tmp_path):
+    with pytest.raises(RawDataError, match="no installed copy"):
+        stages.fetch_raw("d", config("installed"), tmp_path / "raw.npz")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ({"kind": "jets", "source": "simulate", "collection": "mnist"}, "only kinds images"),
+        ({"kind": "images", "collection": "mnist", "source": "simulate"}, "real data"),
+        ({"kind": "images", "source": "installed"}, "'collection' is a required property"),
+    ],
+)
+def test_image_config_errors(dataset, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(
+            {"datasets": {"d": dataset}, "experiments": {"e": {"dataset": "d", "model": "conv_ae"}}}
+        )
