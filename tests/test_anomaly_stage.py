@@ -64,7 +64,9 @@ def test_training_uses_normal_samples_only_when_asked():
 
 JETS = {
     "datasets": {"j": {"kind": "jets", "source": "simulate"}},
-    "experiments": {"e": {"dataset": "j", "model": "conv_ae", "anomaly": {}}},
+    "experiments": {
+        "e": {"dataset": "j", "model": "conv_ae", "task": "reconstruct", "anomaly": {}}
+    },
 }
 
 
@@ -104,7 +106,9 @@ def test_anomaly_config_errors(datasets, anomaly, message):
     model = "conv1d_dae" if "radio" in str(datasets) else "conv_ae"
     cfg = {
         "datasets": datasets,
-        "experiments": {"e": {"dataset": "r", "model": model, "anomaly": anomaly}},
+        "experiments": {
+            "e": {"dataset": "r", "model": model, "task": "reconstruct", "anomaly": anomaly}
+        },
     }
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)

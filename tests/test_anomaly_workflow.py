@@ -34,6 +34,7 @@ def anomaly_run(tmp_path_factory):
             "jets_ae": {
                 "dataset": "jets",
                 "model": "dense_ae",
+                "task": "reconstruct",
                 "model_params": {
                     "image_size": 40,
                     "code_size": 8,
@@ -46,6 +47,7 @@ def anomaly_run(tmp_path_factory):
             "clothes_ae": {
                 "dataset": "clothes",
                 "model": "conv_ae",
+                "task": "reconstruct",
                 "train": {"epochs": 1, "batch_size": 64},
                 "anomaly": {"n_examples": 3, "baselines": {"n_estimators": 20}},
             },

@@ -37,7 +37,7 @@ def write_idx_set(directory, n_train=40, n_test=20, size=28, seed=0):
 def config(source, collection="mnist", **preprocess):
     cfg = {
         "datasets": {"d": {"kind": "images", "collection": collection, "source": source}},
-        "experiments": {"e": {"dataset": "d", "model": "conv_ae"}},
+        "experiments": {"e": {"dataset": "d", "model": "conv_ae", "task": "reconstruct"}},
     }
     if preprocess:
         cfg["datasets"]["d"]["preprocess"] = preprocess
@@ -134,7 +134,7 @@ def test_installed_fashion_mnist(tmp_path):
                     "preprocess": {"n_train": 500, "n_test": 200, "anomaly_classes": [9]},
                 }
             },
-            "experiments": {"e": {"dataset": "f", "model": "conv_ae"}},
+            "experiments": {"e": {"dataset": "f", "model": "conv_ae", "task": "reconstruct"}},
         }
     )["datasets"]["f"]
     assert cfg["collection"] == "fashion_mnist"
@@ -186,5 +186,8 @@ def test_mnist_has_no_installed_copy(tmp_path):
 def test_image_config_errors(dataset, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(
-            {"datasets": {"d": dataset}, "experiments": {"e": {"dataset": "d", "model": "conv_ae"}}}
+            {
+                "datasets": {"d": dataset},
+                "experiments": {"e": {"dataset": "d", "model": "conv_ae", "task": "reconstruct"}},
+            }
         )

@@ -113,7 +113,7 @@ def test_top_tagging_reader_and_prepare(tmp_path, simulated):
     cfg = validate_config(
         {
             "datasets": {"j": {"kind": "jets", "source": str(path)}},
-            "experiments": {"e": {"dataset": "j", "model": "skip_dae"}},
+            "experiments": {"e": {"dataset": "j", "model": "skip_dae", "task": "reconstruct"}},
         }
     )["datasets"]["j"]
     stages.fetch_raw("j", cfg, tmp_path / "raw.h5")
@@ -146,7 +146,7 @@ def test_reader_errors_name_the_file(tmp_path, simulated):
 def test_jets_config():
     cfg = {
         "datasets": {"j": {"kind": "jets", "source": "simulate", "simulate": {"theta_min": 1.0}}},
-        "experiments": {"e": {"dataset": "j", "model": "skip_dae"}},
+        "experiments": {"e": {"dataset": "j", "model": "skip_dae", "task": "reconstruct"}},
     }
     with pytest.raises(ConfigError, match=r"datasets\.j\.simulate\.theta_min"):
         validate_config(cfg)

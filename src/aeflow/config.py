@@ -31,6 +31,11 @@ MODEL_MODALITY = {
     "conv1d_dae": "traces",
     "dense_ae": "images",
     "conv_ae": "images",
+    "sparse_ae": "images",
+    "contractive_ae": "images",
+    "linear_ae": "images",
+    "stacked_ae": "images",
+    "vae": "images",
 }
 
 
@@ -138,6 +143,7 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
             _check_radio_experiment(name, exp, datasets, source)
         if exp["anomaly"]:
             _check_anomaly(name, datasets[exp["dataset"]], source)
+        _check_task(name, exp, kind, source)
         for other in exp["evaluate"]["also_on"]:
             if other not in datasets:
                 raise ConfigError(
@@ -162,6 +168,26 @@ def _check_simulation(name: str, ds: Mapping[str, Any], source: str) -> None:
             build(ds)
         except ValueError as exc:
             raise ConfigError(f"{source}: datasets.{name}.{exc}") from None
+
+
+def _check_task(name: str, exp: Mapping[str, Any], kind: str, source: str) -> None:
+    """The corruption a task needs, on data that can take it."""
+    where = f"{source}: experiments.{name}"
+    corrupt = exp["corrupt"]
+    if corrupt and MODALITY[kind] != "images":
+        raise ConfigError(f"{where}.corrupt: applies to images, dataset kind {kind!r} has traces")
+    if exp["task"] == "superres" and not (corrupt and corrupt["downsample"]):
+        raise ConfigError(f"{where}.task: superres needs corrupt.downsample (2 or 4)")
+    if (
+        exp["task"] == "denoise"
+        and kind in ("images", "fashion_mnist", "jets")
+        and not (corrupt and corrupt["noise_sd"])
+    ):
+        raise ConfigError(
+            f"{where}.task: denoise on clean images needs corrupt.noise_sd (or task: reconstruct)"
+        )
+    if corrupt and corrupt["clip"] is not None and corrupt["clip"][0] >= corrupt["clip"][1]:
+        raise ConfigError(f"{where}.corrupt.clip: low {corrupt['clip'][0]} >= high")
 
 
 def _check_anomaly(name: str, ds: Mapping[str, Any], source: str) -> None:

@@ -20,6 +20,7 @@ import aeflow
 from aeflow.atomic import atomic_path, read_json, write_json
 from aeflow.data import kinds, sources
 from aeflow.data.split import SPLITS, assign_split
+from aeflow.data.tasks import with_task_inputs
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ def training_spec(exp_cfg: dict[str, Any]) -> dict[str, Any]:
     spec = {key: exp_cfg[key] for key in ("dataset", "model", "model_params", "task")} | {
         "train": train_cfg
     }
+    if exp_cfg.get("corrupt"):
+        spec["corrupt"] = exp_cfg["corrupt"]
     anomaly = exp_cfg.get("anomaly") or spec.get("anomaly")
     if anomaly and anomaly["train_on"] == "normal":
         spec["anomaly"] = {"train_on": "normal"}  # the anomalies are kept out of training
@@ -255,7 +258,7 @@ def train(
     torch.set_num_threads(threads)
     device = select_device(tc["device"])
     configure_backends(device)
-    ds = open_store(prepared)
+    ds = with_task_inputs(open_store(prepared), spec)
     for split in SPLITS:
         if int((ds["split"].values == split).sum()) == 0:
             raise ValueError(
@@ -333,6 +336,13 @@ def train(
                 {"experiment": experiment, **spec, "data": {k: ds.attrs.get(k) for k in data_keys}}
             )
         run.set_tags({"aeflow.device": device_name})
+        pretraining: list[dict[str, float]] = []
+        if state is None and hasattr(model, "pretrain"):  # greedy layer-wise (stacked_ae)
+            pretraining = model.pretrain(
+                train_data["input"], device, tc["batch_size"], seed=tc["seed"]
+            )
+            for i, rec in enumerate(pretraining):
+                run.log_metrics({f"pretrain_loss_layer{int(rec['layer'])}": rec["loss"]}, step=i)
         trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
 
         t0 = time.perf_counter()
@@ -355,6 +365,8 @@ def train(
                 "aeflow_version": aeflow.__version__,
             }
         )
+        if pretraining:
+            description["pretraining"] = pretraining
         with atomic_path(out_dir / "model.pt") as tmp:
             torch.save({k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}, tmp)
         write_json(out_dir / "model.json", description)
@@ -455,10 +467,10 @@ def evaluate(
     configure_backends(device)
     amp = exp_cfg["train"]["amp"]
     model, description = load_trained(model_dir, device)
-    ds = open_store(prepared)
+    ds = with_task_inputs(open_store(prepared), exp_cfg)
     modality = kinds.MODALITY[ds.attrs["kind"]]
     code_size = _code_size(model, ds["input"].isel(sample=[0]).values)
-    suite = suites.build(modality, ds, ec, code_size)
+    suite = suites.build(modality, ds, ec, code_size, exp_cfg.get("corrupt"))
 
     def run_model(inputs: np.ndarray) -> np.ndarray:
         return predict(model, inputs, ec["batch_size"], device, amp)
@@ -477,10 +489,13 @@ def evaluate(
     groups: dict[str, Any] = {}
     metrics["also_on"] = {}
     for name, path in also_on.items():
-        metrics["also_on"][name], groups[name] = suite.evaluate(run_model, open_store(path), "test")
+        other = with_task_inputs(open_store(path), exp_cfg)
+        metrics["also_on"][name], groups[name] = suite.evaluate(run_model, other, "test")
     out_dir = Path(out_dir)
     write_store(pred, out_dir / "predictions.zarr", groups=groups)
 
+    if hasattr(model, "encode") and "label" in ds:
+        metrics["downstream"] = _downstream(model, ds, ec["batch_size"], device)
     train_run = read_json(Path(model_dir) / "run.json")["run_id"]
     run = Run(
         mlflow_cfg["tracking_uri"],
@@ -490,6 +505,12 @@ def evaluate(
         tags={"aeflow.experiment": experiment, "aeflow.stage": "evaluate"},
     )
     flat = suite.flat(block)
+    if "downstream" in metrics:
+        d = metrics["downstream"]
+        flat |= {
+            "knn_accuracy_codes": d["accuracy_codes"],
+            "knn_accuracy_pixels": d["accuracy_pixels"],
+        }
     for name, other_block in metrics["also_on"].items():
         flat |= {f"{name}.{k}": v for k, v in suite.flat(other_block).items()}
     try:
@@ -503,6 +524,25 @@ def evaluate(
     run.finish()
     log.info("%s: %s", experiment, suite.headline(block))
     return metrics
+
+
+def _downstream(model, ds, batch_size: int, device, k: int = 5, max_train: int = 10000):
+    """k-NN classification of the test labels from the codes vs from the raw pixels, both
+    fitted on (up to ``max_train``) training samples: what the code keeps of the class."""
+    from aeflow.evaluation.latent import encode_all, knn_accuracy
+
+    train = _split_samples(ds, "train")[:max_train]
+    test = _split_samples(ds, "test")
+    x_train, x_test = ds["input"].isel(sample=train).values, ds["input"].isel(sample=test).values
+    y_train, y_test = ds["label"].values[train], ds["label"].values[test]
+    c_train = encode_all(model, x_train, batch_size, device)
+    c_test = encode_all(model, x_test, batch_size, device)
+    return {
+        "method": f"{k}-nearest neighbours (Euclidean), fitted on {len(train)} training samples",
+        "code_size": int(c_train.shape[1]),
+        "accuracy_codes": knn_accuracy(c_train, y_train, c_test, y_test, k),
+        "accuracy_pixels": knn_accuracy(x_train, y_train, x_test, y_test, k),
+    }
 
 
 def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:
@@ -566,7 +606,7 @@ def anomaly(
     device = select_device(exp_cfg["train"]["device"])
     configure_backends(device)
     model, _ = load_trained(model_dir, device)
-    ds = open_store(prepared)
+    ds = with_task_inputs(open_store(prepared), exp_cfg)
     if "is_anomaly" not in ds:
         raise ValueError(f"{prepared}: no 'is_anomaly' labels (experiments.{experiment}.anomaly)")
     index = {s: _split_samples(ds, s) for s in ("val", "test")}
@@ -848,6 +888,77 @@ def plot_anomaly(
     else:
         raise ValueError(f"unknown anomaly figure {figure!r}")
     _save_logged(fig, out, model_dir)
+
+
+def plot_latent(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    model_dir: PathLike,
+    prepared: PathLike,
+    out_space: PathLike,
+    out_walks: PathLike,
+    n_points: int = 5000,
+) -> None:
+    """The code space of a bottleneck model on test images: codes by class (+ decoded grid
+    for 2-D codes), and rows of interpolation, class arithmetic, noisy and random codes."""
+    import torch
+
+    from aeflow.data.store import open_store
+    from aeflow.evaluation import latent
+    from aeflow.plotting.latent import image_rows, latent_space
+
+    model, description = load_trained(model_dir, "cpu")
+    ds = with_task_inputs(open_store(prepared), exp_cfg)
+    test = _split_samples(ds, "test")[:n_points]
+    x = ds["input"].isel(sample=test).values
+    labels = ds["label"].values[test]
+    names = list(ds["label"].attrs.get("class_names", []))
+    size = x.shape[1:]
+    with torch.no_grad():
+        code_shape = tuple(model.encode(torch.from_numpy(x[:1]).unsqueeze(1)).shape[1:])
+    codes = latent.encode_all(model, x, 512, "cpu")
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        return latent.decode_all(model, z, code_shape, size, "cpu")
+
+    points, axis_label = latent.project_2d(codes)
+    grid = latent.latent_grid(decode, codes)[0] if codes.shape[1] == 2 else None
+    kind = "VAE posterior means" if description["model"] == "vae" else "codes"
+    fig = latent_space(
+        points,
+        labels,
+        names,
+        axis_label,
+        grid,
+        title=f"{experiment}: {kind} of {len(x)} test images ({codes.shape[1]}-D)",
+    )
+    _save_logged(fig, out_space, model_dir)
+
+    classes = np.unique(labels)
+    a, b = int(classes[0]), int(classes[min(1, len(classes) - 1)])
+    i, j = int(np.flatnonzero(labels == a)[0]), int(np.flatnonzero(labels == b)[0])
+    rng = np.random.default_rng(0)
+    n = 10
+    picks = np.arange(min(n, len(x)))
+    c = int(classes[min(2, len(classes) - 1)])
+    arithmetic = latent.class_arithmetic(codes, labels, a, b, c)
+    name = {k: names[k] if k < len(names) else str(k) for k in classes}
+    rows = {
+        f"interpolate\n{name[a]} -> {name[b]}": decode(latent.interpolate(codes[i], codes[j], n)),
+        f"mean {name[a]}, {name[b]}, {name[c]},\n{name[a]} - {name[b]} + {name[c]}": decode(
+            arithmetic
+        ),
+        "test images": x[picks],
+        "decoded": decode(codes[picks]),
+    }
+    for sigma in (0.1, 1.0):
+        noisy = codes[picks] + rng.normal(0, sigma, codes[picks].shape).astype(np.float32)
+        rows[f"code + N(0, {sigma:g})"] = decode(noisy)
+    noise = rng.normal(0, 1, (n, codes.shape[1])).astype(np.float32)
+    prior = "samples of the prior N(0, 1)" if description["model"] == "vae" else "codes ~ N(0, 1)"
+    rows[prior] = decode(noise)
+    rows = {k: np.clip(v, 0, 1) for k, v in rows.items()}
+    _save_logged(image_rows(rows, title=f"{experiment}: latent operations"), out_walks, model_dir)
 
 
 def plot_dataset(name: str, prepared: PathLike, out: PathLike, n_examples: int = 3) -> None:

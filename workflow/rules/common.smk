@@ -101,6 +101,24 @@ def anomaly_experiments():
     return [name for name, exp in config["experiments"].items() if exp["anomaly"]]
 
 
+# Bottleneck models with encode and decode: their code space is drawn for labelled images.
+LATENT_MODELS = {
+    "dense_ae",
+    "conv_ae",
+    "sparse_ae",
+    "contractive_ae",
+    "linear_ae",
+    "stacked_ae",
+    "vae",
+}
+
+
+def has_latent_figures(experiment):
+    exp = config["experiments"][experiment]
+    kind = config["datasets"][exp["dataset"]]["kind"]
+    return exp["model"] in LATENT_MODELS and kind in ("images", "fashion_mnist")
+
+
 # Figures of an experiment with an anomaly section; mass_sculpting for jets only.
 ANOMALY_FIGURES = ["anomaly_scores", "roc", "anomaly_examples", "mass_sculpting"]
 
@@ -111,6 +129,8 @@ def figures(experiment):
     names = list(FIGURES[modality(experiment)])
     if exp["evaluate"]["also_on"] and modality(experiment) == "images":
         names.append("also_on_examples")
+    if has_latent_figures(experiment):
+        names += ["latent_space", "latent_walks"]
     if exp["anomaly"]:
         jets = config["datasets"][exp["dataset"]]["kind"] == "jets"
         names += [f for f in ANOMALY_FIGURES if jets or f != "mass_sculpting"]

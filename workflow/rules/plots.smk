@@ -187,6 +187,35 @@ rule plot_anomaly:
         "../scripts/plot.py"
 
 
+rule plot_latent:
+    input:
+        model="results/models/{experiment}/model.pt",
+        model_json="results/models/{experiment}/model.json",
+        run="results/models/{experiment}/run.json",
+        prepared=experiment_prepared,
+    output:
+        space=report(
+            "results/figures/{experiment}/latent_space.png",
+            caption="../report/latent_space.rst",
+            category="{experiment}",
+            labels={"figure": "latent space"},
+        ),
+        walks=report(
+            "results/figures/{experiment}/latent_walks.png",
+            caption="../report/latent_walks.rst",
+            category="{experiment}",
+            labels={"figure": "latent operations"},
+        ),
+    log:
+        "results/logs/plots/{experiment}/latent.log",
+    conda:
+        ENV
+    params:
+        experiment=experiment_config,
+    script:
+        "../scripts/plot_latent.py"
+
+
 rule plot_dataset:
     input:
         prepared="results/prepared/{dataset}.zarr",

@@ -20,6 +20,26 @@ def psnr(mse: np.ndarray, data_range: float = 1.0) -> np.ndarray:
         return 10.0 * np.log10(data_range**2 / mse)
 
 
+def ssim(prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """Structural similarity (scikit-image, 7x7 Gaussian-free window, or the largest odd
+    window that fits small images) of each image of (N, H, W), shape (N,)."""
+    from skimage.metrics import structural_similarity
+
+    if prediction.shape != target.shape or prediction.ndim != 3:
+        raise ValueError(
+            f"ssim needs equal (N, H, W) arrays, got {prediction.shape}, {target.shape}"
+        )
+    win = min(7, *(s - 1 + s % 2 for s in prediction.shape[1:]))
+    return np.array(
+        [
+            structural_similarity(
+                p.astype(np.float64), t.astype(np.float64), data_range=data_range, win_size=win
+            )
+            for p, t in zip(prediction, target, strict=True)
+        ]
+    )
+
+
 def summarize(values: np.ndarray) -> dict[str, float]:
     """Mean, std, median and the 5th/95th percentiles of a per-sample metric (finite only)."""
     v = np.asarray(values, dtype=np.float64)

@@ -21,7 +21,7 @@ import xarray as xr
 
 from aeflow.data.store import split_values
 from aeflow.evaluation import baselines as bl
-from aeflow.evaluation.metrics import per_sample_mse, reconstruction_metrics, summarize
+from aeflow.evaluation.metrics import per_sample_mse, reconstruction_metrics, ssim, summarize
 from aeflow.evaluation.traces import amplitude_spectrum, trace_metrics
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -43,10 +43,26 @@ class ImageDenoising:
     reconstruction (input = target, where those are trivially perfect) the baseline is PCA
     with the model's code size, fitted on the (normal) training images."""
 
-    def __init__(self, ds: xr.Dataset, ec: dict[str, Any], code_size: int | None = None) -> None:
+    def __init__(
+        self,
+        ds: xr.Dataset,
+        ec: dict[str, Any],
+        code_size: int | None = None,
+        corrupt: dict[str, Any] | None = None,
+    ) -> None:
         self.ec = ec
         val_input, val_target = split_values(ds, "val", "input"), split_values(ds, "val", "target")
         self.units = ds["input"].attrs.get("units", "normalized")
+        if corrupt and corrupt["downsample"]:
+            f = int(corrupt["downsample"])
+            self.filters = [
+                bl.TunedFilter("identity", "none", None, bl.identity, {}),
+                bl.TunedFilter(
+                    "bicubic", "factor", f, lambda x, f=f: bl.bicubic_upsampling(x, f), {}
+                ),
+            ]
+            self.tuning = {"bicubic": f"cubic-spline upsampling of the {f}x pooled image"}
+            return
         if np.array_equal(val_input, val_target):
             train = np.asarray(ds["split"].values == "train")
             if "is_anomaly" in ds:
@@ -71,15 +87,25 @@ class ImageDenoising:
             "val_mse": {f.name: f.val_scores for f in self.filters if f.val_scores},
         }
 
+    def _metrics(self, output: np.ndarray, targets: np.ndarray):
+        """MSE/PSNR block plus SSIM, and BCE where outputs and targets lie in [0, 1]."""
+        data_range = self.ec["psnr_data_range"]
+        block, mse = reconstruction_metrics(output, targets, data_range)
+        block["ssim"] = summarize(ssim(output, targets, data_range))
+        if min(output.min(), targets.min()) >= 0 and max(output.max(), targets.max()) <= 1:
+            p = np.clip(output.astype(np.float64), 1e-7, 1 - 1e-7)
+            t = targets.astype(np.float64)
+            block["bce"] = float(-(t * np.log(p) + (1 - t) * np.log1p(-p)).mean())
+        return block, mse
+
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
         inputs, targets = _inputs_targets(ds, split)
         denoised = predict(inputs)
-        data_range = self.ec["psnr_data_range"]
-        block, mse = reconstruction_metrics(denoised, targets, data_range)
+        block, mse = self._metrics(denoised, targets)
         per_method = {"model": mse}
         block["baselines"] = {}
         for f in self.filters:
-            b_block, b_mse = reconstruction_metrics(f.apply(inputs), targets, data_range)
+            b_block, b_mse = self._metrics(f.apply(inputs), targets)
             if f.value is not None:
                 b_block[f.parameter] = f.value
             block["baselines"][f.name] = b_block
@@ -100,9 +126,16 @@ class ImageDenoising:
 
     @staticmethod
     def flat(block: dict[str, Any]) -> dict[str, float]:
-        out = {"test_loss": block["test_loss"], "test_psnr_db_mean": block["psnr_db"]["mean"]}
+        out = {
+            "test_loss": block["test_loss"],
+            "test_psnr_db_mean": block["psnr_db"]["mean"],
+            "test_ssim_mean": block["ssim"]["mean"],
+        }
+        if "bce" in block:
+            out["test_bce"] = block["bce"]
         for name, b in block["baselines"].items():
             out[f"baseline.{name}.test_loss"] = b["test_loss"]
+            out[f"baseline.{name}.test_ssim_mean"] = b["ssim"]["mean"]
         return out
 
     @staticmethod
@@ -248,13 +281,19 @@ class TraceDenoising:
 SUITES = {"images": ImageDenoising, "traces": TraceDenoising}
 
 
-def build(modality: str, ds: xr.Dataset, ec: dict[str, Any], code_size: int | None = None):
+def build(
+    modality: str,
+    ds: xr.Dataset,
+    ec: dict[str, Any],
+    code_size: int | None = None,
+    corrupt: dict[str, Any] | None = None,
+):
     """The evaluation suite of a modality; ``code_size`` sizes the PCA baseline of pure
-    reconstruction experiments."""
+    reconstruction experiments, ``corrupt`` (super-resolution) selects bicubic upsampling."""
     if modality not in SUITES:
         raise KeyError(f"no evaluation suite for modality {modality!r}")
     if modality == "images":
-        return SUITES[modality](ds, ec, code_size)
+        return SUITES[modality](ds, ec, code_size, corrupt)
     return SUITES[modality](ds, ec)
 
 

@@ -6,11 +6,24 @@ from typing import Any
 
 from aeflow.models.base import Autoencoder, count_parameters
 from aeflow.models.conv1d_dae import Conv1dDAE
-from aeflow.models.image_ae import ConvAE, DenseAE
+from aeflow.models.image_ae import ContractiveAE, ConvAE, DenseAE, LinearAE, SparseAE
 from aeflow.models.skip_dae import SkipDAE
+from aeflow.models.stacked_ae import StackedAE
+from aeflow.models.vae import VAE
 
 REGISTRY: dict[str, type[Autoencoder]] = {
-    cls.registry_name: cls for cls in (SkipDAE, Conv1dDAE, DenseAE, ConvAE)
+    cls.registry_name: cls
+    for cls in (
+        SkipDAE,
+        Conv1dDAE,
+        DenseAE,
+        ConvAE,
+        SparseAE,
+        ContractiveAE,
+        LinearAE,
+        StackedAE,
+        VAE,
+    )
 }
 
 __all__ = ["REGISTRY", "Autoencoder", "build_model", "count_parameters", "model_from_description"]

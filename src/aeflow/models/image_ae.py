@@ -42,15 +42,37 @@ class _SigmoidAE(Autoencoder):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.logits(x)
+        return self._output(self.logits(x))
+
+    def _output(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        target = batch["target"].float()
+    def decode_logits(self, code: torch.Tensor, size=None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, code: torch.Tensor, size=None) -> torch.Tensor:
+        """Images of ``size`` (H, W) from codes of :meth:`encode`'s shape: for latent-space
+        pictures."""
+        return self._output(self.decode_logits(code, size))
+
+    def reconstruction_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean BCE (from logits) or MSE per pixel, as configured."""
         if self.config.loss == "mse":
-            return {"loss": nn.functional.mse_loss(self(batch["input"]).float(), target)}
-        logits = self.logits(batch["input"]).float()
-        return {"loss": nn.functional.binary_cross_entropy_with_logits(logits, target)}
+            return nn.functional.mse_loss(self(x).float(), target.float())
+        logits = self.logits(x).float()
+        return nn.functional.binary_cross_entropy_with_logits(logits, target.float())
+
+    def penalties(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted regularization terms added to the loss (none here)."""
+        return {}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        terms = {"reconstruction": self.reconstruction_loss(batch["input"], batch["target"])}
+        terms |= self.penalties(batch["input"])
+        return {"loss": sum(terms.values()), **terms}
+
+
+CODE_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 
 
 @dataclass(frozen=True)
@@ -60,17 +82,29 @@ class DenseAEConfig:
     code_size: int = 32
     loss: str = "bce"
     output: str = "sigmoid"
+    code_activation: str = "relu"
+    l1_code: float = 0.0  # weight of mean_batch(sum_units |code|): the sparse autoencoder
+    contractive: float = 0.0  # weight of mean_batch ||d code / d x||_F^2
 
     def __post_init__(self) -> None:
         for name in ("image_size", "in_channels", "code_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model_params.{name} must be >= 1")
         _check_head(self.loss, self.output)
+        if self.code_activation not in CODE_ACTIVATIONS:
+            raise ValueError(
+                f"model_params.code_activation must be one of {tuple(CODE_ACTIVATIONS)}, "
+                f"got {self.code_activation!r}"
+            )
+        for name in ("l1_code", "contractive"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"model_params.{name} must be >= 0")
 
 
 class DenseAE(_SigmoidAE):
-    """Flatten -> Linear(code_size) + ReLU -> Linear(pixels) -> sigmoid (the Keras blog's
-    784-32-784 autoencoder: 50,992 parameters)."""
+    """Flatten -> Linear(code_size) + activation -> Linear(pixels) -> sigmoid (the Keras
+    blog's 784-32-784 autoencoder: 50,992 parameters), with optional L1 (sparse) and
+    Jacobian (contractive) penalties on the code."""
 
     config_class = DenseAEConfig
     registry_name = "dense_ae"
@@ -79,14 +113,81 @@ class DenseAE(_SigmoidAE):
     def __init__(self, config: DenseAEConfig) -> None:
         super().__init__(config)
         n = config.in_channels * config.image_size**2
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(n, config.code_size), nn.ReLU())
+        self.linear = nn.Linear(n, config.code_size)
+        self.activation = CODE_ACTIVATIONS[config.code_activation]()
         self.decoder = nn.Linear(config.code_size, n)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        return self.activation(self.linear(x.flatten(1)))
+
+    def decode_logits(self, code: torch.Tensor, size=None) -> torch.Tensor:
+        c, s = self.config.in_channels, self.config.image_size
+        return self.decoder(code).view(len(code), c, s, s)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encode(x)).view(x.shape)
+
+    def jacobian_norm2(self, x: torch.Tensor) -> torch.Tensor:
+        """||d code / d x||_F^2 per sample, in closed form: the code is act(W x + b), so
+        J = diag(act'(a)) W and ||J||^2 = sum_j act'(a_j)^2 ||W_j||^2."""
+        a = self.linear(x.flatten(1)).float()
+        if self.config.code_activation == "sigmoid":
+            h = torch.sigmoid(a)
+            slope = h * (1 - h)
+        elif self.config.code_activation == "relu":
+            slope = (a > 0).to(a.dtype)
+        else:
+            slope = torch.ones_like(a)
+        return (slope**2 * (self.linear.weight.float() ** 2).sum(dim=1)).sum(dim=1)
+
+    def penalties(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = {}
+        if self.config.l1_code:
+            terms["l1_code"] = self.config.l1_code * self.encode(x).float().abs().sum(1).mean()
+        if self.config.contractive:
+            terms["contractive"] = self.config.contractive * self.jacobian_norm2(x).mean()
+        return terms
+
+
+@dataclass(frozen=True)
+class SparseAEConfig(DenseAEConfig):
+    l1_code: float = 1.0e-4  # the Keras blog's activity_regularizer l1(10e-5)
+
+
+class SparseAE(DenseAE):
+    """The dense autoencoder with an L1 penalty on the code (sparse activations)."""
+
+    config_class = SparseAEConfig
+    registry_name = "sparse_ae"
+
+
+@dataclass(frozen=True)
+class ContractiveAEConfig(DenseAEConfig):
+    code_activation: str = "sigmoid"
+    contractive: float = 1.0e-3
+
+
+class ContractiveAE(DenseAE):
+    """The dense autoencoder with a sigmoid code and the contractive penalty: the squared
+    Frobenius norm of the encoder's Jacobian (Rifai et al. 2011)."""
+
+    config_class = ContractiveAEConfig
+    registry_name = "contractive_ae"
+
+
+@dataclass(frozen=True)
+class LinearAEConfig(DenseAEConfig):
+    code_activation: str = "linear"
+    output: str = "linear"
+    loss: str = "mse"
+
+
+class LinearAE(DenseAE):
+    """No nonlinearity, MSE: its optimum spans the same subspace as PCA with ``code_size``
+    components (Baldi & Hornik 1989) - the link the lectures draw."""
+
+    config_class = LinearAEConfig
+    registry_name = "linear_ae"
 
 
 @dataclass(frozen=True)
@@ -142,7 +243,16 @@ class ConvAE(_SigmoidAE):
         return self.encoder(x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.decoder(self.encode(x))
-        dy, dx = h.shape[-2] - x.shape[-2], h.shape[-1] - x.shape[-1]
-        h = h[..., dy // 2 : dy // 2 + x.shape[-2], dx // 2 : dx // 2 + x.shape[-1]]
+        return self._decode_to(self.encode(x), x.shape[-2:])
+
+    def _decode_to(self, code: torch.Tensor, size) -> torch.Tensor:
+        h = self.decoder(code)
+        dy, dx = h.shape[-2] - size[0], h.shape[-1] - size[1]
+        h = h[..., dy // 2 : dy // 2 + size[0], dx // 2 : dx // 2 + size[1]]
         return self.head(h)
+
+    def decode_logits(self, code: torch.Tensor, size=None) -> torch.Tensor:
+        """Decoded and cropped to ``size`` (default: the full upsampled size, 32x32 for the
+        4x4 code of a 28x28 image)."""
+        n = 2 ** len(self.config.channels)
+        return self._decode_to(code, size or (code.shape[-2] * n, code.shape[-1] * n))

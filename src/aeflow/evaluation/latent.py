@@ -1,0 +1,73 @@
+"""The code space of a bottleneck autoencoder: codes of a data set, k-NN classification on
+codes against raw pixels (downstream use), and the latent operations of the lectures -
+interpolation, arithmetic of class means, decoding noisy codes and pure noise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+
+def encode_all(model, inputs: np.ndarray, batch_size: int, device) -> np.ndarray:
+    """Codes of single-channel images (N, H, W) as a float array (N, code_size)."""
+    import torch
+
+    model = model.to(device).eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size]))
+            code = model.encode(x.float().unsqueeze(1).to(device))
+            out.append(code.float().flatten(1).cpu().numpy())
+    return np.concatenate(out) if out else np.empty((0, 0), np.float32)
+
+
+def decode_all(model, codes: np.ndarray, code_shape: tuple[int, ...], size, device) -> np.ndarray:
+    """Images (N, H, W) decoded from flat codes (N, prod(code_shape))."""
+    import torch
+
+    with torch.no_grad():
+        z = torch.from_numpy(np.asarray(codes, np.float32)).reshape(len(codes), *code_shape)
+        return model.decode(z.to(device), tuple(size)).float().cpu().numpy()[:, 0]
+
+
+def knn_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int = 5
+) -> float:
+    """Test accuracy of a k-nearest-neighbour classifier (Euclidean) fitted on train."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    clf = KNeighborsClassifier(n_neighbors=k).fit(train_x.reshape(len(train_x), -1), train_y)
+    return float(clf.score(test_x.reshape(len(test_x), -1), test_y))
+
+
+def interpolate(z_a: np.ndarray, z_b: np.ndarray, n: int) -> np.ndarray:
+    """``n`` codes on the straight line from ``z_a`` to ``z_b`` (both included)."""
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return (1 - t) * z_a[None] + t * z_b[None]
+
+
+def class_arithmetic(codes: np.ndarray, labels: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
+    """Mean codes of classes a, b, c and ``mean_a - mean_b + mean_c`` (4, code_size)."""
+    means = [codes[labels == k].mean(axis=0) for k in (a, b, c)]
+    return np.stack([*means, means[0] - means[1] + means[2]])
+
+
+def project_2d(codes: np.ndarray) -> tuple[np.ndarray, str]:
+    """The codes themselves if two-dimensional, else their first two principal components."""
+    if codes.shape[1] == 2:
+        return codes, "code"
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=0).fit_transform(codes), "code PC"
+
+
+def latent_grid(decode: Callable[[np.ndarray], np.ndarray], codes: np.ndarray, n: int = 15):
+    """Decoded images on an n x n grid spanning the 1st-99th percentile of 2-D ``codes``;
+    returns (images (n, n, H, W), x values, y values), y increasing upwards."""
+    lo, hi = np.percentile(codes, [1, 99], axis=0)
+    xs, ys = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
+    grid = np.array([[x, y] for y in ys[::-1] for x in xs], dtype=np.float32)
+    images = decode(grid)
+    return images.reshape(n, n, *images.shape[1:]), xs, ys
