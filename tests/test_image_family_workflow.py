@@ -23,6 +23,7 @@ def family_run(tmp_path_factory):
     cfg = {
         "mlflow": {"experiment": "aeflow-family-test"},
         "datasets": {"digits28": {"kind": "images", "collection": "mnist", "source": "idx"}},
+        "compression": {"dataset": "digits28", "code_sizes": [2, 16], "epochs": 1},
         "experiments": {
             "denoise": {
                 "dataset": "digits28",
@@ -100,3 +101,12 @@ def test_latent_figures_and_downstream_knn(family_run):
     assert d["code_size"] == 2
     assert 0 <= d["accuracy_codes"] <= 1 and 0 <= d["accuracy_pixels"] <= 1
     assert metrics(family_run, "stacked")["downstream"]["code_size"] == 16
+
+
+def test_compression_study(family_run):
+    r = json.loads((family_run / "results/compression/digits28.json").read_text())
+    assert [row["code_size"] for row in r["rows"]] == [2, 16]
+    pca = [row["pca_mse"] for row in r["rows"]]
+    assert pca[1] < pca[0]  # nested subspaces: more components, less error
+    assert all(row["autoencoder_mse"] > 0 for row in r["rows"])
+    assert (family_run / "results/figures/compression/digits28.png").read_bytes()[:4] == b"\x89PNG"

@@ -115,6 +115,14 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
             _check_simulation(name, ds, source)
         if ds["kind"] == "radio":
             _check_radio(name, ds, source)
+    study = config.get("compression")
+    if study:
+        ds = datasets.get(study["dataset"])
+        if ds is None or ds["kind"] not in ("images", "fashion_mnist"):
+            raise ConfigError(
+                f"{source}: compression.dataset: {study['dataset']!r} is not an image dataset "
+                "of kind images or fashion_mnist"
+            )
     for name, exp in config["experiments"].items():
         if exp["dataset"] not in datasets:
             raise ConfigError(

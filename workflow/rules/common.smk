@@ -150,6 +150,10 @@ def dataset_figures():
 
 def all_targets():
     targets = ["results/summary/metrics.html", *dataset_figures()]
+    if config["compression"]:
+        targets.append(
+            f"results/figures/compression/{config['compression']['dataset']}.png"
+        )
     for experiment in config["experiments"]:
         targets.append(f"results/eval/{experiment}/metrics.json")
         if modality(experiment) == "traces":

@@ -62,3 +62,21 @@ rule anomaly:
         mlflow=config["mlflow"],
     script:
         "../scripts/anomaly.py"
+
+
+rule compression:
+    input:
+        prepared=lambda wildcards: prepared(wildcards.dataset),
+        store="results/mlflow/store.json",
+    output:
+        result="results/compression/{dataset}.json",
+    log:
+        "results/logs/compression/{dataset}.log",
+    conda:
+        ENV
+    threads: lambda wildcards: config["compression"]["threads"]
+    params:
+        study=config["compression"],
+        mlflow=config["mlflow"],
+    script:
+        "../scripts/compression.py"

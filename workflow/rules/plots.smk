@@ -216,6 +216,24 @@ rule plot_latent:
         "../scripts/plot_latent.py"
 
 
+rule plot_compression:
+    input:
+        result="results/compression/{dataset}.json",
+    output:
+        figure=report(
+            "results/figures/compression/{dataset}.png",
+            caption="../report/compression.rst",
+            category="Compression",
+            labels={"dataset": "{dataset}"},
+        ),
+    log:
+        "results/logs/plots/compression/{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/plot_compression.py"
+
+
 rule plot_dataset:
     input:
         prepared="results/prepared/{dataset}.zarr",

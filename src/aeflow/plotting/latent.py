@@ -70,3 +70,21 @@ def image_rows(rows: Mapping[str, np.ndarray], title: str | None = None):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def compression_curve(
+    code_sizes: Sequence[int], curves: Mapping[str, Sequence[float]], title: str | None = None
+):
+    """Test MSE against code size (log-log) for each method."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for (name, values), marker in zip(curves.items(), "os^v", strict=False):
+        ax.plot(code_sizes, values, marker=marker, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("code size (values)")
+    ax.set_ylabel("test MSE per pixel")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
