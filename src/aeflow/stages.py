@@ -132,6 +132,42 @@ def init_mlflow(mlflow_cfg: dict[str, Any], out: PathLike) -> None:
     )
 
 
+def _tracked_record(
+    mlflow_cfg: dict[str, Any],
+    run_name: str,
+    stage: str,
+    metrics: list[tuple[dict[str, float], int | None]],
+    record: dict[str, Any],
+    out: PathLike,
+    experiment: str | None = None,
+    model_dir: PathLike | None = None,
+) -> None:
+    """Log ``metrics`` (value dicts with their step) to a new MLflow run - a child of the
+    training run in ``model_dir`` if given - then write ``record`` with the run id to the
+    JSON file ``out`` and attach it. A failure marks the run FAILED."""
+    from aeflow.training.tracking import Run
+
+    tags = {"aeflow.stage": stage} | ({"aeflow.experiment": experiment} if experiment else {})
+    parent = read_json(Path(model_dir) / "run.json")["run_id"] if model_dir else None
+    run = Run(
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+        run_name=run_name,
+        parent_run_id=parent,
+        tags=tags,
+    )
+    try:
+        for values, step in metrics:
+            run.log_metrics(values, step=step)
+        record["mlflow_run_id"] = run.run_id
+        write_json(out, record)
+        run.log_artifacts([out])
+    except BaseException:
+        run.finish_quietly("FAILED")
+        raise
+    run.finish()
+
+
 # ---- training -----------------------------------------------------------------------------
 def _split_samples(ds, split: str, normal_only: bool = False, where: PathLike = "") -> np.ndarray:
     """Indices of a split's samples; with ``normal_only`` those not marked ``is_anomaly``."""
@@ -459,7 +495,6 @@ def evaluate(
     from aeflow.data.store import open_store, write_store
     from aeflow.evaluation import suites
     from aeflow.training.device import configure_backends, select_device
-    from aeflow.training.tracking import Run
 
     torch.set_num_threads(threads)
     ec = exp_cfg["evaluate"]
@@ -496,14 +531,6 @@ def evaluate(
 
     if hasattr(model, "encode") and "label" in ds:
         metrics["downstream"] = _downstream(model, ds, ec["batch_size"], device)
-    train_run = read_json(Path(model_dir) / "run.json")["run_id"]
-    run = Run(
-        mlflow_cfg["tracking_uri"],
-        mlflow_cfg["experiment"],
-        run_name=f"evaluate {experiment}",
-        parent_run_id=train_run,
-        tags={"aeflow.experiment": experiment, "aeflow.stage": "evaluate"},
-    )
     flat = suite.flat(block)
     if "downstream" in metrics:
         d = metrics["downstream"]
@@ -513,15 +540,16 @@ def evaluate(
         }
     for name, other_block in metrics["also_on"].items():
         flat |= {f"{name}.{k}": v for k, v in suite.flat(other_block).items()}
-    try:
-        run.log_metrics(flat)
-        metrics["mlflow_run_id"] = run.run_id
-        write_json(out_dir / "metrics.json", metrics)
-        run.log_artifacts([out_dir / "metrics.json"])
-    except BaseException:
-        run.finish_quietly("FAILED")
-        raise
-    run.finish()
+    _tracked_record(
+        mlflow_cfg,
+        f"evaluate {experiment}",
+        "evaluate",
+        [(flat, None)],
+        metrics,
+        out_dir / "metrics.json",
+        experiment,
+        model_dir,
+    )
     log.info("%s: %s", experiment, suite.headline(block))
     return metrics
 
@@ -571,7 +599,6 @@ def compression(
     from aeflow.models import build_model
     from aeflow.training.device import configure_backends, select_device
     from aeflow.training.loop import Trainer
-    from aeflow.training.tracking import Run
 
     torch.set_num_threads(cfg["threads"])
     device = select_device("auto")
@@ -613,24 +640,13 @@ def compression(
         "pixels": int(np.prod(train_x.shape[1:])),
         "rows": rows,
     }
-    run = Run(
-        mlflow_cfg["tracking_uri"],
-        mlflow_cfg["experiment"],
-        run_name=f"compression {result['dataset']}",
-        tags={"aeflow.stage": "compression"},
+    steps = [
+        ({"autoencoder_mse": r["autoencoder_mse"], "pca_mse": r["pca_mse"]}, r["code_size"])
+        for r in rows
+    ]
+    _tracked_record(
+        mlflow_cfg, f"compression {result['dataset']}", "compression", steps, result, out
     )
-    try:
-        for r in rows:
-            run.log_metrics(
-                {"autoencoder_mse": r["autoencoder_mse"], "pca_mse": r["pca_mse"]},
-                step=r["code_size"],
-            )
-        write_json(out, result)
-        run.log_artifacts([out])
-    except BaseException:
-        run.finish_quietly("FAILED")
-        raise
-    run.finish()
     return result
 
 
@@ -690,7 +706,6 @@ def anomaly(
         reconstruction_score,
     )
     from aeflow.training.device import configure_backends, select_device
-    from aeflow.training.tracking import Run
 
     cfg = exp_cfg["anomaly"]
     if not cfg:
@@ -802,30 +817,21 @@ def anomaly(
     out_dir = Path(out_dir)
     write_store(out_ds, out_dir / "scores.zarr", groups={"examples": examples})
 
-    train_run = read_json(Path(model_dir) / "run.json")["run_id"]
-    run = Run(
-        mlflow_cfg["tracking_uri"],
-        mlflow_cfg["experiment"],
-        run_name=f"anomaly {experiment}",
-        parent_run_id=train_run,
-        tags={"aeflow.experiment": experiment, "aeflow.stage": "anomaly"},
-    )
     flat = {k: v for k, v in ae.items() if isinstance(v, int | float) and np.isfinite(v)}
-    for name, block in results.items():
+    for name, b in results.items():
         flat |= {
-            f"{name}.{k}": v
-            for k, v in block.items()
-            if isinstance(v, int | float) and np.isfinite(v)
+            f"{name}.{k}": v for k, v in b.items() if isinstance(v, int | float) and np.isfinite(v)
         }
-    try:
-        run.log_metrics(flat)
-        summary["mlflow_run_id"] = run.run_id
-        write_json(out_dir / "thresholds.json", summary)
-        run.log_artifacts([out_dir / "thresholds.json"])
-    except BaseException:
-        run.finish_quietly("FAILED")
-        raise
-    run.finish()
+    _tracked_record(
+        mlflow_cfg,
+        f"anomaly {experiment}",
+        "anomaly",
+        [(flat, None)],
+        summary,
+        out_dir / "thresholds.json",
+        experiment,
+        model_dir,
+    )
     log.info(
         "%s: AUROC %.3f (%s)",
         experiment,

@@ -18,3 +18,14 @@ def save(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
+
+
+def finish(fig, title: str | None = None, *, on_axes=None):
+    """Title (on ``on_axes`` if given, else the figure's), tight layout; returns the figure."""
+    if title:
+        if on_axes is not None:
+            on_axes.set_title(title, fontsize=10)
+        else:
+            fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from aeflow.evaluation.anomaly import auroc, roc_curve
+from aeflow.plotting import finish
 
 _THRESHOLD_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
 
@@ -44,10 +45,7 @@ def score_histograms(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, on_axes=ax)
 
 
 def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str | None = None):
@@ -73,10 +71,7 @@ def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str |
     ax2.set_yscale("log")
     ax2.set_xlabel(r"anomaly (signal) efficiency $\epsilon_S$")
     ax2.set_ylabel(r"background rejection $1/\epsilon_B$")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def ranked_examples(
@@ -108,10 +103,7 @@ def ranked_examples(
         axes[0, c].set_title(f"{rank[c]}\n{tag} {scores[c]:.2g}", fontsize=7)
     axes[0, 0].set_ylabel("input", fontsize=8)
     axes[1, 0].set_ylabel("reconstruction", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def mass_sculpting(
@@ -152,7 +144,4 @@ def mass_sculpting(
     ax.set_xlabel("jet mass [GeV]")
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, on_axes=ax)

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from aeflow.plotting import finish
+
 
 def latent_space(
     points: np.ndarray,
@@ -46,10 +48,7 @@ def latent_space(
         axes[0, 1].set_xlabel(f"{axis_label} 1")
         axes[0, 1].set_ylabel(f"{axis_label} 2")
         axes[0, 1].set_title("decoded grid", fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def image_rows(rows: Mapping[str, np.ndarray], title: str | None = None):
@@ -66,10 +65,7 @@ def image_rows(rows: Mapping[str, np.ndarray], title: str | None = None):
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def compression_curve(
@@ -84,7 +80,4 @@ def compression_curve(
     ax.set_xlabel("code size (values)")
     ax.set_ylabel("test MSE per pixel")
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, on_axes=ax)
