@@ -36,7 +36,25 @@ MODEL_MODALITY = {
     "linear_ae": "images",
     "stacked_ae": "images",
     "vae": "images",
+    "galaxy_vae": "images",
+    "gan": "images",
+    "acgan": "images",
+    "wgan_gp": "images",
+    "wgan_div": "images",
 }
+
+# Generative experiments are evaluated on their samples (the generate stage), not on test
+# reconstructions: these models, and every model on these kinds (multi-channel galaxies,
+# footprints whose observables are compared).
+GENERATIVE_MODELS = ("galaxy_vae", "gan", "acgan", "wgan_gp", "wgan_div")
+GENERATIVE_KINDS = ("galaxies", "airshowers")
+# what the generate stage can sample from
+SAMPLING_MODELS = (*GENERATIVE_MODELS, "vae")
+
+
+def is_generative(exp: dict[str, Any], datasets: dict[str, Any]) -> bool:
+    kind = datasets[exp["dataset"]]["kind"]
+    return exp["model"] in GENERATIVE_MODELS or kind in GENERATIVE_KINDS
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
@@ -152,6 +170,8 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
         if exp["anomaly"]:
             _check_anomaly(name, datasets[exp["dataset"]], source)
         _check_task(name, exp, kind, source)
+        if is_generative(exp, datasets):
+            _check_generative(name, exp, kind, source)
         for other in exp["evaluate"]["also_on"]:
             if other not in datasets:
                 raise ConfigError(
@@ -196,6 +216,25 @@ def _check_task(name: str, exp: Mapping[str, Any], kind: str, source: str) -> No
         )
     if corrupt and corrupt["clip"] is not None and corrupt["clip"][0] >= corrupt["clip"][1]:
         raise ConfigError(f"{where}.corrupt.clip: low {corrupt['clip'][0]} >= high")
+
+
+def _check_generative(name: str, exp: Mapping[str, Any], kind: str, source: str) -> None:
+    """Generative experiments: a model that samples, evaluated on its samples alone."""
+    where = f"{source}: experiments.{name}"
+    if exp["model"] not in SAMPLING_MODELS:
+        raise ConfigError(
+            f"{where}.model: dataset kind {kind!r} is for generative models "
+            f"({', '.join(SAMPLING_MODELS)}), got {exp['model']!r}"
+        )
+    for key in ("anomaly", "corrupt"):
+        if exp[key]:
+            raise ConfigError(f"{where}.{key}: not available for generative experiments")
+    if exp["evaluate"]["also_on"]:
+        raise ConfigError(f"{where}.evaluate.also_on: not available for generative experiments")
+    if exp["model"] == "acgan" and kind not in ("galaxies", "images", "fashion_mnist"):
+        raise ConfigError(
+            f"{where}.model: acgan needs class labels; dataset kind {kind!r} has none"
+        )
 
 
 def _check_anomaly(name: str, ds: Mapping[str, Any], source: str) -> None:

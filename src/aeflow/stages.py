@@ -196,8 +196,30 @@ def _tensor_split(
     for var in variables:
         values = ds[var].isel(sample=index).values
         tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
-        out[var] = tensor.unsqueeze(1)  # one channel: (N, 1, H, W) or (N, 1, T)
+        # (N, C, H, W) as stored with a channel dim, else one channel: (N, 1, H, W) / (N, 1, T)
+        out[var] = tensor if "channel" in ds[var].dims else tensor.unsqueeze(1)
     return out
+
+
+def _data_shape(ds) -> dict[str, int]:
+    """What a model's config can take from the data: image size, channels, classes."""
+    shape = {"in_channels": int(ds.sizes.get("channel", 1))}
+    if "y" in ds["input"].dims:
+        shape["image_size"] = int(ds.sizes["y"])
+    if "label" in ds and "class_names" in ds.attrs:
+        shape["n_classes"] = len(ds.attrs["class_names"])
+    return shape
+
+
+def _adversarial_data(ds, split: str, limit: int | None = None) -> dict[str, Any]:
+    """Real images (the targets: the clean data) and, when labelled, their classes."""
+    import torch
+
+    data = {"image": _tensor_split(ds, split, ("target",), limit)["target"]}
+    if "label" in ds:
+        index = _split_samples(ds, split)[:limit]
+        data["label"] = torch.from_numpy(ds["label"].values[index].astype(np.int64))
+    return data
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -224,6 +246,45 @@ def training_spec(exp_cfg: dict[str, Any]) -> dict[str, Any]:
     if anomaly and anomaly["train_on"] == "normal":
         spec["anomaly"] = {"train_on": "normal"}  # the anomalies are kept out of training
     return spec
+
+
+def _trainer(model, tc: dict[str, Any], device):
+    """The loop for ``model``: the adversarial one for GANs (their optimizers and n_critic
+    come with the model), else minimizing its loss with Adam and the train: callbacks."""
+    import torch
+
+    from aeflow.training.adversarial import AdversarialTrainer
+    from aeflow.training.callbacks import EarlyStopping, EpochLogger, ReduceLROnPlateau
+    from aeflow.training.loop import Trainer
+
+    common = {
+        "batch_size": tc["batch_size"],
+        "seed": tc["seed"],
+        "amp": tc["amp"],
+        "channels_last": tc["channels_last"],
+    }
+    if model.adversarial:
+        return AdversarialTrainer(model, device, **common)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"]
+    )
+    callbacks = []
+    es, lp = tc["early_stopping"], tc["lr_plateau"]
+    if es["patience"] is not None:
+        callbacks.append(EarlyStopping(es["patience"], es["min_delta"]))
+    if lp["patience"] is not None:
+        callbacks.append(
+            ReduceLROnPlateau(lp["factor"], lp["patience"], lp["min_lr"], lp["min_delta"])
+        )
+    callbacks.append(EpochLogger())
+    return Trainer(
+        model,
+        optimizer,
+        device,
+        restore_best=es["restore_best"],
+        callbacks=callbacks,
+        **common,
+    )
 
 
 def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
@@ -284,9 +345,8 @@ def train(
 
     from aeflow.data.store import open_store
     from aeflow.models import build_model
-    from aeflow.training.callbacks import Checkpoint, EarlyStopping, EpochLogger, ReduceLROnPlateau
+    from aeflow.training.callbacks import Checkpoint
     from aeflow.training.device import configure_backends, describe_device, select_device
-    from aeflow.training.loop import Trainer
     from aeflow.training.tracking import MlflowCallback
 
     spec = training_spec(spec)
@@ -301,14 +361,24 @@ def train(
                 f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty "
                 f"(see datasets.{spec['dataset']}.split)"
             )
-    normal_only = "anomaly" in spec
-    if normal_only:
-        _split_samples(ds, "train", normal_only, prepared)  # a clear error without labels
-    train_data = _tensor_split(ds, "train", limit=tc["max_train_samples"], normal_only=normal_only)
-    val_data = _tensor_split(ds, "val", normal_only=normal_only)
-
     torch.manual_seed(tc["seed"])
-    model = build_model(spec["model"], spec["model_params"])
+    model = build_model(spec["model"], spec["model_params"], **_data_shape(ds))
+    if model.adversarial:
+        train_data = _adversarial_data(ds, "train", tc["max_train_samples"])
+        val_data = _adversarial_data(ds, "val")
+        if model.conditional and "label" not in train_data:
+            raise ValueError(
+                f"{prepared}: {spec['model']} is class-conditional, but dataset "
+                f"{spec['dataset']!r} has no 'label' variable"
+            )
+    else:
+        normal_only = "anomaly" in spec
+        if normal_only:
+            _split_samples(ds, "train", normal_only, prepared)  # a clear error without labels
+        train_data = _tensor_split(
+            ds, "train", limit=tc["max_train_samples"], normal_only=normal_only
+        )
+        val_data = _tensor_split(ds, "val", normal_only=normal_only)
     # Move before building the optimizer, so its state lives beside the parameters.
     model = model.to(device)
     if tc["channels_last"]:
@@ -322,29 +392,7 @@ def train(
         mlflow_cfg["tracking_uri"],
         mlflow_cfg["experiment"],
     )
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"]
-    )
-    callbacks = []
-    es, lp = tc["early_stopping"], tc["lr_plateau"]
-    if es["patience"] is not None:
-        callbacks.append(EarlyStopping(es["patience"], es["min_delta"]))
-    if lp["patience"] is not None:
-        callbacks.append(
-            ReduceLROnPlateau(lp["factor"], lp["patience"], lp["min_lr"], lp["min_delta"])
-        )
-    callbacks.append(EpochLogger())
-    trainer = Trainer(
-        model,
-        optimizer,
-        device,
-        batch_size=tc["batch_size"],
-        seed=tc["seed"],
-        amp=tc["amp"],
-        channels_last=tc["channels_last"],
-        restore_best=es["restore_best"],
-        callbacks=callbacks,
-    )
+    trainer = _trainer(model, tc, device)
 
     ckpt_path = Path(checkpoint_dir) / "last.pt"
     state = _load_checkpoint(ckpt_path, fingerprint)
@@ -363,8 +411,8 @@ def train(
             spec["model"],
             sum(p.numel() for p in model.parameters()),
             device_name,
-            len(train_data["input"]),
-            len(val_data["input"]),
+            len(next(iter(train_data.values()))),
+            len(next(iter(val_data.values()))),
         )
         if not reopened:
             data_keys = ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")
@@ -373,6 +421,8 @@ def train(
             )
         run.set_tags({"aeflow.device": device_name})
         pretraining: list[dict[str, float]] = []
+        if state is None and hasattr(model, "init_from_data"):  # GANs: the data's mean colour
+            model.init_from_data(train_data["image"].to(device))
         if state is None and hasattr(model, "pretrain"):  # greedy layer-wise (stacked_ae)
             pretraining = model.pretrain(
                 train_data["input"], device, tc["batch_size"], seed=tc["seed"]
@@ -911,10 +961,11 @@ def plot_history(
     import pandas as pd
 
     from aeflow.plotting.figures import training_history
+    from aeflow.plotting.generative import adversarial_history
 
-    _save_logged(
-        training_history(pd.read_csv(history_csv), title=f"{experiment}: training"), out, model_dir
-    )
+    history = pd.read_csv(history_csv)
+    plot = adversarial_history if "critic_loss" in history else training_history
+    _save_logged(plot(history, title=f"{experiment}: training"), out, model_dir)
 
 
 def plot_error_distribution(
@@ -1209,6 +1260,26 @@ def _trace_rows(experiment: str, dataset: str, block: dict[str, Any]) -> dict[st
     return row
 
 
+def _generative_row(experiment: str, dataset: str, m: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"experiment": experiment, "dataset": dataset, "model": m["model"]}
+    for name, label in (("generator", "model"), ("pca_gaussian", "PCA"), ("real_train", "real")):
+        row[f"{label} FD"] = m[name]["frechet_distance"]
+    for name, label in (("generator", "model"), ("pca_gaussian", "PCA")):
+        row[f"{label} precision"] = m[name]["precision"]
+        row[f"{label} recall"] = m[name]["recall"]
+    row["model diversity / real"] = m["generator"]["diversity"] / m["real_test_diversity"]
+    if "mode_coverage" in m["generator"]:
+        row["min class share / real"] = m["generator"]["mode_coverage"]["min_ratio"]
+    row["requested-class acc."] = m["generator"].get("requested_class_accuracy")
+    if "observables" in m:
+        obs = m["observables"]["generator"]
+        row["mean W1/sigma of observables"] = float(
+            np.mean([o["standardized_wasserstein"] for o in obs.values()])
+        )
+    row["test loss"] = m.get("test_loss")
+    return row
+
+
 def _anomaly_row(experiment: str, t: dict[str, Any]) -> dict[str, Any]:
     eff = next(k for k in t if k.startswith("background_rejection_at_eff_"))
     row = {
@@ -1246,7 +1317,14 @@ def summary_table(
         "MSE and energy reconstruction of the DAE beside the band-pass and Wiener baselines "
         "and the blog's accuracy",
     }
-    make_row = {"images": _image_rows, "traces": _trace_rows}
+    titles["generative"] = (
+        "Generative models: Fréchet distance (FD), precision and recall of generated samples "
+        "against the real test set in the feature classifier's space (pixels for unlabelled "
+        "data), beside the PCA Gaussian baseline and real training images (the floor); the "
+        "smallest class share relative to the real one (mode coverage) and acGAN's "
+        "requested-class accuracy"
+    )
+    make_row = {"images": _image_rows, "traces": _trace_rows, "generative": _generative_row}
     sections: dict[str, list] = {}
     for experiment, path in metrics_files.items():
         m = read_json(path)

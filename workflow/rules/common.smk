@@ -5,9 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from aeflow.config import validate_config
+from aeflow.config import is_generative, validate_config
 from aeflow.data.kinds import MODALITY
 from aeflow.data.sources import raw_suffix
+from aeflow.generation import GENERATIVE_FIGURES
 from aeflow.stages import training_spec
 
 # Validate once, fill the schema's defaults, and fail before any job starts.
@@ -123,9 +124,61 @@ def has_latent_figures(experiment):
 ANOMALY_FIGURES = ["anomaly_scores", "roc", "anomaly_examples", "mass_sculpting"]
 
 
+# Kinds whose samples carry class labels: their generative experiments get the classifier.
+LABELLED_KINDS = ("galaxies", "images", "fashion_mnist")
+
+
+def generative(experiment):
+    """Evaluated on its samples (rule generate) rather than on test reconstructions."""
+    return is_generative(config["experiments"][experiment], config["datasets"])
+
+
+def dataset_kind(experiment):
+    return config["datasets"][config["experiments"][experiment]["dataset"]]["kind"]
+
+
+def classifier_input(wildcards):
+    """The feature classifier of the experiment's dataset, when it is labelled."""
+    if dataset_kind(wildcards.experiment) not in LABELLED_KINDS:
+        return []
+    dataset = config["experiments"][wildcards.experiment]["dataset"]
+    return [f"results/classifiers/{dataset}/classifier.json"]
+
+
+def class_histogram_experiments(dataset):
+    """Generative experiments on a labelled dataset, in config order."""
+    return [
+        name
+        for name, exp in config["experiments"].items()
+        if exp["dataset"] == dataset
+        and generative(name)
+        and dataset_kind(name) in LABELLED_KINDS
+    ]
+
+
+def metrics_json(experiment):
+    if generative(experiment):
+        return f"results/generative/{experiment}/metrics.json"
+    return f"results/eval/{experiment}/metrics.json"
+
+
+def generative_figures(experiment):
+    names = ["history", "samples"]
+    if config["experiments"][experiment]["model"] in ("vae", "galaxy_vae"):
+        names.append("latent_interpolation")
+    if dataset_kind(experiment) == "airshowers":
+        names.append("observables")
+    return names
+
+
 def figures(experiment):
     """The figures an experiment gets, by the modality of its data."""
     exp = config["experiments"][experiment]
+    if generative(experiment):
+        return [
+            f"results/figures/{experiment}/{name}.png"
+            for name in generative_figures(experiment)
+        ]
     names = list(FIGURES[modality(experiment)])
     if exp["evaluate"]["also_on"] and modality(experiment) == "images":
         names.append("also_on_examples")
@@ -154,8 +207,15 @@ def all_targets():
         targets.append(
             f"results/figures/compression/{config['compression']['dataset']}.png"
         )
+    datasets = {exp["dataset"] for exp in config["experiments"].values()}
+    for dataset in sorted(datasets):
+        if class_histogram_experiments(dataset):
+            targets.append(f"results/figures/datasets/{dataset}/class_histogram.png")
     for experiment in config["experiments"]:
-        targets.append(f"results/eval/{experiment}/metrics.json")
+        targets.append(metrics_json(experiment))
+        if generative(experiment):
+            targets.extend(figures(experiment))
+            continue
         if modality(experiment) == "traces":
             targets.append(f"results/eval/{experiment}/spectra.zarr")
         if config["experiments"][experiment]["anomaly"]:

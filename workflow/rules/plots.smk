@@ -256,9 +256,7 @@ rule plot_dataset:
 
 rule summary:
     input:
-        metrics=expand(
-            "results/eval/{experiment}/metrics.json", experiment=config["experiments"]
-        ),
+        metrics=[metrics_json(experiment) for experiment in config["experiments"]],
         anomaly=expand(
             "results/anomaly/{experiment}/thresholds.json",
             experiment=anomaly_experiments(),

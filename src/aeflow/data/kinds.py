@@ -25,6 +25,8 @@ _KINDS = {
     "jets": "aeflow.data.jets",
     "images": "aeflow.data.images",
     "fashion_mnist": "aeflow.data.images",  # the images kind with collection fashion_mnist
+    "galaxies": "aeflow.data.galaxies",
+    "airshowers": "aeflow.data.airshowers",
 }
 
 # Known without importing the module (the config check and the Snakefile use it).
@@ -34,6 +36,8 @@ MODALITY = {
     "jets": "images",
     "images": "images",
     "fashion_mnist": "images",
+    "galaxies": "images",
+    "airshowers": "images",
 }
 
 

@@ -9,25 +9,17 @@ import torch
 from torch import nn
 
 
-class Autoencoder(nn.Module):
-    """Base of all models: a config dataclass, a forward pass and a loss.
-
-    Subclasses set ``config_class`` and implement ``forward``; models whose objective is not
-    a plain reconstruction (VAE, sparse, contractive ...) override :meth:`loss`.
-    """
+class Model(nn.Module):
+    """Base of all models: a config dataclass (rebuilds the model from ``model.json``)."""
 
     config_class: ClassVar[type]
     registry_name: ClassVar[str]
     modality: ClassVar[str]  # the data it takes: "images" (N, C, H, W) or "traces" (N, C, T)
+    adversarial: ClassVar[bool] = False  # trained by the adversarial loop (GANs)
 
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
-
-    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Loss terms of a batch; ``"loss"`` is what is minimized. Default: MSE to target."""
-        output = self(batch["input"])
-        return {"loss": nn.functional.mse_loss(output.float(), batch["target"].float())}
 
     def describe(self) -> dict[str, Any]:
         """The architecture as JSON-able data: enough to rebuild the model (model.json)."""
@@ -36,6 +28,18 @@ class Autoencoder(nn.Module):
             "config": dataclasses.asdict(self.config),
             "n_parameters": count_parameters(self),
         }
+
+
+class Autoencoder(Model):
+    """A model trained by minimizing a loss: subclasses implement ``forward``; models whose
+    objective is not a plain reconstruction (VAE, sparse, contractive ...) override
+    :meth:`loss`.
+    """
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Loss terms of a batch; ``"loss"`` is what is minimized. Default: MSE to target."""
+        output = self(batch["input"])
+        return {"loss": nn.functional.mse_loss(output.float(), batch["target"].float())}
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -103,6 +103,12 @@ class VAE(Autoencoder):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, device="cpu", generator=None) -> torch.Tensor:
+        """``n`` images decoded from the prior N(0, 1): the VAE as a generator."""
+        z = torch.randn(n, self.config.latent_dim, device=device, generator=generator)
+        return self.decode(z)
+
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, target = batch["input"], batch["target"].float()
         mu, logvar = self.posterior(x)
@@ -113,3 +119,19 @@ class VAE(Autoencoder):
         rec = rec.flatten(1).sum(dim=1).mean()
         kl = kl_divergence(mu, logvar).mean()
         return {"loss": rec + self.config.beta * kl, "reconstruction": rec, "kl": kl}
+
+
+@dataclass(frozen=True)
+class GalaxyVAEConfig(VAEConfig):
+    """The galaxy blog's dense VAE: 128x128x3 = 49152 -> 500 -> 50 (image_size is filled
+    from the data when not given)."""
+
+    image_size: int = 64
+    in_channels: int = 3
+    hidden: int = 500
+    latent_dim: int = 50
+
+
+class GalaxyVAE(VAE):
+    config_class = GalaxyVAEConfig
+    registry_name = "galaxy_vae"

@@ -51,8 +51,15 @@ def latent_space(
     return finish(fig, title)
 
 
+def show_image(ax, image: np.ndarray) -> None:
+    """An image in [0, 1]: (H, W) or channels-first (1, H, W) in grey, (3, H, W) in colour."""
+    if image.ndim == 3:
+        image = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
+    ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
+
+
 def image_rows(rows: Mapping[str, np.ndarray], title: str | None = None):
-    """One row of images per entry (label -> (n, H, W)), grey scale in [0, 1]."""
+    """One row of images per entry (label -> (n, H, W) grey or (n, C, H, W)), in [0, 1]."""
     n = max(len(v) for v in rows.values())
     fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.25 * len(rows)), squeeze=False)
     for r, (label, images) in enumerate(rows.items()):
@@ -61,7 +68,7 @@ def image_rows(rows: Mapping[str, np.ndarray], title: str | None = None):
             ax.set_xticks([])
             ax.set_yticks([])
             if c < len(images):
-                ax.imshow(images[c], cmap="gray_r", vmin=0, vmax=1)
+                show_image(ax, images[c])
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")

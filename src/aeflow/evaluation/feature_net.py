@@ -1,0 +1,300 @@
+"""A small image classifier trained on the real labelled data, whose penultimate layer is
+the feature space of the generative metrics (:mod:`aeflow.evaluation.generative`).
+
+No pretrained weights: Inception features mean little for 32 x 32 procedural galaxies, and
+a classifier of our own also tells which class a generated image looks like. Images are
+float arrays (N, C, S, S) in [0, 1], channels first.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _n_downsamplings(image_size: int, target: int = 4) -> int:
+    """Stride-2 steps (3x3 kernel, padding 1: size -> ceil(size / 2)) down to <= target."""
+    n, size = 0, image_size
+    while size > target:
+        size, n = (size + 1) // 2, n + 1
+    return n
+
+
+class FeatureClassifier(nn.Module):
+    """Conv blocks (3x3 conv, BatchNorm, ReLU) over (N, C, S, S) images, then global
+    average pooling, a ``feature_dim`` linear layer with ReLU (the feature space) and a
+    linear head to ``n_classes`` logits.
+
+    The first blocks have stride 2 until the maps are at most 4 x 4; ``widths`` are the
+    channels of the blocks in order. Small images use the remaining widths as stride-1
+    blocks at the lowest resolution; large ones repeat the last width for the extra
+    stride-2 blocks. ``config`` holds the constructor arguments.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        image_size: int = 32,
+        n_classes: int = 3,
+        widths: Sequence[int] = (32, 64, 128),
+        feature_dim: int = 64,
+    ) -> None:
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+        if image_size < 8:
+            raise ValueError(f"image_size must be >= 8, got {image_size}")
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        if not widths or min(widths) < 1:
+            raise ValueError(f"widths must be a non-empty sequence of positive ints: {widths}")
+        if feature_dim < 1:
+            raise ValueError(f"feature_dim must be >= 1, got {feature_dim}")
+        self.config: dict[str, Any] = {
+            "in_channels": int(in_channels),
+            "image_size": int(image_size),
+            "n_classes": int(n_classes),
+            "widths": list(widths),
+            "feature_dim": int(feature_dim),
+        }
+        n_down = _n_downsamplings(image_size)
+        channels = list(widths) + [widths[-1]] * max(0, n_down - len(widths))
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for i, width in enumerate(channels):
+            stride = 2 if i < n_down else 1
+            layers += [
+                nn.Conv2d(previous, width, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            previous = width
+        self.trunk = nn.Sequential(*layers)
+        self.embed = nn.Linear(previous, feature_dim)
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config["feature_dim"]
+
+    @property
+    def n_classes(self) -> int:
+        return self.config["n_classes"]
+
+    def _check(self, x: torch.Tensor) -> None:
+        c, s = self.config["in_channels"], self.config["image_size"]
+        if x.dim() != 4 or tuple(x.shape[1:]) != (c, s, s):
+            raise ValueError(f"expected images (N, {c}, {s}, {s}), got {tuple(x.shape)}")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature vectors (N, feature_dim), non-negative (after ReLU)."""
+        self._check(x)
+        pooled = self.trunk(x).mean(dim=(2, 3))
+        return F.relu(self.embed(pooled))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, n_classes)."""
+        return self.head(self.features(x))
+
+
+# ---- data --------------------------------------------------------------------------------
+def _images(x: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    x = x.detach().to("cpu", torch.float32).contiguous()
+    if x.dim() != 4 or x.shape[2] != x.shape[3]:
+        raise ValueError(f"{name} must be square images (N, C, S, S), got {tuple(x.shape)}")
+    return x
+
+
+def _targets(y: np.ndarray | torch.Tensor, n: int, n_classes: int, name: str) -> torch.Tensor:
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    y = y.detach().to("cpu").long().reshape(-1)
+    if len(y) != n:
+        raise ValueError(f"{name} has {len(y)} labels for {n} images")
+    if n and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"{name} has labels outside [0, {n_classes})")
+    return y
+
+
+def augment_dihedral(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image (N, C, S, S) under a random one of the 8 symmetries of the square (rot90
+    by 0-3 quarter turns, optionally mirrored): the class of a galaxy does not change."""
+    n = len(x)
+    turns = torch.randint(0, 4, (n,), generator=generator)
+    mirror = torch.randint(0, 2, (n,), generator=generator).bool()
+    out = x.clone()
+    out[mirror] = out[mirror].flip(-1)
+    for k in range(1, 4):
+        idx = turns == k
+        if idx.any():
+            out[idx] = torch.rot90(out[idx], k, dims=(-2, -1))
+    return out
+
+
+# ---- training and inference --------------------------------------------------------------
+def _evaluate(
+    model: FeatureClassifier, x: torch.Tensor, batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and logits (on the CPU) of all images, in eval mode without gradients."""
+    model.eval()
+    feats, logits = [], []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            f = model.features(x[start : start + batch_size].to(device))
+            feats.append(f.float().cpu())
+            logits.append(model.head(f).float().cpu())
+    if not feats:
+        return torch.empty(0, model.feature_dim), torch.empty(0, model.n_classes)
+    return torch.cat(feats), torch.cat(logits)
+
+
+def fit_classifier(
+    train_x: np.ndarray | torch.Tensor,
+    train_y: np.ndarray | torch.Tensor,
+    val_x: np.ndarray | torch.Tensor,
+    val_y: np.ndarray | torch.Tensor,
+    *,
+    n_classes: int,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    augment: bool = True,
+    widths: Sequence[int] = (32, 64, 128),
+    feature_dim: int = 64,
+    eval_batch_size: int = 512,
+) -> tuple[FeatureClassifier, list[dict[str, float]]]:
+    """Train a :class:`FeatureClassifier` on images (N, C, S, S) with integer labels.
+
+    Adam with a cosine-annealed learning rate, cross-entropy; with ``augment`` every batch
+    goes through :func:`augment_dihedral` (random flips and quarter turns). After each
+    epoch the validation set is scored; the returned model holds the weights of the epoch
+    with the best validation accuracy (ties: lower validation loss) and is in eval mode.
+    Initialisation, shuffling and augmentation depend on ``seed`` only (the global torch
+    RNG is left untouched), so runs on the CPU are reproducible.
+
+    Returns (model, history): one dict per epoch with ``epoch``, ``train_loss``,
+    ``train_accuracy`` (on augmented batches), ``val_loss`` and ``val_accuracy``.
+    """
+    if epochs < 1 or batch_size < 1 or eval_batch_size < 1:
+        raise ValueError("epochs, batch_size and eval_batch_size must be >= 1")
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    device = torch.device(device)
+    train_x, val_x = _images(train_x, "train_x"), _images(val_x, "val_x")
+    train_y = _targets(train_y, len(train_x), n_classes, "train_y")
+    val_y = _targets(val_y, len(val_x), n_classes, "val_y")
+    if len(train_x) == 0 or len(val_x) == 0:
+        raise ValueError("need non-empty training and validation sets")
+    if train_x.shape[1:] != val_x.shape[1:]:
+        raise ValueError(f"image shapes differ: {train_x.shape[1:]} vs {val_x.shape[1:]}")
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = FeatureClassifier(
+            in_channels=train_x.shape[1],
+            image_size=train_x.shape[2],
+            n_classes=n_classes,
+            widths=widths,
+            feature_dim=feature_dim,
+        )
+    model = model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = -(-len(train_x) // batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=epochs * steps_per_epoch
+    )
+    generator = torch.Generator().manual_seed(seed)
+
+    history: list[dict[str, float]] = []
+    best_key: tuple[float, float] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_x), generator=generator)
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(train_x), batch_size):
+            idx = order[start : start + batch_size]
+            xb, yb = train_x[idx], train_y[idx]
+            if augment:
+                xb = augment_dihedral(xb, generator)
+            xb, yb = xb.to(device), yb.to(device)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.detach().argmax(1) == yb).sum())
+
+        _, val_logits = _evaluate(model, val_x, eval_batch_size, device)
+        val_loss = float(F.cross_entropy(val_logits, val_y))
+        val_accuracy = float((val_logits.argmax(1) == val_y).float().mean())
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / len(train_x),
+                "train_accuracy": correct / len(train_x),
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+            }
+        )
+        key = (val_accuracy, -val_loss)
+        if best_key is None or key > best_key:
+            best_key = key
+            best_state = copy.deepcopy(model.state_dict())
+
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+def extract(
+    model: FeatureClassifier,
+    x: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features (N, feature_dim) and class probabilities (N, n_classes) of images
+    (N, C, S, S), as float32 numpy arrays; the model is left in eval mode on ``device``."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = torch.device(device)
+    model = model.to(device)
+    feats, logits = _evaluate(model, _images(x, "x"), batch_size, device)
+    return feats.numpy(), torch.softmax(logits, dim=1).numpy()
+
+
+def predict(
+    model: FeatureClassifier,
+    x: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """The most probable class of each image (N,) as int64."""
+    _, probabilities = extract(model, x, batch_size, device)
+    return probabilities.argmax(axis=1).astype(np.int64)
+
+
+def accuracy(
+    model: FeatureClassifier,
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> float:
+    """Fraction of images (N, C, S, S) whose predicted class is the label ``y`` (N,)."""
+    pred = predict(model, x, batch_size, device)
+    y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y).reshape(-1)
+    if len(y) != len(pred) or len(y) == 0:
+        raise ValueError(f"{len(y)} labels for {len(pred)} images")
+    return float((pred == y).mean())

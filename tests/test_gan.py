@@ -1,0 +1,220 @@
+"""GAN family: penalties on hand-checkable critics, shapes, acGAN heads, the adversarial loop."""
+
+import copy
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from aeflow.models import build_model, model_from_description
+from aeflow.models.gan import base_size, divergence_penalty, gradient_penalty, parameter_counts
+from aeflow.training.adversarial import AdversarialTrainer
+
+
+class LinearCritic(torch.nn.Module):
+    """f(x) = w . x: its gradient is w everywhere, so |grad f| = |w|."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x):
+        return (x.flatten(1) * self.w).sum(1), None
+
+
+@pytest.mark.parametrize("norm", [0.5, 1.0, 3.0])
+def test_penalties_of_a_linear_critic(norm):
+    w = torch.zeros(1 * 2 * 2)
+    w[0], w[3] = 0.6 * norm, 0.8 * norm  # |w| = norm
+    critic = LinearCritic(w)
+    real, fake = torch.rand(5, 1, 2, 2), torch.rand(5, 1, 2, 2)
+    gp = gradient_penalty(critic, real, fake, weight=10.0)
+    assert gp.item() == pytest.approx(10.0 * (norm - 1.0) ** 2, abs=1e-5)
+    div = divergence_penalty(critic, real, fake, k=2.0, p=6.0)
+    assert div.item() == pytest.approx(2.0 * norm**6, rel=1e-5)
+    # the penalty is differentiable in the critic's parameters: d/dw 10 (|w| - 1)^2
+    gp.backward()
+    expected = 20.0 * (norm - 1.0) * w / norm
+    assert torch.allclose(critic.w.grad, expected, atol=1e-5)
+
+
+def test_penalty_of_a_quadratic_critic_at_known_points():
+    """f(x) = sum x^2 / 2 has grad x: at interpolates of real = fake = x0, |grad| = |x0|."""
+
+    class Quadratic(torch.nn.Module):
+        def forward(self, x):
+            return 0.5 * x.flatten(1).pow(2).sum(1), None
+
+    x0 = torch.full((4, 1, 1, 4), 0.5)  # |x0| = 1 per sample
+    assert gradient_penalty(Quadratic(), x0, x0, 10.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert divergence_penalty(Quadratic(), 2 * x0, 2 * x0, 2.0, 6.0).item() == pytest.approx(
+        2.0 * 2.0**6
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "channels", "base", "doublings"),
+    [(32, 3, 4, 3), (28, 1, 7, 2), (9, 1, 9, 0), (64, 3, 8, 3), (16, 1, 4, 2)],
+)
+def test_generator_and_critic_shapes(size, channels, base, doublings):
+    assert base_size(size, 3) == (base, doublings)
+    for name in ("gan", "acgan", "wgan_gp", "wgan_div"):
+        model = build_model(
+            name, {"channels": [32, 16, 8, 8]}, image_size=size, in_channels=channels, n_classes=3
+        )
+        labels = torch.tensor([0, 1, 2, 0]) if model.conditional else None
+        x = model(torch.randn(4, model.config.latent_dim), labels)
+        assert x.shape == (4, channels, size, size)
+        assert x.min() >= 0 and x.max() <= 1  # sigmoid output, as the data
+        validity, classes = model.critic(x)
+        assert validity.shape == (4,)
+        assert (classes is not None) == (name == "acgan")
+        counts = parameter_counts(model)
+        desc = model.describe()
+        assert desc["n_parameters"] == counts["generator"] + counts["critic"]
+        assert desc["n_parameters_generator"] == counts["generator"]
+        rebuilt = model_from_description(desc)
+        assert parameter_counts(rebuilt) == counts
+
+
+def test_parameter_count_of_the_default_wgan_gp():
+    model = build_model("wgan_gp", {}, image_size=32, in_channels=3)
+    counts = parameter_counts(model)
+    # 3 widths: two doublings from an 8x8 seed. Generator: linear 64 -> 128*8*8 (no bias) +
+    # BN, two transposed convs 4x4 (no bias) + BN, conv3x3 to RGB
+    g = 64 * 128 * 64 + 2 * 128 + 128 * 64 * 16 + 2 * 64 + 64 * 32 * 16 + 2 * 32 + 32 * 3 * 9 + 3
+    assert counts["generator"] == g
+    # critic: conv3x3 3 -> 32, two stride-2 convs 4x4, linear 128*8*8 -> 1
+    c = 3 * 32 * 9 + 32 + 32 * 64 * 16 + 64 + 64 * 128 * 16 + 128 + 128 * 64 + 1
+    assert counts["critic"] == c
+    assert model.config.n_critic == 5 and model.config.betas == (0.5, 0.9)
+    assert model.config.generator_lr == 1e-4 and model.config.gp_weight == 10
+
+
+def test_acgan_class_head_and_losses():
+    model = build_model("acgan", {"channels": [16, 8]}, image_size=8, in_channels=1, n_classes=3)
+    real = torch.rand(6, 1, 8, 8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    fake = model(torch.randn(6, model.config.latent_dim), labels)
+    terms = model.critic_loss(real, fake.detach(), labels, labels)
+    assert all(t.dim() == 0 for t in terms.values())
+    _, logits = model.critic(real)
+    assert logits.shape == (6, 3)
+    # the class head gives logits: cross-entropy of them, no softmax applied before
+    _, fake_logits = model.critic(fake.detach())
+    expected = F.cross_entropy(logits, labels) + F.cross_entropy(fake_logits, labels)
+    assert terms["class_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    g_terms = model.generator_loss(fake, labels)
+    assert g_terms["loss"].item() == pytest.approx(
+        (g_terms["validity"] + g_terms["class_loss"]).item(), rel=1e-6
+    )
+    with pytest.raises(ValueError, match="conditional"):
+        model(torch.randn(2, model.config.latent_dim))
+    with pytest.raises(ValueError, match="n_classes"):
+        build_model("acgan", {"n_classes": 1})
+
+
+def test_bad_gan_params():
+    with pytest.raises(ValueError, match="betas"):
+        build_model("wgan_gp", {"betas": [0.5, 1.5]})
+    with pytest.raises(ValueError, match="n_critic"):
+        build_model("wgan_gp", {"n_critic": 0})
+    with pytest.raises(ValueError, match="unknown key"):
+        build_model("gan", {"lambda": 10})
+
+
+EPOCHS = 25
+
+
+def _bright_images(n, mean=0.8, sd=0.05, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    level = (mean + sd * torch.randn(n, generator=g)).clamp(0, 1)
+    return level[:, None, None, None].expand(n, 1, 8, 8).contiguous()
+
+
+@pytest.mark.parametrize("name", ["wgan_gp", "gan"])
+def test_adversarial_loop_moves_samples_to_the_data(name):
+    """Images of one bright level (0.8): the generator starts near 0.5 and must move up."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    params = {"channels": [16, 8], "latent_dim": 8, "ema_decay": 0.0}
+    model = build_model(name, params, image_size=8, in_channels=1)
+    if name == "wgan_gp":  # a faster recipe for the test
+        model.config = model.config.__class__(
+            **{**model.config.__dict__, "generator_lr": 1e-3, "critic_lr": 1e-3, "n_critic": 2}
+        )
+    before = model.sample(256).mean().item()
+    data = {"image": _bright_images(512)}
+    trainer = AdversarialTrainer(model, torch.device("cpu"), batch_size=64, channels_last=False)
+    history = trainer.fit(data, {"image": _bright_images(128, seed=1)}, epochs=EPOCHS)
+    after = model.sample(256).mean().item()
+    assert abs(after - 0.8) < abs(before - 0.8) / 2, (before, after)
+    assert len(history) == EPOCHS and {"critic_loss", "generator_loss"} <= set(history[-1])
+    if name == "wgan_gp":
+        assert {"wasserstein", "penalty", "val_wasserstein"} <= set(history[-1])
+
+
+def test_samples_come_from_the_moving_average_of_the_generator():
+    torch.manual_seed(0)
+    model = build_model("gan", {"channels": [8, 8], "ema_decay": 0.9}, image_size=8)
+    assert (
+        parameter_counts(model)["generator"] + parameter_counts(model)["critic"]
+        == (
+            model.describe()["n_parameters"]  # the average is not a trainable parameter
+        )
+    )
+    old = {k: v.clone() for k, v in model.generator_ema.state_dict().items()}
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            p.add_(1.0)
+    model.update_ema()
+    for key, value in model.generator.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(
+                model.generator_ema.state_dict()[key], 0.9 * old[key] + 0.1 * value
+            )
+    z = torch.randn(3, model.config.latent_dim)
+    gen = torch.Generator().manual_seed(1)
+    sample = model.sample(3, generator=gen)
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(3, model.config.latent_dim, generator=gen)
+    model.generator_ema.eval()
+    assert torch.allclose(sample, model.generator_ema(z))
+    assert not torch.allclose(sample, model.generator.eval()(z))
+
+
+def test_generator_steps_every_n_critic_batches():
+    torch.manual_seed(0)
+    model = build_model("wgan_gp", {"channels": [8, 8]}, image_size=8, in_channels=1)
+    trainer = AdversarialTrainer(model, torch.device("cpu"), batch_size=16, channels_last=False)
+    g0 = {k: v.detach().clone() for k, v in model.generator.named_parameters()}
+    c0 = {k: v.detach().clone() for k, v in model.critic.named_parameters()}
+    trainer.train_epoch({"image": _bright_images(64)}, epoch=1)  # 4 batches < n_critic 5
+    # (parameters: the generator's batch-norm statistics do move when it makes fakes)
+    assert all(torch.equal(g0[k], v) for k, v in model.generator.named_parameters())
+    assert not all(torch.equal(c0[k], v) for k, v in model.critic.named_parameters())
+    trainer.train_epoch({"image": _bright_images(32)}, epoch=2)  # batch 5 and 6: one G step
+    changed = [k for k, v in model.generator.named_parameters() if not torch.equal(g0[k], v)]
+    assert changed
+    assert trainer.steps == 6
+
+
+def test_adversarial_trainer_resumes_exactly():
+    def make():
+        torch.manual_seed(0)
+        model = build_model("gan", {"channels": [8, 8]}, image_size=8, in_channels=1)
+        return AdversarialTrainer(model, torch.device("cpu"), batch_size=32, channels_last=False)
+
+    data, val = {"image": _bright_images(64)}, {"image": _bright_images(32, seed=1)}
+    straight = make()
+    straight.fit(data, val, epochs=2)
+    first = make()
+    first.fit(data, val, epochs=1)
+    state = copy.deepcopy(first.state_dict())
+    resumed = make()
+    resumed.load_state_dict(state)
+    torch.manual_seed(123)  # noise is drawn from the global generator: reseed both alike
+    resumed.fit(data, val, epochs=2)
+    assert resumed.epoch == 2 and len(resumed.history) == 2
+    assert resumed.steps == straight.steps
+    assert state["generator_optimizer"]["state"]  # the generator's Adam moments are saved

@@ -1,0 +1,187 @@
+"""The generate stage on hand-made generators (a perfect one, a collapsed one), the PCA
+baseline, and the config checks of generative experiments."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from aeflow import generation, stages
+from aeflow.config import ConfigError, validate_config
+from aeflow.data.store import open_store
+
+GALAXIES = {
+    "kind": "galaxies",
+    "source": "simulate",
+    "n_samples": 1200,
+    "seed": 5,
+    "simulate": {"image_size": 32},
+    "preprocess": {"image_size": 16},
+}
+CLASSIFIER = {
+    "epochs": 8,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "feature_dim": 32,
+    "widths": [16, 32],
+    "augment": True,
+    "seed": 0,
+    "threads": 2,
+}
+GENERATE = {"n_samples": None, "batch_size": 128, "k": 3, "pca_components": 8, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def galaxies(tmp_path_factory):
+    """Prepared simulated galaxies and their feature classifier."""
+    root = tmp_path_factory.mktemp("galaxies")
+    cfg = validate_config(
+        {"datasets": {"g": GALAXIES}, "experiments": {"e": {"dataset": "g", "model": "gan"}}}
+    )["datasets"]["g"]
+    stages.fetch_raw("g", cfg, root / "raw.npz")
+    stages.prepare("g", cfg, root / "raw.npz", root / "g.zarr")
+    record = generation.train_classifier("g", CLASSIFIER, root / "g.zarr", root / "clf", threads=2)
+    return root, record
+
+
+class Replay(torch.nn.Module):
+    """A 'generator' that returns given images in turn (ignores the noise)."""
+
+    adversarial = True
+
+    def __init__(self, images: np.ndarray, conditional: bool = False) -> None:
+        super().__init__()
+        self.images = torch.from_numpy(images)
+        self.conditional = conditional
+        self.pos = 0
+
+    def sample(self, n, labels=None, device="cpu", generator=None):
+        out = self.images[(self.pos + torch.arange(n)) % len(self.images)]
+        self.pos += n
+        return out
+
+
+def run_generate(root, tmp_path, monkeypatch, model):
+    monkeypatch.setattr(generation, "load_trained", lambda d, dev: (model, {"n_parameters": 0}))
+    monkeypatch.setattr(generation, "_tracked_record", _write_record)
+    exp = {"dataset": "g", "model": "gan", "train": {"device": "cpu"}, "generate": GENERATE}
+    return generation.generate(
+        "e", exp, {}, tmp_path / "model", root / "g.zarr", root / "clf", tmp_path / "out"
+    )
+
+
+def _write_record(mlflow_cfg, run_name, stage, metrics, record, out, *args):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record))
+
+
+def test_the_classifier_learns_the_galaxy_classes(galaxies):
+    _, record = galaxies
+    assert record["test_accuracy"] > 0.8
+    assert record["class_names"] == ["barred_spiral", "elliptical", "spiral"]
+    confusion = np.array(record["confusion"])
+    assert confusion.sum() == record["n_test"]
+    assert record["history"][-1]["train_loss"] < record["history"][0]["train_loss"]
+
+
+def test_a_perfect_generator_scores_like_real_data(galaxies, tmp_path, monkeypatch):
+    root, _ = galaxies
+    ds = open_store(root / "g.zarr")
+    test = generation.images(ds, "test")
+    m = run_generate(root, tmp_path, monkeypatch, Replay(test))
+    gen = m["generator"]
+    assert gen["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
+    assert gen["precision"] == 1.0 and gen["recall"] == 1.0
+    assert gen["class_fractions"] == pytest.approx(m["real_class_fractions"], abs=0.1)
+    assert gen["mode_coverage"]["classes_below_half"] == []
+    # the references: real training images are close, the PCA Gaussian is not as good
+    assert m["real_train"]["frechet_distance"] < m["pca_gaussian"]["frechet_distance"]
+    samples = open_store(tmp_path / "out/samples.zarr")
+    assert samples["image"].shape == (len(test), 3, 16, 16)
+    assert np.allclose(samples["image"].values, test)
+
+
+def test_a_collapsed_generator_is_caught(galaxies, tmp_path, monkeypatch):
+    root, _ = galaxies
+    ds = open_store(root / "g.zarr")
+    test = generation.images(ds, "test")
+    labels = generation._labels(ds, "test")
+    ellipticals = test[labels == 1]
+    m = run_generate(root, tmp_path, monkeypatch, Replay(ellipticals))
+    gen = m["generator"]
+    assert gen["class_fractions"][1] > 0.9
+    assert sorted(gen["mode_coverage"]["classes_below_half"]) == [0, 2]
+    assert gen["recall"] < 0.6 and gen["precision"] > 0.9
+    assert gen["frechet_distance"] > m["real_train"]["frechet_distance"]
+
+
+def test_requested_class_accuracy_of_a_conditional_generator(galaxies, tmp_path, monkeypatch):
+    """Sorted real images by class, asked for classes 0, 1, 2, 0, ...: right every time."""
+    root, _ = galaxies
+    ds = open_store(root / "g.zarr")
+    test, labels = generation.images(ds, "test"), generation._labels(ds, "test")
+    n = 3 * int(min(np.bincount(labels)))
+    ordered = np.stack([test[labels == i % 3][i // 3] for i in range(n)])
+
+    class Conditional(Replay):
+        def sample(self, n, labels=None, device="cpu", generator=None):
+            assert labels is not None
+            return super().sample(n)
+
+    gen = copy.deepcopy(GENERATE)
+    GENERATE["n_samples"] = n
+    try:
+        m = run_generate(root, tmp_path, monkeypatch, Conditional(ordered, conditional=True))
+    finally:
+        GENERATE.update(gen)
+    assert m["generator"]["requested_class_accuracy"] > 0.8
+    assert set(m["generator"]["requested_class_accuracy_per_class"]) == {
+        "barred_spiral",
+        "elliptical",
+        "spiral",
+    }
+
+
+def test_pca_gaussian_samples_have_the_data_shape_and_range():
+    rng = np.random.default_rng(0)
+    train = rng.uniform(0.2, 0.6, size=(200, 3, 4, 4)).astype(np.float32)
+    out = generation.pca_gaussian_samples(train, 50, components=5, seed=1)
+    assert out.shape == (50, 3, 4, 4) and out.dtype == np.float32
+    assert out.min() >= 0.2 - 1e-6 and out.max() <= 0.6 + 1e-6
+    assert np.allclose(out.mean(), train.mean(), atol=0.02)
+
+
+def _config(model="gan", kind="galaxies", **exp):
+    ds = dict(GALAXIES) if kind == "galaxies" else {"kind": kind, "source": "simulate"}
+    return {
+        "datasets": {"d": ds},
+        "experiments": {"e": {"dataset": "d", "model": model, **exp}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (_config(model="dense_ae"), "experiments.e.model: dataset kind 'galaxies' is for gen"),
+        (_config(model="acgan", kind="airshowers"), "acgan needs class labels"),
+        (_config(anomaly={}), "experiments.e.anomaly"),
+        (_config(corrupt={"noise_sd": 0.1}), "experiments.e.corrupt: not available"),
+        (_config(model_params={"betas": [0.5, 1.0]}), "experiments.e.model_params.betas"),
+        (
+            {**_config(), "classifier": {"feature_dim": 1}},
+            "classifier.feature_dim",
+        ),
+    ],
+)
+def test_bad_generative_configs_name_the_key(cfg, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        validate_config(cfg)
+
+
+def test_generative_experiments_get_their_defaults():
+    cfg = validate_config(_config(model="wgan_gp"))
+    assert cfg["experiments"]["e"]["generate"]["k"] == 3
+    assert cfg["classifier"]["epochs"] == 8
+    assert cfg["datasets"]["d"]["preprocess"]["classes"]["barred_spiral"] == [5]

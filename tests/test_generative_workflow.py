@@ -1,0 +1,113 @@
+"""End to end: simulated galaxies and air showers, the galaxy VAE, an acGAN and a WGAN-GP,
+through Snakemake: classifier, samples, metrics, figures and the summary."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import run_snakemake
+
+pytestmark = pytest.mark.e2e
+
+TRAIN = {"epochs": 1, "batch_size": 32, "threads": 2}
+
+
+@pytest.fixture(scope="module")
+def generative_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("generative")
+    cfg = {
+        "mlflow": {"experiment": "aeflow-generative-test"},
+        "classifier": {"epochs": 1, "widths": [8, 16], "feature_dim": 16},
+        "datasets": {
+            "galaxies": {
+                "kind": "galaxies",
+                "source": "simulate",
+                "n_samples": 300,
+                "simulate": {"image_size": 16},
+                "preprocess": {"image_size": 16},
+            },
+            "showers": {"kind": "airshowers", "source": "simulate", "n_samples": 400},
+        },
+        "experiments": {
+            "galaxy_vae": {
+                "dataset": "galaxies",
+                "model": "galaxy_vae",
+                "model_params": {"hidden": 32, "latent_dim": 4},
+                "train": TRAIN,
+            },
+            "galaxy_acgan": {
+                "dataset": "galaxies",
+                "model": "acgan",
+                "model_params": {"channels": [16, 8]},
+                "train": TRAIN,
+                "generate": {"n_samples": 45},
+            },
+            "shower_wgan": {
+                "dataset": "showers",
+                "model": "wgan_gp",
+                "model_params": {"channels": [16, 8]},
+                "train": TRAIN,
+            },
+        },
+    }
+    (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(workdir, workdir / "cfg.yaml", "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def metrics(run, experiment):
+    return json.loads((run / f"results/generative/{experiment}/metrics.json").read_text())
+
+
+def test_every_generative_output_is_written(generative_run):
+    results = generative_run / "results"
+    assert (results / "classifiers/galaxies/classifier.json").exists()
+    assert not (results / "classifiers/showers").exists()  # no labels, no classifier
+    for experiment, figures in {
+        "galaxy_vae": ["history", "samples", "latent_interpolation"],
+        "galaxy_acgan": ["history", "samples"],
+        "shower_wgan": ["history", "samples", "observables"],
+    }.items():
+        for figure in figures:
+            assert (results / f"figures/{experiment}/{figure}.png").stat().st_size > 0
+        assert not (results / f"eval/{experiment}").exists()  # not a reconstruction
+    assert (results / "figures/datasets/galaxies/class_histogram.png").exists()
+    summary = (results / "summary/metrics.html").read_text()
+    assert "Generative models" in summary and "shower_wgan" in summary
+
+
+def test_galaxy_metrics_carry_the_references(generative_run):
+    for experiment in ("galaxy_vae", "galaxy_acgan"):
+        m = metrics(generative_run, experiment)
+        assert m["class_names"] == ["barred_spiral", "elliptical", "spiral"]
+        for block in ("generator", "pca_gaussian", "real_train"):
+            assert 0 <= m[block]["precision"] <= 1 and 0 <= m[block]["recall"] <= 1
+            assert m[block]["frechet_distance"] >= 0
+            assert sum(m[block]["class_fractions"]) == pytest.approx(1, abs=1e-3)
+    acgan = metrics(generative_run, "galaxy_acgan")
+    assert acgan["n_generated"] == 45
+    assert 0 <= acgan["generator"]["requested_class_accuracy"] <= 1
+    assert acgan["n_parameters"] == acgan["n_parameters_generator"] + acgan["n_parameters_critic"]
+    vae = metrics(generative_run, "galaxy_vae")
+    assert vae["test_loss"] > 0  # the negative ELBO per image
+
+
+def test_shower_observables_are_compared(generative_run):
+    m = metrics(generative_run, "shower_wgan")
+    assert m["feature_space"] == "pixels (81-d)"
+    obs = m["observables"]["generator"]
+    assert {"total_signal", "core_x", "core_y", "lateral_slope"} <= set(obs)
+    assert all(o["wasserstein"] is None or o["wasserstein"] >= 0 for o in obs.values())
+    # real training footprints are much closer to the test set than a 1-epoch WGAN
+    real = m["observables"]["real_train"]["total_signal"]["standardized_wasserstein"]
+    assert real < 0.5
+    import xarray as xr
+
+    samples = xr.open_zarr(generative_run / "results/generative/shower_wgan/samples.zarr")
+    assert samples["image"].shape == (m["n_generated"], 1, 9, 9)
+    assert np.isfinite(samples["image"].values).all()
+    history = (generative_run / "results/models/shower_wgan/history.csv").read_text()
+    assert "wasserstein" in history.splitlines()[0]
