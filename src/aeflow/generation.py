@@ -469,7 +469,7 @@ def _latent_rows(model_dir: PathLike, ds, n: int) -> dict[str, np.ndarray]:
 
 def _observables_figure(experiment: str, gen, ds, metrics):
     from aeflow.data.airshowers import to_signal
-    from aeflow.evaluation.observables import footprint_observables
+    from aeflow.evaluation.observables import LABELS, footprint_observables
     from aeflow.plotting.generative import observable_histograms
 
     spacing = float(ds.attrs["spacing_m"])
@@ -487,6 +487,7 @@ def _observables_figure(experiment: str, gen, ds, metrics):
         {"generator": metrics["observables"]["generator"]},
         labels,
         title=f"{experiment}: observables of generated vs real footprints",
+        axis_labels=LABELS,
     )
 
 

@@ -264,7 +264,7 @@ def _trainer(model, tc: dict[str, Any], device):
         "channels_last": tc["channels_last"],
     }
     if model.adversarial:
-        return AdversarialTrainer(model, device, **common)
+        return AdversarialTrainer(model, device, callbacks=[EpochLogger()], **common)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"]
     )

@@ -35,6 +35,15 @@ OBSERVABLES = (
     "core_y",
     "lateral_slope",
 )
+# axis labels of the observables
+LABELS = {
+    "total_signal": "total signal (VEM)",
+    "max_signal": "largest station signal (VEM)",
+    "n_triggered": "triggered stations",
+    "core_x": "signal-weighted core x (m)",
+    "core_y": "signal-weighted core y (m)",
+    "lateral_slope": "lateral slope d log S / d log r",
+}
 DEFAULT_THRESHOLD_VEM = 3.0
 MIN_STATIONS_FOR_SLOPE = 3
 

@@ -71,10 +71,12 @@ def observable_histograms(
     comparison: Mapping[str, Mapping[str, Mapping[str, float]]],
     labels: Mapping[str, str],
     title: str | None = None,
+    axis_labels: Mapping[str, str] | None = None,
 ):
     """One panel per observable: normalized histograms of the real footprints and of each
     generator, with the standardized 1-D Wasserstein distances in the legend."""
     names = list(next(iter(observables.values())))
+    axis_labels = axis_labels or {}
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
@@ -92,7 +94,7 @@ def observable_histograms(
             if w is not None:
                 label += f" (W1/σ {w:.3f})"
             ax.hist(v[np.isfinite(v)], bins=bins, density=True, histtype="step", label=label)
-        ax.set_xlabel(obs.replace("_", " "))
+        ax.set_xlabel(axis_labels.get(obs, obs.replace("_", " ")))
         ax.legend(fontsize=6)
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")

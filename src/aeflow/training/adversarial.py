@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -148,34 +147,12 @@ class AdversarialTrainer(Trainer):
             return {"val_wasserstein": w, "val_critic_loss": -w}
         return {"val_critic_loss": (real_sum + fake_sum) / seen}
 
-    def fit(self, train: TensorData, val: TensorData, epochs: int) -> list[dict[str, float]]:
-        for cb in self.callbacks:
-            cb.on_train_begin(self)
-        if self.epoch:
-            log.info("resuming after epoch %d of %d", self.epoch, epochs)
-        while self.epoch < epochs and not self.stop:
-            epoch = self.epoch + 1
-            t0 = time.perf_counter()
-            record: dict[str, float] = {"epoch": epoch}
-            record |= self.train_epoch(train, epoch)
-            record |= self.evaluate_critic(val)
-            record["seconds"] = time.perf_counter() - t0
-            self.history.append(record)
-            self.epoch = self.best_epoch = epoch
-            self.best_val = record["val_critic_loss"]
-            log.info(
-                "epoch %d: %s (%.1f s)",
-                epoch,
-                "  ".join(
-                    f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds")
-                ),
-                record["seconds"],
-            )
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, record)
-        for cb in self.callbacks:
-            cb.on_train_end(self)
-        return self.history
+    def run_epoch(self, train: TensorData, val: TensorData, epoch: int) -> dict[str, float]:
+        return self.train_epoch(train, epoch) | self.evaluate_critic(val)
+
+    def track_best(self, record: dict[str, float], epoch: int) -> None:
+        """No validation loss selects a GAN's weights: the last epoch's are kept."""
+        self.best_epoch, self.best_val = epoch, record["val_critic_loss"]
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

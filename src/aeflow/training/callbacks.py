@@ -121,6 +121,12 @@ class EpochLogger(Callback):
     name = "epoch_logger"
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        if "train_loss" not in record:  # the adversarial loop: every term it recorded
+            terms = "  ".join(
+                f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds")
+            )
+            log.info("epoch %d: %s  (%.1f s)", record["epoch"], terms, record["seconds"])
+            return
         log.info(
             "epoch %d: train_loss %.4g  val_loss %.4g  lr %.3g  (%.1f s)",
             record["epoch"],

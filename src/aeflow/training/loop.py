@@ -161,6 +161,20 @@ class Trainer:
             seen += b
         return (total / max(seen, 1)).item()
 
+    def run_epoch(self, train: TensorData, val: TensorData, epoch: int) -> dict[str, float]:
+        """One epoch of training and its validation: the epoch's record (without timing)."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        train_loss = self.train_epoch(train, epoch)
+        return {"train_loss": train_loss, "val_loss": self.evaluate_loss(val), "lr": lr}
+
+    def track_best(self, record: dict[str, float], epoch: int) -> None:
+        """Keep the weights of the lowest validation loss."""
+        if record["val_loss"] < self.best_val:
+            self.best_val, self.best_epoch = record["val_loss"], epoch
+            self.best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+            }
+
     def fit(self, train: TensorData, val: TensorData, epochs: int) -> list[dict[str, float]]:
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -169,22 +183,10 @@ class Trainer:
         while self.epoch < epochs and not self.stop:
             epoch = self.epoch + 1
             t0 = time.perf_counter()
-            lr = self.optimizer.param_groups[0]["lr"]
-            train_loss = self.train_epoch(train, epoch)
-            val_loss = self.evaluate_loss(val)
-            record = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                "lr": lr,
-                "seconds": time.perf_counter() - t0,
-            }
+            record = {"epoch": epoch} | self.run_epoch(train, val, epoch)
+            record["seconds"] = time.perf_counter() - t0
             self.history.append(record)
-            if val_loss < self.best_val:
-                self.best_val, self.best_epoch = val_loss, epoch
-                self.best_state = {
-                    k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
-                }
+            self.track_best(record, epoch)
             self.epoch = epoch
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
