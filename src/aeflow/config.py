@@ -48,6 +48,8 @@ MODEL_MODALITY = {
 # footprints whose observables are compared).
 GENERATIVE_MODELS = ("galaxy_vae", "gan", "acgan", "wgan_gp", "wgan_div")
 GENERATIVE_KINDS = ("galaxies", "airshowers")
+# kinds whose samples carry class labels (the feature classifier of generative experiments)
+LABELLED_KINDS = ("galaxies", "images", "fashion_mnist")
 # what the generate stage can sample from
 SAMPLING_MODELS = (*GENERATIVE_MODELS, "vae")
 
@@ -231,7 +233,12 @@ def _check_generative(name: str, exp: Mapping[str, Any], kind: str, source: str)
             raise ConfigError(f"{where}.{key}: not available for generative experiments")
     if exp["evaluate"]["also_on"]:
         raise ConfigError(f"{where}.evaluate.also_on: not available for generative experiments")
-    if exp["model"] == "acgan" and kind not in ("galaxies", "images", "fashion_mnist"):
+    n, k = exp["generate"]["n_samples"], exp["generate"]["k"]
+    if n is not None and n <= k:
+        raise ConfigError(
+            f"{where}.generate.n_samples: {n} samples leave no k = {k} nearest neighbours"
+        )
+    if exp["model"] == "acgan" and kind not in LABELLED_KINDS:
         raise ConfigError(
             f"{where}.model: acgan needs class labels; dataset kind {kind!r} has none"
         )

@@ -136,14 +136,15 @@ def sample_model(model, n: int, labels, batch_size: int, device, seed: int) -> n
     """``n`` samples of a generator (GAN or VAE prior) as float32 (N, C, H, W), seeded."""
     import torch
 
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on any device
     out = []
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         lab = None
         if labels is not None:
             lab = torch.from_numpy(labels[start : start + m]).to(device)
-        out.append(model.sample(m, labels=lab, device=device, generator=gen).float().cpu())
+        z = torch.randn(m, model.config.latent_dim, generator=gen).to(device)
+        out.append(model.sample(m, labels=lab, noise=z).float().cpu())
     return torch.cat(out).numpy()
 
 
@@ -164,6 +165,13 @@ def pca_gaussian_samples(train: np.ndarray, n: int, components: int, seed: int) 
 
 def _reference(train: np.ndarray, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed + 1)
+    if n > len(train):
+        log.warning(
+            "only %d training images for the real reference of %d samples: its Fréchet "
+            "distance carries a larger small-sample bias",
+            len(train),
+            n,
+        )
     return train[np.sort(rng.choice(len(train), size=min(n, len(train)), replace=False))]
 
 
@@ -211,7 +219,10 @@ def generate(
     n = int(gc["n_samples"] or len(real))
     conditional = bool(getattr(model, "conditional", False))
     names = _class_names(ds, prepared) if (classifier_dir or conditional) else []
-    requested = np.arange(n) % len(names) if conditional else None
+    requested = None
+    if conditional:  # the classes asked for: drawn with the training set's class mix
+        rng = np.random.default_rng(gc["seed"])
+        requested = rng.choice(_labels(ds, "train"), size=n).astype(np.int64)
     sets = {
         "generator": sample_model(model, n, requested, gc["batch_size"], device, gc["seed"]),
         "pca_gaussian": pca_gaussian_samples(train, n, gc["pca_components"], gc["seed"]),
@@ -235,16 +246,21 @@ def generate(
         clf, clf_record = load_classifier(classifier_dir)
         from aeflow.evaluation.feature_net import extract
 
-        real_f, _ = extract(clf, real, gc["batch_size"], torch.device("cpu"))
+        real_f, real_p = extract(clf, real, gc["batch_size"], torch.device("cpu"))
         feats = {}
         for name, x in sets.items():
             feats[name], probs = extract(clf, x, gc["batch_size"], torch.device("cpu"))
             predicted[name] = probs.argmax(axis=1)
         metrics["feature_space"] = f"classifier features ({real_f.shape[1]}-d)"
         metrics["classifier_test_accuracy"] = clf_record["test_accuracy"]
-        real_fraction = gm.class_histogram(_labels(ds, "test"), len(names))
+        # generated shares are the classifier's view: compare them with its view of the real
+        # test images (its confusion then cancels); the true shares are kept beside them
+        real_fraction = gm.class_histogram(real_p.argmax(axis=1), len(names))
         metrics["class_names"] = names
         metrics["real_class_fractions"] = real_fraction.round(4).tolist()
+        metrics["real_class_fractions_true"] = (
+            gm.class_histogram(_labels(ds, "test"), len(names)).round(4).tolist()
+        )
     else:
         real_f, feats = _pixel_features(real, sets, train, gc["seed"])
         metrics["feature_space"] = (
@@ -265,9 +281,10 @@ def generate(
         metrics["generator"]["requested_class_accuracy"] = gm.requested_class_accuracy(
             requested, predicted["generator"]
         )
-        metrics["generator"]["requested_class_accuracy_per_class"] = dict(
-            zip(names, np.round(acc, 4).tolist(), strict=True)
-        )
+        metrics["generator"]["requested_class_accuracy_per_class"] = {
+            name: None if np.isnan(a) else round(float(a), 4)
+            for name, a in zip(names, acc, strict=True)  # None: never asked for
+        }
     if "signal_scale" in ds.attrs:  # air-shower footprints: physical observables
         metrics["observables"] = _observables(ds, real, sets)
     if not getattr(model, "adversarial", False) and hasattr(model, "loss"):
@@ -448,11 +465,15 @@ def _latent_rows(model_dir: PathLike, ds, n: int) -> dict[str, np.ndarray]:
     rows: dict[str, np.ndarray] = {}
     labels = _labels(ds, "test") if "label" in ds else np.zeros(len(real), int)
     names = [str(c) for c in ds.attrs.get("class_names", [])]
-    a = 0
-    b = int(np.flatnonzero(labels != labels[0])[0]) if (labels != labels[0]).any() else 1
+    # from the first elliptical to the first spiral (else the first two of different class)
+    a, b = 0, int(np.argmax(labels != labels[0])) if (labels != labels[0]).any() else 1
+    if {"elliptical", "spiral"} <= set(names):
+        ka, kb = names.index("elliptical"), names.index("spiral")
+        if (labels == ka).any() and (labels == kb).any():
+            a, b = int(np.argmax(labels == ka)), int(np.argmax(labels == kb))
     t = np.linspace(0, 1, n)[:, None]
     rows["interpolation"] = decode((1 - t) * codes[a] + t * codes[b])
-    rows["ends (real)"] = np.stack([real[a]] + [np.zeros_like(real[a])] * (n - 2) + [real[b]])
+    rows["its ends (real)"] = np.stack([real[a], real[b]])
     if len(names) >= 3:
         # the "bar" direction (barred_spiral - spiral; else class 0 - class 2) added to class 2
         i0 = names.index("barred_spiral") if "barred_spiral" in names else 0

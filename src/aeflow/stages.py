@@ -362,7 +362,15 @@ def train(
                 f"(see datasets.{spec['dataset']}.split)"
             )
     torch.manual_seed(tc["seed"])
-    model = build_model(spec["model"], spec["model_params"], **_data_shape(ds))
+    shape = _data_shape(ds)
+    model = build_model(spec["model"], spec["model_params"], **shape)
+    for key, value in spec["model_params"].items():
+        if key in shape and value != shape[key]:
+            raise ValueError(
+                f"{prepared}: experiments.{experiment}.model_params.{key} is {value}, but "
+                f"dataset {spec['dataset']!r} has {key} {shape[key]} (leave it unset to take "
+                "the data's)"
+            )
     if model.adversarial:
         train_data = _adversarial_data(ds, "train", tc["max_train_samples"])
         val_data = _adversarial_data(ds, "val")
@@ -422,7 +430,7 @@ def train(
         run.set_tags({"aeflow.device": device_name})
         pretraining: list[dict[str, float]] = []
         if state is None and hasattr(model, "init_from_data"):  # GANs: the data's mean colour
-            model.init_from_data(train_data["image"].to(device))
+            model.init_from_data(train_data["image"])
         if state is None and hasattr(model, "pretrain"):  # greedy layer-wise (stacked_ae)
             pretraining = model.pretrain(
                 train_data["input"], device, tc["batch_size"], seed=tc["seed"]
@@ -1272,10 +1280,10 @@ def _generative_row(experiment: str, dataset: str, m: dict[str, Any]) -> dict[st
         row["min class share / real"] = m["generator"]["mode_coverage"]["min_ratio"]
     row["requested-class acc."] = m["generator"].get("requested_class_accuracy")
     if "observables" in m:
-        obs = m["observables"]["generator"]
-        row["mean W1/sigma of observables"] = float(
-            np.mean([o["standardized_wasserstein"] for o in obs.values()])
-        )
+        w = [o["standardized_wasserstein"] for o in m["observables"]["generator"].values()]
+        defined = [v for v in w if v is not None]  # None: undefined (e.g. no lateral slope)
+        row["mean W1/sigma of observables"] = float(np.mean(defined)) if defined else None
+        row["observables undefined"] = len(w) - len(defined)
     row["test loss"] = m.get("test_loss")
     return row
 

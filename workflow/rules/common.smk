@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from aeflow.config import is_generative, validate_config
+from aeflow.config import LABELLED_KINDS, is_generative, validate_config
 from aeflow.data.kinds import MODALITY
 from aeflow.data.sources import raw_suffix
 from aeflow.generation import GENERATIVE_FIGURES
@@ -122,10 +122,6 @@ def has_latent_figures(experiment):
 
 # Figures of an experiment with an anomaly section; mass_sculpting for jets only.
 ANOMALY_FIGURES = ["anomaly_scores", "roc", "anomaly_examples", "mass_sculpting"]
-
-
-# Kinds whose samples carry class labels: their generative experiments get the classifier.
-LABELLED_KINDS = ("galaxies", "images", "fashion_mnist")
 
 
 def generative(experiment):

@@ -3,8 +3,9 @@ GAN (acGAN), WGAN-GP and WGAN-div — one generator/critic architecture, four ob
 
 Generator: z (+ a label embedding for acGAN) -> linear -> (c0, b, b) -> stride-2 transposed
 convolutions doubling the size up to ``image_size`` (``b`` = the size halved while even and
-above 4, at most ``len(channels) - 1`` times: 32 -> 4, 28 -> 7, 9 -> 9) -> a 3x3 convolution
-to ``in_channels`` and a sigmoid. Critic: the mirror with stride-2 convolutions and leaky
+above 4, at most ``len(channels) - 1`` times: 32 -> 4, 28 -> 7, 9 -> 9); widths left over
+(small images) become 3x3 convolutions at full size -> a 3x3 convolution to ``in_channels``
+and a sigmoid. Critic: the mirror with stride-2 convolutions and leaky
 ReLUs, no batch norm (a gradient penalty is per sample; batch statistics would couple them),
 then a linear validity head and, for acGAN, a class head. Both heads return logits: the class
 loss is ``cross_entropy`` of logits (no softmax applied twice).
@@ -18,7 +19,9 @@ Objectives (the critic ``f`` is high on real images):
 - ``wgan_gp`` (Gulrajani et al. 2017): E f(G(z)) - E f(x) + lambda E (|grad f(x_hat)| - 1)^2
   on random interpolates x_hat; lambda = 10, n_critic 5, Adam 1e-4, betas (0.5, 0.9) as in
   the book's Exercise 18.2.
-- ``wgan_div`` (Wu et al. 2018): E f(G(z)) - E f(x) + k E |grad f(x_hat)|^p, k = 2, p = 6.
+- ``wgan_div`` (Wu et al. 2018): E f(G(z)) - E f(x) + k E |grad f(x_hat)|^p, k = 2, p = 6,
+  with the gradient taken at the same random interpolates as WGAN-GP (the paper allows any
+  mix of real and generated points; some implementations use the real and fake points).
 
 Each model carries its optimization recipe (learning rates, betas, n_critic) in its config:
 it is part of what defines the method. :class:`aeflow.training.adversarial.AdversarialTrainer`
@@ -105,9 +108,8 @@ def base_size(image_size: int, max_doublings: int) -> tuple[int, int]:
 class Generator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
-        c = config.channels
-        self.base, n_up = base_size(config.image_size, len(c) - 1)
-        widths = c[: n_up + 1]
+        widths = config.channels
+        self.base, n_up = base_size(config.image_size, len(widths) - 1)
         self.embed = nn.Embedding(config.n_classes, config.latent_dim) if config.n_classes else None
         n_in = config.latent_dim * (2 if self.embed is not None else 1)
         self.project = nn.Sequential(
@@ -117,9 +119,13 @@ class Generator(nn.Module):
             nn.ReLU(),
         )
         blocks: list[nn.Module] = []
-        for w_in, w_out in itertools.pairwise(widths):
+        for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
+            # the size doubles n_up times; widths beyond that get 3x3 convolutions at full size
+            up = i < n_up
             blocks += [
-                nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False),
+                nn.ConvTranspose2d(w_in, w_out, 4, stride=2, padding=1, bias=False)
+                if up
+                else nn.Conv2d(w_in, w_out, 3, padding=1, bias=False),
                 nn.BatchNorm2d(w_out),
                 nn.ReLU(),
             ]
@@ -142,14 +148,18 @@ class Critic(nn.Module):
         super().__init__()
         widths = tuple(reversed(config.channels))
         base, n_down = base_size(config.image_size, len(widths) - 1)
+        n_flat = len(widths) - 1 - n_down  # the generator's full-size 3x3 blocks, mirrored
         layers: list[nn.Module] = [nn.Conv2d(config.in_channels, widths[0], 3, padding=1)]
         layers.append(nn.LeakyReLU(0.2))
-        for i in range(n_down):
-            layers += [nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1)]
+        for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
+            if i < n_flat:
+                layers.append(nn.Conv2d(w_in, w_out, 3, padding=1))
+            else:
+                layers.append(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1))
             layers.append(nn.LeakyReLU(0.2))
         layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)
-        n_features = widths[n_down] * base**2
+        n_features = widths[-1] * base**2
         self.validity = nn.Linear(n_features, 1)
         self.classes = nn.Linear(n_features, config.n_classes) if config.n_classes else None
 
@@ -227,8 +237,10 @@ class GAN(Model):
         """Start the generator at the data's mean colour: the output bias is the logit of
         the mean pixel per channel, so that the first samples already have the dark sky of
         galaxy images instead of mid-grey (the critic then spends its first steps on shapes)."""
-        mean = images.float().mean(dim=(0, 2, 3)).clamp(1e-3, 1 - 1e-3)
+        mean = images.float().mean(dim=(0, 2, 3)).clamp(1e-3, 1 - 1e-3)  # on the data's device
         self.generator.body[-1].bias.copy_(torch.logit(mean).to(self.generator.body[-1].bias))
+        if self.generator_ema is not None:  # the average starts where the generator does
+            self.generator_ema.load_state_dict(self.generator.state_dict())
 
     def noise(self, n: int, device, generator=None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=device, generator=generator)
@@ -247,13 +259,15 @@ class GAN(Model):
                 avg.copy_(current[key])
 
     @torch.no_grad()
-    def sample(self, n: int, labels=None, device="cpu", generator=None) -> torch.Tensor:
+    def sample(self, n: int, labels=None, device="cpu", generator=None, noise=None) -> torch.Tensor:
         """``n`` generated images from the averaged generator (the trained one when
-        ``ema_decay`` is 0), in eval mode: batch-norm running statistics."""
+        ``ema_decay`` is 0), in eval mode: batch-norm running statistics. ``noise`` (n,
+        latent_dim) replaces the draw from ``generator``."""
         net = self.generator_ema if self.generator_ema is not None else self.generator
         was_training = net.training
         net.eval()
-        out = net(self.noise(n, device, generator), labels)
+        z = self.noise(n, device, generator) if noise is None else noise
+        out = net(z, labels)
         net.train(was_training)
         return out
 

@@ -104,10 +104,12 @@ class VAE(Autoencoder):
         return self.decode(self.encode(x))
 
     @torch.no_grad()
-    def sample(self, n: int, labels=None, device="cpu", generator=None) -> torch.Tensor:
-        """``n`` images decoded from the prior N(0, 1): the VAE as a generator."""
-        z = torch.randn(n, self.config.latent_dim, device=device, generator=generator)
-        return self.decode(z)
+    def sample(self, n: int, labels=None, device="cpu", generator=None, noise=None) -> torch.Tensor:
+        """``n`` images decoded from the prior N(0, 1) (or from ``noise``): the VAE as a
+        generator."""
+        if noise is None:
+            noise = torch.randn(n, self.config.latent_dim, device=device, generator=generator)
+        return self.decode(noise)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, target = batch["input"], batch["target"].float()
