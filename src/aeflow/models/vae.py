@@ -125,8 +125,8 @@ class VAE(Autoencoder):
 
 @dataclass(frozen=True)
 class GalaxyVAEConfig(VAEConfig):
-    """The galaxy blog's dense VAE: 128x128x3 = 49152 -> 500 -> 50 (image_size is filled
-    from the data when not given)."""
+    """The galaxy blog's dense VAE, pixels -> 500 -> 50 (49152 -> 500 -> 50 at the blog's
+    128x128x3); ``image_size`` and ``in_channels`` are filled from the data when not set."""
 
     image_size: int = 64
     in_channels: int = 3
