@@ -29,12 +29,13 @@ def class_histogram(
     for i, (name, values) in enumerate(groups.items()):
         color = "0.3" if i == 0 else cmap((i - 1) % 10)
         ax.bar(x - 0.4 + width * (i + 0.5), values, width, label=name, color=color)
-    ax.scatter(
-        x,
+    ax.hlines(
         0.5 * np.asarray(real),
-        marker="_",
-        s=600,
-        color="k",
+        x - 0.4,
+        x + 0.4,
+        colors="k",
+        linestyles="dashed",
+        linewidth=1,
         zorder=3,
         label="half the real share",
     )
