@@ -26,7 +26,7 @@ import xarray as xr
 
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.galaxies import GALAXY10_DECALS, GalaxySimulation, simulate_galaxies
-from aeflow.data.sources import RawDataError
+from aeflow.data.sources import RawDataError, check_finite
 from aeflow.data.split import assign_split
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,7 @@ def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.
         images = images.astype(np.uint8)
     elif np.issubdtype(images.dtype, np.floating):
         images = images.astype(np.float32, copy=False)
-        bad = ~np.isfinite(images)
-        if bad.any():
-            first = int(np.argwhere(bad)[0][0])
-            raise RawDataError(
-                f"{path}: key 'images' has {int(bad.sum())} NaN/inf values (first in image {first})"
-            )
+        check_finite(images, path, "images", "image")
         outside = (images < 0) | (images > 1)
         if outside.any():
             first = int(np.argwhere(outside)[0][0])

@@ -196,13 +196,18 @@ def float_array(
     if a.shape[0] == 0:
         raise RawDataError(f"{path}: key {key!r} holds no {item}s")
     a = a.astype(np.float32, copy=False)
+    check_finite(a, path, key, item)
+    return a
+
+
+def check_finite(a: np.ndarray, path, key: str, item: str = "sample") -> None:
+    """Raise :class:`RawDataError` naming file, key and the first bad sample on NaN/inf."""
     bad = ~np.isfinite(a)
     if bad.any():
         first = int(np.argwhere(bad)[0][0])
         raise RawDataError(
             f"{path}: key {key!r} has {int(bad.sum())} NaN/inf values (first in {item} {first})"
         )
-    return a
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
