@@ -34,3 +34,47 @@ def test_errors_name_the_problem(tmp_path, tiny_config, capsys):
     assert "no entry 'nope'" in capsys.readouterr().err
     assert main(["anomaly", "--config", str(path), "--experiment", "saxs_dae"]) == 2
     assert "experiments.saxs_dae: no anomaly section" in capsys.readouterr().err
+
+
+def test_a_generative_experiment_by_hand(tmp_path, monkeypatch, capsys):
+    """fetch, prepare, the feature classifier, train and generate on tiny galaxies; the
+    reconstruction stage refuses a generative experiment, and generate wants the classifier."""
+    monkeypatch.chdir(tmp_path)
+    cfg = {
+        "mlflow": {"tracking_uri": "sqlite:///results/mlflow.db", "experiment": "cli-gen"},
+        "classifier": {"epochs": 1, "widths": [8], "feature_dim": 8},
+        "datasets": {
+            "g": {
+                "kind": "galaxies",
+                "source": "simulate",
+                "n_samples": 120,
+                "simulate": {"image_size": 16},
+                "preprocess": {"image_size": 8},
+            }
+        },
+        "experiments": {
+            "w": {
+                "dataset": "g",
+                "model": "wgan_gp",
+                "model_params": {"channels": [8, 8], "n_critic": 2},
+                "train": {"epochs": 1, "batch_size": 16},
+            }
+        },
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = ["--config", "c.yaml"]
+    for stage in ("fetch", "prepare"):
+        assert main([stage, *run, "--dataset", "g"]) == 0
+    assert main(["init-mlflow", *run]) == 0
+    assert main(["train", *run, "--experiment", "w"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", *run, "--experiment", "w"]) == 2
+    assert "a generative experiment: use 'aeflow generate'" in capsys.readouterr().err
+    assert main(["generate", *run, "--experiment", "w"]) == 2
+    assert "aeflow classifier --dataset g" in capsys.readouterr().err
+    assert main(["classifier", *run, "--dataset", "g"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["test_accuracy"] <= 1
+    assert main(["generate", *run, "--experiment", "w"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["frechet_distance"] >= 0 and 0 <= scores["precision"] <= 1
+    assert (tmp_path / "results/generative/w/samples.zarr").is_dir()

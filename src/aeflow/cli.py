@@ -7,6 +7,8 @@
     aeflow evaluate --config config/config.yaml --experiment saxs_dae
     aeflow evaluate --config config/config.yaml --experiment radio_galactic_dae  # + spectra
     aeflow anomaly --config config/config.yaml --experiment jets_ae
+    aeflow classifier --config config/config.yaml --dataset galaxies
+    aeflow generate --config config/config.yaml --experiment galaxy_wgan_gp
 
 Snakemake calls the same functions (src/aeflow/stages.py) from the rules; use the workflow to
 get the whole chain, and this to poke at one step.
@@ -20,7 +22,7 @@ import logging
 import sys
 from pathlib import Path
 
-from aeflow.config import ConfigError, load_config
+from aeflow.config import LABELLED_KINDS, ConfigError, is_generative, load_config
 
 
 def _raw_path(config, dataset: str) -> Path:
@@ -31,6 +33,10 @@ def _raw_path(config, dataset: str) -> Path:
 
 def _prepared(dataset: str) -> Path:
     return Path("results/prepared") / f"{dataset}.zarr"
+
+
+def _classifier_dir(dataset: str) -> Path:
+    return Path("results/classifiers") / dataset
 
 
 def _pick(config, section: str, name: str | None) -> str:
@@ -47,11 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aeflow", description=__doc__.splitlines()[0])
     parser.add_argument(
         "stage",
-        choices=["check", "fetch", "prepare", "init-mlflow", "train", "evaluate", "anomaly"],
+        choices=[
+            "check",
+            "fetch",
+            "prepare",
+            "init-mlflow",
+            "train",
+            "evaluate",
+            "anomaly",
+            "classifier",
+            "generate",
+        ],
     )
     parser.add_argument("--config", default="config/config.yaml", help="YAML config file")
-    parser.add_argument("--dataset", help="dataset name (fetch, prepare)")
-    parser.add_argument("--experiment", help="experiment name (train, evaluate, anomaly)")
+    parser.add_argument("--dataset", help="dataset name (fetch, prepare, classifier)")
+    parser.add_argument("--experiment", help="experiment name (train, evaluate, anomaly, generate)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -64,19 +80,39 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.stage == "check":
             print(json.dumps(config, indent=2))
-        elif args.stage in ("fetch", "prepare"):
+        elif args.stage in ("fetch", "prepare", "classifier"):
             name = _pick(config, "datasets", args.dataset)
             ds = config["datasets"][name]
             if args.stage == "fetch":
                 stages.fetch_raw(name, ds, _raw_path(config, name))
-            else:
+            elif args.stage == "prepare":
                 stages.prepare(name, ds, _raw_path(config, name), _prepared(name))
+            else:
+                from aeflow.generation import train_classifier
+
+                record = train_classifier(
+                    name,
+                    config["classifier"],
+                    _prepared(name),
+                    _classifier_dir(name),
+                    threads=args.threads,
+                )
+                print(json.dumps({"test_accuracy": round(record["test_accuracy"], 4)}))
         elif args.stage == "init-mlflow":
             stages.init_mlflow(config["mlflow"], "results/mlflow/store.json")
         else:
             name = _pick(config, "experiments", args.experiment)
             exp = config["experiments"][name]
             model_dir = Path("results/models") / name
+            generative = is_generative(exp, config["datasets"])
+            if args.stage in ("evaluate", "anomaly", "generate") and generative != (
+                args.stage == "generate"
+            ):
+                use = "generate" if generative else "evaluate"
+                raise ConfigError(
+                    f"experiments.{name}: {'a' if generative else 'not a'} generative "
+                    f"experiment: use 'aeflow {use}'"
+                )
             if args.stage == "train":
                 stages.train(
                     name,
@@ -87,6 +123,29 @@ def main(argv: list[str] | None = None) -> int:
                     Path("results/checkpoints") / name,
                     threads=args.threads,
                 )
+            elif args.stage == "generate":
+                from aeflow.generation import generate
+
+                kind = config["datasets"][exp["dataset"]]["kind"]
+                clf = _classifier_dir(exp["dataset"]) if kind in LABELLED_KINDS else None
+                if clf is not None and not (clf / "classifier.json").exists():
+                    raise FileNotFoundError(
+                        f"{clf / 'classifier.json'}: train the feature classifier first "
+                        f"(aeflow classifier --dataset {exp['dataset']})"
+                    )
+                metrics = generate(
+                    name,
+                    exp,
+                    config["mlflow"],
+                    model_dir,
+                    _prepared(exp["dataset"]),
+                    clf,
+                    Path("results/generative") / name,
+                    threads=args.threads,
+                )
+                g = metrics["generator"]
+                keys = ("frechet_distance", "precision", "recall")
+                print(json.dumps({k: round(g[k], 4) for k in keys}))
             elif args.stage == "anomaly":
                 summary = stages.anomaly(
                     name,
