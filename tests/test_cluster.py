@@ -35,13 +35,9 @@ CONFIG = {
     },
 }
 
-# Every kind of job the chain to a trained, evaluated model has (data, tracking store,
-# training, evaluation, spectra, a figure), without the other figures.
-TARGETS = [
-    "results/eval/radio_dae/metrics.json",
-    "results/eval/radio_dae/spectra.zarr",
-    "results/figures/radio_dae/history.png",
-]
+# The chain to an evaluated model: data, tracking store, training, evaluation (each job
+# starts a Snakemake of its own on the node, so every extra job costs seconds).
+TARGETS = ["results/eval/radio_dae/metrics.json"]
 
 # The test node is small: shrink the profile's memory requests so jobs fit on it.
 SMALL_NODE = [
@@ -123,7 +119,7 @@ def test_profile_runs_every_job_through_sbatch_with_local_results(tmp_path, clus
 
     # every job was submitted: one SLURM job id per job, each with its SLURM log
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", out)
-    assert n_jobs >= 7 and len(job_ids) == n_jobs, out[-3000:]
+    assert n_jobs >= 5 and len(job_ids) == n_jobs, out[-3000:]
     assert len(set(job_ids)) == n_jobs
     # ... and SLURM ran each of them to completion (completed jobs stay listed for MinJobAge)
     states = subprocess.run(
