@@ -273,7 +273,7 @@ def generate(
         if name in predicted:
             fractions = gm.class_histogram(predicted[name], len(names))
             block["class_fractions"] = fractions.round(4).tolist()
-            block["mode_coverage"] = _jsonable(gm.mode_coverage(fractions, real_fraction))
+            block["mode_coverage"] = gm.mode_coverage(fractions, real_fraction)
         metrics[name] = block
     metrics["real_test_diversity"] = gm.mean_pairwise_distance(real_f, seed=gc["seed"])
     if conditional and "generator" in predicted:
@@ -335,16 +335,6 @@ def generate(
     return metrics
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _pixel_features(real, sets, train, seed):
     flat = {name: x.reshape(len(x), -1) for name, x in sets.items()}
     real_flat = real.reshape(len(real), -1)
@@ -367,7 +357,7 @@ def _observables(ds, real, sets) -> dict[str, Any]:
         return footprint_observables(to_signal(x[:, 0], ds.attrs), spacing)
 
     real_obs = obs(real)
-    return {name: _jsonable(compare_observables(real_obs, obs(x))) for name, x in sets.items()}
+    return {name: compare_observables(real_obs, obs(x)) for name, x in sets.items()}
 
 
 def _test_loss(model, real: np.ndarray, batch_size: int, device) -> float:

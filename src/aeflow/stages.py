@@ -213,13 +213,13 @@ def _data_shape(ds) -> dict[str, int]:
 
 def _adversarial_data(ds, split: str, limit: int | None = None) -> dict[str, Any]:
     """Real images (the targets: the clean data) and, when labelled, their classes."""
-    import torch
 
-    data = {"image": _tensor_split(ds, split, ("target",), limit)["target"]}
-    if "label" in ds:
-        index = _split_samples(ds, split)[:limit]
-        data["label"] = torch.from_numpy(ds["label"].values[index].astype(np.int64))
-    return data
+    variables = ("target", "label") if "label" in ds else ("target",)
+    data = _tensor_split(ds, split, variables, limit)
+    out = {"image": data["target"]}
+    if "label" in data:  # (N, 1) float from the shared reader: back to class indices
+        out["label"] = data["label"][:, 0].long()
+    return out
 
 
 def _fingerprint(*parts: Any) -> str:

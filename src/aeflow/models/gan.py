@@ -31,7 +31,6 @@ runs the alternating steps for all four.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -47,7 +46,6 @@ class GANConfig:
     image_size: int = 32
     in_channels: int = 3
     latent_dim: int = 64
-    n_classes: int = 0  # acgan: the number of classes (filled from the data)
     channels: tuple[int, ...] = (128, 64, 32)  # generator widths, coarse to fine; critic mirrors
     generator_lr: float = 2e-4
     critic_lr: float = 2e-4
@@ -72,7 +70,7 @@ class GANConfig:
         for name in ("generator_lr", "critic_lr", "div_p"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"model_params.{name} must be > 0")
-        for name in ("gp_weight", "div_k", "class_weight", "n_classes"):
+        for name in ("gp_weight", "div_k", "class_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"model_params.{name} must be >= 0")
         if not 0 <= self.ema_decay < 1:
@@ -81,7 +79,12 @@ class GANConfig:
 
 @dataclass(frozen=True)
 class ACGANConfig(GANConfig):
-    n_classes: int = 3
+    n_classes: int = 3  # filled from the data's labels when not set
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_classes < 2:
+            raise ValueError(f"model_params.n_classes must be >= 2 for acgan, got {self.n_classes}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ class Generator(nn.Module):
         super().__init__()
         widths = config.channels
         self.base, n_up = base_size(config.image_size, len(widths) - 1)
-        self.embed = nn.Embedding(config.n_classes, config.latent_dim) if config.n_classes else None
+        n_classes = getattr(config, "n_classes", 0)  # class-conditional models only
+        self.embed = nn.Embedding(n_classes, config.latent_dim) if n_classes else None
         n_in = config.latent_dim * (2 if self.embed is not None else 1)
         self.project = nn.Sequential(
             nn.Linear(n_in, widths[0] * self.base**2, bias=False),
@@ -161,7 +165,8 @@ class Critic(nn.Module):
         self.features = nn.Sequential(*layers)
         n_features = widths[-1] * base**2
         self.validity = nn.Linear(n_features, 1)
-        self.classes = nn.Linear(n_features, config.n_classes) if config.n_classes else None
+        n_classes = getattr(config, "n_classes", 0)
+        self.classes = nn.Linear(n_features, n_classes) if n_classes else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.features(x)
@@ -211,11 +216,6 @@ class GAN(Model):
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
-        if self.conditional and config.n_classes < 2:
-            raise ValueError(f"model_params.n_classes must be >= 2 for {self.registry_name}")
-        if not self.conditional and config.n_classes:  # filled from labelled data: unused
-            config = dataclasses.replace(config, n_classes=0)
-            self.config = config
         self.generator = Generator(config)
         self.critic = Critic(config)
         # An exponential moving average of the generator's weights (Yazici et al. 2019): it

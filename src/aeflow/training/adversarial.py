@@ -119,8 +119,8 @@ class AdversarialTrainer(Trainer):
         penalty needs gradients, so it is left out: ``val_critic_loss`` is its first part)."""
         self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(self.seed + 7)
-        real_sum = fake_sum = 0.0
-        seen = 0
+        wasserstein = getattr(self.model, "wasserstein", False)
+        total, seen = 0.0, 0
         with torch.no_grad():
             for batch in self._batches(data, shuffle=False, epoch=0):
                 n = n_samples(batch)
@@ -130,22 +130,16 @@ class AdversarialTrainer(Trainer):
                     fake = self.model.generator(z, labels)
                     real_out = self.model.critic(batch["image"])[0].float()
                     fake_out = self.model.critic(fake)[0].float()
-                if not getattr(self.model, "wasserstein", False):
-                    real_out, fake_out = (
-                        torch.nn.functional.logsigmoid(real_out),
-                        torch.nn.functional.logsigmoid(-fake_out),
-                    )
-                    real_sum -= real_out.sum().item()
-                    fake_sum -= fake_out.sum().item()
-                else:
-                    real_sum += real_out.sum().item()
-                    fake_sum += fake_out.sum().item()
+                if wasserstein:  # E f(real) - E f(fake)
+                    total += (real_out.sum() - fake_out.sum()).item()
+                else:  # the discriminator's binary cross-entropy
+                    logsigmoid = torch.nn.functional.logsigmoid
+                    total -= (logsigmoid(real_out).sum() + logsigmoid(-fake_out).sum()).item()
                 seen += n
-        seen = max(seen, 1)
-        if getattr(self.model, "wasserstein", False):
-            w = (real_sum - fake_sum) / seen
-            return {"val_wasserstein": w, "val_critic_loss": -w}
-        return {"val_critic_loss": (real_sum + fake_sum) / seen}
+        value = total / max(seen, 1)
+        if wasserstein:
+            return {"val_wasserstein": value, "val_critic_loss": -value}
+        return {"val_critic_loss": value}
 
     def run_epoch(self, train: TensorData, val: TensorData, epoch: int) -> dict[str, float]:
         return self.train_epoch(train, epoch) | self.evaluate_critic(val)
