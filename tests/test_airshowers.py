@@ -318,7 +318,7 @@ def test_simulate_then_check_and_prepare():
     split = np.where(np.arange(50) < 40, "train", "test")
     ds = airshowers.prepare(checked, cfg, "simulated", split)
     assert set(ds.data_vars) >= {"input", "target", "energy", "zenith", "core_x", "core_y"}
-    assert airshowers.MODALITY == "images" and airshowers.RAW_KEYS == ("shower_maps",)
+    assert airshowers.KINDS[0].modality == "images" and airshowers.RAW_KEYS == ("shower_maps",)
 
 
 def test_object_extras_are_refused(tmp_path):

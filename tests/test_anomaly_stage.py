@@ -9,13 +9,14 @@ import torch
 import xarray as xr
 
 from aeflow.config import ConfigError, validate_config
+from aeflow.data.split import split_index
 from aeflow.evaluation.anomaly_scores import (
     isolation_forest_scores,
     pca_scores,
     reconstruction_score,
 )
 from aeflow.models import build_model
-from aeflow.stages import _split_samples, training_spec
+from aeflow.plan import training_spec
 
 
 def test_reconstruction_scores_by_hand():
@@ -56,10 +57,10 @@ def test_training_uses_normal_samples_only_when_asked():
         {"is_anomaly": ("sample", np.array([0, 1, 0, 1, 0], bool))},
         coords={"split": ("sample", np.array(["train"] * 4 + ["val"], dtype=object))},
     )
-    np.testing.assert_array_equal(_split_samples(ds, "train"), [0, 1, 2, 3])
-    np.testing.assert_array_equal(_split_samples(ds, "train", normal_only=True), [0, 2])
+    np.testing.assert_array_equal(split_index(ds, "train"), [0, 1, 2, 3])
+    np.testing.assert_array_equal(split_index(ds, "train", normal_only=True), [0, 2])
     with pytest.raises(ValueError, match=r"data\.zarr: dataset .* no 'is_anomaly' labels"):
-        _split_samples(ds.drop_vars("is_anomaly"), "train", True, "data.zarr")
+        split_index(ds.drop_vars("is_anomaly"), "train", normal_only=True, where="data.zarr")
 
 
 JETS = {

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from aeflow import stages
 from aeflow.config import validate_config
 from aeflow.data import saxs, sources
 from aeflow.data.split import assign_split
+from aeflow.stages.data import fetch_raw, prepare
 
 
 # ---- the book's recipe on hand-made arrays -------------------------------------------------
@@ -159,10 +159,10 @@ def test_fetch_local_file_and_prepare(tmp_path, raw_saxs):
             f[k] = v
     cfg = _dataset_cfg(source=str(local), split={"test_fraction": 0.5, "val_fraction": 0.34})
     raw = tmp_path / "data" / "raw" / "saxs.h5"
-    digest = stages.fetch_raw("saxs", cfg, raw)
+    digest = fetch_raw("saxs", cfg, raw)
     assert digest == hashlib.sha256(local.read_bytes()).hexdigest()
     out = tmp_path / "prepared.zarr"
-    stages.prepare("saxs", cfg, raw, out)
+    prepare("saxs", cfg, raw, out)
     ds = xr.open_zarr(out)
     assert ds["input"].dims == ("sample", "y", "x")
     assert ds["input"].shape == (6, 64, 64)
@@ -182,7 +182,7 @@ def test_fetch_local_file_wrong_hash(tmp_path, raw_saxs):
     cfg = _dataset_cfg(source=str(local), sha256="a" * 64)
     raw = tmp_path / "raw" / "saxs.npz"
     with pytest.raises(sources.RawDataError, match=r"mine.npz: sha256 mismatch"):
-        stages.fetch_raw("saxs", cfg, raw)
+        fetch_raw("saxs", cfg, raw)
     assert not raw.exists()
 
 
@@ -192,14 +192,14 @@ def test_prepare_bad_input_writes_nothing(tmp_path, raw_saxs):
     np.savez(raw, **raw_saxs)
     out = tmp_path / "prepared.zarr"
     with pytest.raises(sources.RawDataError, match=r"saxs\.npz: key 'target_images' has 1 NaN/inf"):
-        stages.prepare("saxs", _dataset_cfg(), raw, out)
+        prepare("saxs", _dataset_cfg(), raw, out)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [raw]
 
 
 def test_simulated_fetch_is_in_raw_format(tmp_path):
     raw = tmp_path / "saxs.npz"
-    stages.fetch_raw("saxs", _dataset_cfg(n_samples=8), raw)
+    fetch_raw("saxs", _dataset_cfg(n_samples=8), raw)
     arrays = sources.read_arrays(raw, saxs.RAW_KEYS)
     assert arrays["speckle_images"].shape == (8, 64, 64)
 
@@ -210,7 +210,7 @@ def test_html_page_instead_of_npz_is_refused_and_not_kept(http_server, tmp_path)
     cfg = _dataset_cfg(source="download", download={"url": f"{base}/speckles.npz"})
     raw = tmp_path / "data" / "raw" / "saxs.npz"
     with pytest.raises(sources.RawDataError, match=r"not a valid .npz file.*HTML page"):
-        stages.fetch_raw("saxs", cfg, raw)
+        fetch_raw("saxs", cfg, raw)
     assert not raw.exists()
     assert list(raw.parent.iterdir()) == []
 
@@ -221,5 +221,5 @@ def test_downloaded_file_in_wrong_format_is_not_kept(http_server, tmp_path, raw_
     cfg = _dataset_cfg(source="download", download={"url": f"{base}/speckles.npz"})
     raw = tmp_path / "saxs.npz"
     with pytest.raises(sources.RawDataError, match=r"missing key 'speckle_images'.*images"):
-        stages.fetch_raw("saxs", cfg, raw)
+        fetch_raw("saxs", cfg, raw)
     assert not raw.exists()

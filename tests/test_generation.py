@@ -8,9 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from aeflow import generation, stages
 from aeflow.config import ConfigError, validate_config
+from aeflow.data.split import split_images, split_labels
 from aeflow.data.store import open_store
+from aeflow.evaluation.baselines import pca_gaussian_samples
+from aeflow.stages import generate as generate_stage
+from aeflow.stages.classifier import train_classifier
+from aeflow.stages.data import fetch_raw, prepare
 
 GALAXIES = {
     "kind": "galaxies",
@@ -40,9 +44,9 @@ def galaxies(tmp_path_factory):
     cfg = validate_config(
         {"datasets": {"g": GALAXIES}, "experiments": {"e": {"dataset": "g", "model": "gan"}}}
     )["datasets"]["g"]
-    stages.fetch_raw("g", cfg, root / "raw.npz")
-    stages.prepare("g", cfg, root / "raw.npz", root / "g.zarr")
-    record = generation.train_classifier("g", CLASSIFIER, root / "g.zarr", root / "clf", threads=2)
+    fetch_raw("g", cfg, root / "raw.npz")
+    prepare("g", cfg, root / "raw.npz", root / "g.zarr")
+    record = train_classifier("g", CLASSIFIER, root / "g.zarr", root / "clf", threads=2)
     return root, record
 
 
@@ -65,10 +69,14 @@ class Replay(torch.nn.Module):
 
 
 def run_generate(root, tmp_path, monkeypatch, model):
-    monkeypatch.setattr(generation, "load_trained", lambda d, dev: (model, {"n_parameters": 0}))
-    monkeypatch.setattr(generation, "_tracked_record", _write_record)
+    monkeypatch.setattr(
+        generate_stage,
+        "trained_on_device",
+        lambda cfg, d, threads: (model, {"n_parameters": 0}, torch.device("cpu")),
+    )
+    monkeypatch.setattr(generate_stage, "record_run", _write_record)
     exp = {"dataset": "g", "model": "gan", "train": {"device": "cpu"}, "generate": GENERATE}
-    return generation.generate(
+    return generate_stage.generate(
         "e", exp, {}, tmp_path / "model", root / "g.zarr", root / "clf", tmp_path / "out"
     )
 
@@ -90,7 +98,7 @@ def test_the_classifier_learns_the_galaxy_classes(galaxies):
 def test_a_perfect_generator_scores_like_real_data(galaxies, tmp_path, monkeypatch):
     root, _ = galaxies
     ds = open_store(root / "g.zarr")
-    test = generation.images(ds, "test")
+    test = split_images(ds, "test")
     m = run_generate(root, tmp_path, monkeypatch, Replay(test))
     gen = m["generator"]
     assert gen["frechet_distance"] == pytest.approx(0.0, abs=1e-6)
@@ -107,8 +115,8 @@ def test_a_perfect_generator_scores_like_real_data(galaxies, tmp_path, monkeypat
 def test_a_collapsed_generator_is_caught(galaxies, tmp_path, monkeypatch):
     root, _ = galaxies
     ds = open_store(root / "g.zarr")
-    test = generation.images(ds, "test")
-    labels = generation._labels(ds, "test")
+    test = split_images(ds, "test")
+    labels = split_labels(ds, "test")
     ellipticals = test[labels == 1]
     m = run_generate(root, tmp_path, monkeypatch, Replay(ellipticals))
     gen = m["generator"]
@@ -123,7 +131,7 @@ def test_requested_class_accuracy_of_a_conditional_generator(galaxies, tmp_path,
     and asked with the training set's class mix."""
     root, _ = galaxies
     ds = open_store(root / "g.zarr")
-    test, labels = generation.images(ds, "test"), generation._labels(ds, "test")
+    test, labels = split_images(ds, "test"), split_labels(ds, "test")
     asked = []
 
     class Conditional(Replay):
@@ -143,14 +151,14 @@ def test_requested_class_accuracy_of_a_conditional_generator(galaxies, tmp_path,
         "spiral",
     }
     shares = np.bincount(np.concatenate(asked), minlength=3) / len(np.concatenate(asked))
-    train_shares = np.bincount(generation._labels(ds, "train"), minlength=3)
+    train_shares = np.bincount(split_labels(ds, "train"), minlength=3)
     assert shares == pytest.approx(train_shares / train_shares.sum(), abs=0.08)
 
 
 def test_pca_gaussian_samples_have_the_data_shape_and_range():
     rng = np.random.default_rng(0)
     train = rng.uniform(0.2, 0.6, size=(200, 3, 4, 4)).astype(np.float32)
-    out = generation.pca_gaussian_samples(train, 50, components=5, seed=1)
+    out = pca_gaussian_samples(train, 50, components=5, seed=1)
     assert out.shape == (50, 3, 4, 4) and out.dtype == np.float32
     assert out.min() >= 0.2 - 1e-6 and out.max() <= 0.6 + 1e-6
     assert np.allclose(out.mean(), train.mean(), atol=0.02)
@@ -213,8 +221,8 @@ def test_the_books_airshowers_npz_is_downloaded_and_prepared(tmp_path, http_serv
             "experiments": {"e": {"dataset": "showers", "model": "wgan_gp"}},
         }
     )["datasets"]["showers"]
-    stages.fetch_raw("showers", cfg, tmp_path / "raw.npz")
-    stages.prepare("showers", cfg, tmp_path / "raw.npz", tmp_path / "s.zarr")
+    fetch_raw("showers", cfg, tmp_path / "raw.npz")
+    prepare("showers", cfg, tmp_path / "raw.npz", tmp_path / "s.zarr")
     ds = open_store(tmp_path / "s.zarr")
     assert ds["input"].shape == (40, 9, 9)
     assert ds.attrs["signal_transform"] == "log1p"
@@ -223,7 +231,7 @@ def test_the_books_airshowers_npz_is_downloaded_and_prepared(tmp_path, http_serv
     assert np.allclose(to_signal(ds["input"].values, ds.attrs), maps[..., 0], atol=1e-3)
     bad = dict(cfg, sha256="0" * 64)
     with pytest.raises(Exception, match="sha256"):
-        stages.fetch_raw("showers", bad, tmp_path / "raw2.npz")
+        fetch_raw("showers", bad, tmp_path / "raw2.npz")
     assert not (tmp_path / "raw2.npz").exists()
 
 
@@ -249,8 +257,8 @@ def test_a_galaxy10_file_is_mapped_onto_our_classes(tmp_path):
             "experiments": {"e": {"dataset": "g10", "model": "acgan"}},
         }
     )["datasets"]["g10"]
-    stages.fetch_raw("g10", cfg, tmp_path / "raw.h5")
-    stages.prepare("g10", cfg, tmp_path / "raw.h5", tmp_path / "g.zarr")
+    fetch_raw("g10", cfg, tmp_path / "raw.h5")
+    prepare("g10", cfg, tmp_path / "raw.h5", tmp_path / "g.zarr")
     ds = open_store(tmp_path / "g.zarr")
     assert ds["input"].shape == (24, 3, 16, 16)  # ids 2-7, 4 images each
     assert np.bincount(ds["label"].values).tolist() == [4, 12, 8]

@@ -6,11 +6,11 @@ import hashlib
 import numpy as np
 import pytest
 
-from aeflow import stages
 from aeflow.config import ConfigError, validate_config
 from aeflow.data import idx, images
 from aeflow.data.sources import RawDataError
 from aeflow.data.store import open_store
+from aeflow.stages.data import fetch_raw, prepare
 
 
 def write_idx_set(directory, n_train=40, n_test=20, size=28, seed=0):
@@ -46,8 +46,8 @@ def config(source, collection="mnist", **preprocess):
 
 def fetch_and_prepare(tmp_path, dataset_cfg):
     raw, store = tmp_path / "raw.npz", tmp_path / "d.zarr"
-    stages.fetch_raw("d", dataset_cfg, raw)
-    stages.prepare("d", dataset_cfg, raw, store)
+    fetch_raw("d", dataset_cfg, raw)
+    prepare("d", dataset_cfg, raw, store)
     return open_store(store)
 
 
@@ -98,7 +98,7 @@ def test_download_is_hash_checked(tmp_path, http_server):
     bad = dict(files, **{"t10k-images-idx3-ubyte.gz": "0" * 64})
     cfg["download"]["files"] = bad
     with pytest.raises(RawDataError, match=r"t10k-images-idx3-ubyte\.gz: hash mismatch"):
-        stages.fetch_raw("d", cfg, tmp_path / "bad" / "raw.npz")
+        fetch_raw("d", cfg, tmp_path / "bad" / "raw.npz")
     assert not (tmp_path / "bad" / "raw.npz").exists()
 
 
@@ -172,7 +172,7 @@ def test_raw_errors_name_file_and_key():
 
 def test_mnist_has_no_installed_copy(tmp_path):
     with pytest.raises(RawDataError, match="no installed copy"):
-        stages.fetch_raw("d", config("installed"), tmp_path / "raw.npz")
+        fetch_raw("d", config("installed"), tmp_path / "raw.npz")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ import h5py
 import numpy as np
 import pytest
 
-from aeflow import stages
 from aeflow.config import ConfigError, validate_config
 from aeflow.data import jets
 from aeflow.data.simulate.jets import (
@@ -17,6 +16,7 @@ from aeflow.data.simulate.jets import (
 )
 from aeflow.data.sources import RawDataError
 from aeflow.data.store import open_store
+from aeflow.stages.data import fetch_raw, prepare
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +116,8 @@ def test_top_tagging_reader_and_prepare(tmp_path, simulated):
             "experiments": {"e": {"dataset": "j", "model": "skip_dae", "task": "reconstruct"}},
         }
     )["datasets"]["j"]
-    stages.fetch_raw("j", cfg, tmp_path / "raw.h5")
-    stages.prepare("j", cfg, tmp_path / "raw.h5", tmp_path / "j.zarr")
+    fetch_raw("j", cfg, tmp_path / "raw.h5")
+    prepare("j", cfg, tmp_path / "raw.h5", tmp_path / "j.zarr")
     ds = open_store(tmp_path / "j.zarr")
     assert ds["input"].shape == (30, 40, 40)
     np.testing.assert_array_equal(ds["is_anomaly"].values, labels.astype(bool))

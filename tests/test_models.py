@@ -63,9 +63,11 @@ def test_schema_lists_every_registered_model():
 
 
 def test_model_modality_table_matches_the_classes():
-    from aeflow.config import MODEL_MODALITY
+    from aeflow.models.catalog import CATALOG
 
-    assert {name: cls.modality for name, cls in REGISTRY.items()} == MODEL_MODALITY
+    assert {name: cls.modality for name, cls in REGISTRY.items()} == {
+        name: traits.modality for name, traits in CATALOG.items()
+    }
 
 
 def test_dense_ae_is_the_lecture_784_32_784():

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from aeflow import stages
 from aeflow.config import ConfigError, validate_config
 from aeflow.data import radio
 from aeflow.data.simulate.radio import RadioSimulation, band_response, draw_snr, simulate_radio
@@ -18,6 +17,7 @@ from aeflow.evaluation.baselines import (
     wiener_gain,
 )
 from aeflow.models import build_model, count_parameters
+from aeflow.stages.data import prepare
 
 FS = 180.0
 
@@ -175,7 +175,7 @@ def test_prepare_normalizes_by_the_training_std(tmp_path, raw_radio):
     write_npz(raw, raw_radio)
     out = tmp_path / "radio.zarr"
     cfg = _dataset_cfg(str(raw), test_fraction=0.2, val_fraction=0.25)
-    stages.prepare("r", cfg, raw, out)
+    prepare("r", cfg, raw, out)
     ds = open_store(out)
     train = ds["split"].values == "train"
     std = raw_radio["traces"][train].std()
@@ -194,7 +194,7 @@ def test_prepare_normalizes_by_the_training_std(tmp_path, raw_radio):
 def test_test_only_dataset_uses_its_own_std(tmp_path, raw_radio):
     raw = tmp_path / "radio.npz"
     write_npz(raw, raw_radio)
-    stages.prepare("r", _dataset_cfg(str(raw), test_fraction=1.0), raw, tmp_path / "o.zarr")
+    prepare("r", _dataset_cfg(str(raw), test_fraction=1.0), raw, tmp_path / "o.zarr")
     ds = open_store(tmp_path / "o.zarr")
     assert ds.attrs["norm_std_from"].startswith("all traces")
 

@@ -5,10 +5,12 @@ import pytest
 import torch
 import xarray as xr
 
-from aeflow import stages
+from aeflow import plan
 from aeflow.config import validate_config
 from aeflow.data.store import write_store
 from aeflow.models import build_model
+from aeflow.models.trained import load_trained
+from aeflow.stages.train import train
 from aeflow.training.callbacks import Callback, Checkpoint, EarlyStopping, ReduceLROnPlateau
 from aeflow.training.loop import Trainer
 from aeflow.training.tracking import flatten, init_store
@@ -185,12 +187,12 @@ def test_train_stage_resumes_after_kill(tmp_path, prepared_store, monkeypatch):
 
     monkeypatch.setattr(Checkpoint, "on_epoch_end", killing)
     with pytest.raises(KeyboardInterrupt):
-        stages.train("toy_dae", exp, mlflow_cfg, prepared_store, out, ckpt)
+        train("toy_dae", exp, mlflow_cfg, prepared_store, out, ckpt)
     assert (ckpt / "last.pt").exists()
     assert not (out / "model.pt").exists()
     monkeypatch.setattr(Checkpoint, "on_epoch_end", original)
 
-    desc = stages.train("toy_dae", exp, mlflow_cfg, prepared_store, out, ckpt)
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, out, ckpt)
     assert desc["epochs_run"] == 3
     assert not (ckpt / "last.pt").exists()  # removed once the outputs are complete
     for name in ("model.pt", "model.json", "history.csv", "run.json"):
@@ -205,7 +207,7 @@ def test_train_stage_resumes_after_kill(tmp_path, prepared_store, monkeypatch):
     assert run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2, 3]
     assert run.data.params["train.batch_size"] == "8"
-    model, _ = stages.load_trained(out)
+    model, _ = load_trained(out)
     assert sum(p.numel() for p in model.parameters()) == desc["n_parameters"]
 
 
@@ -218,7 +220,7 @@ def test_checkpoint_of_another_config_is_ignored(tmp_path, prepared_store):
     trainer.epoch = 5
     trainer.extra_state = {"fingerprint": "other"}
     torch.save(trainer.state_dict(), ckpt / "last.pt")
-    desc = stages.train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
     assert desc["epochs_run"] == 1
 
 
@@ -229,11 +231,11 @@ def test_training_spec_ignores_evaluation_and_threads():
             "experiments": {"e": {"dataset": "d", "model": "skip_dae"}},
         }
     )["experiments"]["e"]
-    spec = stages.training_spec(cfg)
+    spec = plan.training_spec(cfg)
     assert "evaluate" not in spec and "threads" not in spec["train"]
     changed = {**cfg, "evaluate": {**cfg["evaluate"], "n_examples": 3}}
     changed["train"] = {**cfg["train"], "threads": 7}
-    assert stages.training_spec(changed) == spec
+    assert plan.training_spec(changed) == spec
 
 
 def test_unreadable_checkpoint_is_moved_aside(tmp_path, prepared_store):
@@ -242,6 +244,6 @@ def test_unreadable_checkpoint_is_moved_aside(tmp_path, prepared_store):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     (ckpt / "last.pt").write_bytes(b"truncated")
-    desc = stages.train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
     assert desc["epochs_run"] == 1
     assert (ckpt / "last.pt.stale").read_bytes() == b"truncated"

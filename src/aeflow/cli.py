@@ -10,8 +10,8 @@
     aeflow classifier --config config/config.yaml --dataset galaxies
     aeflow generate --config config/config.yaml --experiment galaxy_wgan_gp
 
-Snakemake calls the same functions (src/aeflow/stages.py) from the rules; use the workflow to
-get the whole chain, and this to poke at one step.
+Snakemake calls the same functions (src/aeflow/stages/) from the rules, with the same paths
+(src/aeflow/plan.py); use the workflow to get the whole chain, and this to poke at one step.
 """
 
 from __future__ import annotations
@@ -20,23 +20,12 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from aeflow.config import LABELLED_KINDS, ConfigError, is_generative, load_config
-
-
-def _raw_path(config, dataset: str) -> Path:
-    from aeflow.data.sources import raw_suffix
-
-    return Path("data/raw") / f"{dataset}{raw_suffix(config['datasets'][dataset]['source'])}"
-
-
-def _prepared(dataset: str) -> Path:
-    return Path("results/prepared") / f"{dataset}.zarr"
-
-
-def _classifier_dir(dataset: str) -> Path:
-    return Path("results/classifiers") / dataset
+from aeflow import plan
+from aeflow.config import ConfigError, load_config
 
 
 def _pick(config, section: str, name: str | None) -> str:
@@ -49,22 +38,153 @@ def _pick(config, section: str, name: str | None) -> str:
     return name
 
 
+# ---- dataset stages ----------------------------------------------------------------------------
+def _fetch(config, name: str, threads: int) -> None:
+    from aeflow.stages.data import fetch_raw
+
+    ds = config["datasets"][name]
+    fetch_raw(name, ds, plan.raw_path(name, ds))
+
+
+def _prepare(config, name: str, threads: int) -> None:
+    from aeflow.stages.data import prepare
+
+    ds = config["datasets"][name]
+    prepare(name, ds, plan.raw_path(name, ds), plan.prepared(name))
+
+
+def _classifier(config, name: str, threads: int) -> None:
+    from aeflow.stages.classifier import train_classifier
+
+    record = train_classifier(
+        name,
+        config["classifier"],
+        plan.prepared(name),
+        plan.classifier_dir(name),
+        threads=threads,
+    )
+    print(json.dumps({"test_accuracy": round(record["test_accuracy"], 4)}))
+
+
+# ---- experiment stages -------------------------------------------------------------------------
+def _train(config, name: str, threads: int) -> None:
+    from aeflow.stages.train import train
+
+    exp = config["experiments"][name]
+    train(
+        name,
+        exp,
+        config["mlflow"],
+        plan.prepared(exp["dataset"]),
+        plan.model_dir(name),
+        plan.checkpoint_dir(name),
+        threads=threads,
+    )
+
+
+def _evaluate(config, name: str, threads: int) -> None:
+    from aeflow.stages.evaluate import evaluate, spectra
+
+    exp = config["experiments"][name]
+    also_on = {d: plan.prepared(d) for d in exp["evaluate"]["also_on"]}
+    out_dir = Path(plan.eval_dir(name))
+    metrics = evaluate(
+        name,
+        exp,
+        config["mlflow"],
+        plan.model_dir(name),
+        plan.prepared(exp["dataset"]),
+        also_on,
+        out_dir,
+        threads=threads,
+    )
+    if metrics["modality"] == "traces":
+        spectra(out_dir / "predictions.zarr", list(also_on), out_dir / "spectra.zarr")
+
+
+def _anomaly(config, name: str, threads: int) -> None:
+    from aeflow.stages.anomaly import anomaly
+
+    exp = config["experiments"][name]
+    summary = anomaly(
+        name,
+        exp,
+        config["mlflow"],
+        plan.model_dir(name),
+        plan.prepared(exp["dataset"]),
+        plan.anomaly_dir(name),
+        threads=threads,
+    )
+    aurocs = {k: round(b["auroc"], 4) for k, b in summary["baselines"].items()}
+    print(json.dumps({"auroc": round(summary["auroc"], 4), "baselines": aurocs}))
+
+
+def _generate(config, name: str, threads: int) -> None:
+    from aeflow.stages.generate import generate
+
+    exp = config["experiments"][name]
+    clf = None
+    if plan.Plan(config).uses_classifier(name):
+        clf = Path(plan.classifier_dir(exp["dataset"]))
+        if not (clf / "classifier.json").exists():
+            raise FileNotFoundError(
+                f"{clf / 'classifier.json'}: train the feature classifier first "
+                f"(aeflow classifier --dataset {exp['dataset']})"
+            )
+    metrics = generate(
+        name,
+        exp,
+        config["mlflow"],
+        plan.model_dir(name),
+        plan.prepared(exp["dataset"]),
+        clf,
+        plan.generative_dir(name),
+        threads=threads,
+    )
+    g = metrics["generator"]
+    print(json.dumps({k: round(g[k], 4) for k in ("frechet_distance", "precision", "recall")}))
+
+
+def _check(config, name: str | None, threads: int) -> None:
+    print(json.dumps(config, indent=2))
+
+
+def _init_mlflow(config, name: str | None, threads: int) -> None:
+    from aeflow.stages.train import init_mlflow
+
+    init_mlflow(config["mlflow"], plan.MLFLOW_STORE)
+
+
+# stage -> (config section its --name picks from, or None; the function)
+STAGES: dict[str, tuple[str | None, Callable[[Any, Any, int], None]]] = {
+    "check": (None, _check),
+    "fetch": ("datasets", _fetch),
+    "prepare": ("datasets", _prepare),
+    "init-mlflow": (None, _init_mlflow),
+    "train": ("experiments", _train),
+    "evaluate": ("experiments", _evaluate),
+    "anomaly": ("experiments", _anomaly),
+    "classifier": ("datasets", _classifier),
+    "generate": ("experiments", _generate),
+}
+
+
+def _check_judged_by(config, stage: str, name: str) -> None:
+    """evaluate and anomaly judge reconstructions, generate judges samples: refuse the other."""
+    if stage not in ("evaluate", "anomaly", "generate"):
+        return
+    generative = plan.Plan(config).generative(name)
+    if generative != (stage == "generate"):
+        use = "generate" if generative else "evaluate"
+        raise ConfigError(
+            f"experiments.{name}: {'a' if generative else 'not a'} generative "
+            f"experiment: use 'aeflow {use}'"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aeflow", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "stage",
-        choices=[
-            "check",
-            "fetch",
-            "prepare",
-            "init-mlflow",
-            "train",
-            "evaluate",
-            "anomaly",
-            "classifier",
-            "generate",
-        ],
-    )
+    parser.add_argument("stage", choices=list(STAGES))
     parser.add_argument("--config", default="config/config.yaml", help="YAML config file")
     parser.add_argument("--dataset", help="dataset name (fetch, prepare, classifier)")
     parser.add_argument("--experiment", help="experiment name (train, evaluate, anomaly, generate)")
@@ -73,108 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-
-    from aeflow import stages
-
+    section, run = STAGES[args.stage]
     try:
         config = load_config(args.config)
-        if args.stage == "check":
-            print(json.dumps(config, indent=2))
-        elif args.stage in ("fetch", "prepare", "classifier"):
-            name = _pick(config, "datasets", args.dataset)
-            ds = config["datasets"][name]
-            if args.stage == "fetch":
-                stages.fetch_raw(name, ds, _raw_path(config, name))
-            elif args.stage == "prepare":
-                stages.prepare(name, ds, _raw_path(config, name), _prepared(name))
-            else:
-                from aeflow.generation import train_classifier
-
-                record = train_classifier(
-                    name,
-                    config["classifier"],
-                    _prepared(name),
-                    _classifier_dir(name),
-                    threads=args.threads,
-                )
-                print(json.dumps({"test_accuracy": round(record["test_accuracy"], 4)}))
-        elif args.stage == "init-mlflow":
-            stages.init_mlflow(config["mlflow"], "results/mlflow/store.json")
-        else:
-            name = _pick(config, "experiments", args.experiment)
-            exp = config["experiments"][name]
-            model_dir = Path("results/models") / name
-            generative = is_generative(exp, config["datasets"])
-            if args.stage in ("evaluate", "anomaly", "generate") and generative != (
-                args.stage == "generate"
-            ):
-                use = "generate" if generative else "evaluate"
-                raise ConfigError(
-                    f"experiments.{name}: {'a' if generative else 'not a'} generative "
-                    f"experiment: use 'aeflow {use}'"
-                )
-            if args.stage == "train":
-                stages.train(
-                    name,
-                    exp,
-                    config["mlflow"],
-                    _prepared(exp["dataset"]),
-                    model_dir,
-                    Path("results/checkpoints") / name,
-                    threads=args.threads,
-                )
-            elif args.stage == "generate":
-                from aeflow.generation import generate
-
-                kind = config["datasets"][exp["dataset"]]["kind"]
-                clf = _classifier_dir(exp["dataset"]) if kind in LABELLED_KINDS else None
-                if clf is not None and not (clf / "classifier.json").exists():
-                    raise FileNotFoundError(
-                        f"{clf / 'classifier.json'}: train the feature classifier first "
-                        f"(aeflow classifier --dataset {exp['dataset']})"
-                    )
-                metrics = generate(
-                    name,
-                    exp,
-                    config["mlflow"],
-                    model_dir,
-                    _prepared(exp["dataset"]),
-                    clf,
-                    Path("results/generative") / name,
-                    threads=args.threads,
-                )
-                g = metrics["generator"]
-                keys = ("frechet_distance", "precision", "recall")
-                print(json.dumps({k: round(g[k], 4) for k in keys}))
-            elif args.stage == "anomaly":
-                summary = stages.anomaly(
-                    name,
-                    exp,
-                    config["mlflow"],
-                    model_dir,
-                    _prepared(exp["dataset"]),
-                    Path("results/anomaly") / name,
-                    threads=args.threads,
-                )
-                aurocs = {k: round(b["auroc"], 4) for k, b in summary["baselines"].items()}
-                print(json.dumps({"auroc": round(summary["auroc"], 4), "baselines": aurocs}))
-            else:
-                also_on = {d: _prepared(d) for d in exp["evaluate"]["also_on"]}
-                out_dir = Path("results/eval") / name
-                metrics = stages.evaluate(
-                    name,
-                    exp,
-                    config["mlflow"],
-                    model_dir,
-                    _prepared(exp["dataset"]),
-                    also_on,
-                    out_dir,
-                    threads=args.threads,
-                )
-                if metrics["modality"] == "traces":
-                    stages.spectra(
-                        out_dir / "predictions.zarr", list(also_on), out_dir / "spectra.zarr"
-                    )
+        name = None
+        if section is not None:
+            wanted = args.dataset if section == "datasets" else args.experiment
+            name = _pick(config, section, wanted)
+            _check_judged_by(config, args.stage, name)
+        run(config, name, args.threads)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"aeflow {args.stage}: error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from aeflow.data.kinds import MODALITY
+from aeflow.data import kinds
+from aeflow.models import catalog
+from aeflow.plan import is_generative
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -24,39 +26,9 @@ class ConfigError(ValueError):
     """A configuration key is missing, unknown or has a bad value."""
 
 
-# The data each model takes (checked against the dataset kind's modality without importing
-# torch; tests check it matches each model class's ``modality``).
-MODEL_MODALITY = {
-    "skip_dae": "images",
-    "conv1d_dae": "traces",
-    "dense_ae": "images",
-    "conv_ae": "images",
-    "sparse_ae": "images",
-    "contractive_ae": "images",
-    "linear_ae": "images",
-    "stacked_ae": "images",
-    "vae": "images",
-    "galaxy_vae": "images",
-    "gan": "images",
-    "acgan": "images",
-    "wgan_gp": "images",
-    "wgan_div": "images",
-}
-
-# Generative experiments are evaluated on their samples (the generate stage), not on test
-# reconstructions: these models, and every model on these kinds (multi-channel galaxies,
-# footprints whose observables are compared).
-GENERATIVE_MODELS = ("galaxy_vae", "gan", "acgan", "wgan_gp", "wgan_div")
-GENERATIVE_KINDS = ("galaxies", "airshowers")
-# kinds whose samples carry class labels (the feature classifier of generative experiments)
-LABELLED_KINDS = ("galaxies", "images", "fashion_mnist")
-# what the generate stage can sample from
-SAMPLING_MODELS = (*GENERATIVE_MODELS, "vae")
-
-
-def is_generative(exp: dict[str, Any], datasets: dict[str, Any]) -> bool:
-    kind = datasets[exp["dataset"]]["kind"]
-    return exp["model"] in GENERATIVE_MODELS or kind in GENERATIVE_KINDS
+def _kinds_with(trait: str) -> str:
+    """The kinds that have a trait, for error messages."""
+    return ", ".join(name for name, k in kinds.registry().items() if getattr(k, trait))
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
@@ -109,7 +81,8 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
     datasets = config["datasets"]
     for name, ds in datasets.items():
         src = ds["source"]
-        if src == "download" and ds["kind"] not in ("images", "fashion_mnist"):
+        kind = kinds.traits(ds["kind"])
+        if src == "download" and not kind.own_download:
             dl = ds["download"]  # (image collections know their official mirrors)
             if not (dl.get("url") or dl.get("gdrive_id")):
                 raise ConfigError(
@@ -121,27 +94,26 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 raise ConfigError(
                     f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
                 )
-        if ds.get("collection") and ds["kind"] not in ("images", "fashion_mnist"):
+        if ds.get("collection") and not kind.collections:
             raise ConfigError(
-                f"{source}: datasets.{name}.collection: only kinds images and fashion_mnist "
+                f"{source}: datasets.{name}.collection: only kinds {_kinds_with('collections')} "
                 f"have a collection (this is kind {ds['kind']!r})"
             )
-        if src == "simulate" and ds["kind"] in ("images", "fashion_mnist"):
+        if src == "simulate" and kind.real_data_only:
             raise ConfigError(
                 f"{source}: datasets.{name}.source: image collections are real data; use "
                 "installed, download or a local path"
             )
         if src == "simulate":
             _check_simulation(name, ds, source)
-        if ds["kind"] == "radio":
-            _check_radio(name, ds, source)
+        _check_hook(kind, "check_dataset", source, name, ds)
     study = config.get("compression")
     if study:
         ds = datasets.get(study["dataset"])
-        if ds is None or ds["kind"] not in ("images", "fashion_mnist"):
+        if ds is None or not kinds.traits(ds["kind"]).collections:
             raise ConfigError(
                 f"{source}: compression.dataset: {study['dataset']!r} is not an image dataset "
-                "of kind images or fashion_mnist"
+                f"of kind {_kinds_with('collections')}"
             )
     for name, exp in config["experiments"].items():
         if exp["dataset"] not in datasets:
@@ -149,12 +121,13 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 f"{source}: experiments.{name}.dataset: unknown dataset {exp['dataset']!r} "
                 f"(known: {', '.join(sorted(datasets))})"
             )
-        kind = datasets[exp["dataset"]]["kind"]
-        if MODEL_MODALITY[exp["model"]] != MODALITY[kind]:
+        kind = kinds.traits(datasets[exp["dataset"]]["kind"])
+        takes = catalog.traits(exp["model"]).modality
+        if takes != kind.modality:
             raise ConfigError(
                 f"{source}: experiments.{name}.model: {exp['model']!r} takes "
-                f"{MODEL_MODALITY[exp['model']]}, but dataset {exp['dataset']!r} (kind {kind!r}) "
-                f"holds {MODALITY[kind]}"
+                f"{takes}, but dataset {exp['dataset']!r} (kind {kind.name!r}) "
+                f"holds {kind.modality}"
             )
         band = exp["evaluate"]["baselines"]["bandpass_mhz"]
         if band[0] >= band[1]:
@@ -167,8 +140,7 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
             raise ConfigError(
                 f"{source}: experiments.{name}.evaluate.traces.snr_bins must increase: {edges}"
             )
-        if kind == "radio":
-            _check_radio_experiment(name, exp, datasets, source)
+        _check_hook(kind, "check_experiment", source, name, exp, datasets)
         if exp["anomaly"]:
             _check_anomaly(name, datasets[exp["dataset"]], source)
         _check_task(name, exp, kind, source)
@@ -190,8 +162,6 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
 def _check_simulation(name: str, ds: Mapping[str, Any], source: str) -> None:
     """Simulator parameters that are valid one by one but not together (a kind's
     ``simulation(dataset_cfg)`` raises ValueError naming the key)."""
-    from aeflow.data import kinds
-
     build = getattr(kinds.get(ds["kind"]), "simulation", None)
     if build is not None:
         try:
@@ -200,19 +170,29 @@ def _check_simulation(name: str, ds: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: datasets.{name}.{exc}") from None
 
 
-def _check_task(name: str, exp: Mapping[str, Any], kind: str, source: str) -> None:
+def _check_hook(kind: kinds.Kind, hook: str, source: str, *args: Any) -> None:
+    """A kind's own cross-key check (``check_dataset(name, dataset_cfg)`` or
+    ``check_experiment(name, exp_cfg, datasets)``), if it has one: a ValueError it raises
+    names the key and becomes a ConfigError naming the config file."""
+    check = getattr(kind.hooks(), hook, None)
+    if check is not None:
+        try:
+            check(*args)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+
+def _check_task(name: str, exp: Mapping[str, Any], kind: kinds.Kind, source: str) -> None:
     """The corruption a task needs, on data that can take it."""
     where = f"{source}: experiments.{name}"
     corrupt = exp["corrupt"]
-    if corrupt and MODALITY[kind] != "images":
-        raise ConfigError(f"{where}.corrupt: applies to images, dataset kind {kind!r} has traces")
+    if corrupt and kind.modality != "images":
+        raise ConfigError(
+            f"{where}.corrupt: applies to images, dataset kind {kind.name!r} has {kind.modality}"
+        )
     if exp["task"] == "superres" and not (corrupt and corrupt["downsample"]):
         raise ConfigError(f"{where}.task: superres needs corrupt.downsample (2 or 4)")
-    if (
-        exp["task"] == "denoise"
-        and kind in ("images", "fashion_mnist", "jets")
-        and not (corrupt and corrupt["noise_sd"])
-    ):
+    if exp["task"] == "denoise" and kind.clean_inputs and not (corrupt and corrupt["noise_sd"]):
         raise ConfigError(
             f"{where}.task: denoise on clean images needs corrupt.noise_sd (or task: reconstruct)"
         )
@@ -220,13 +200,15 @@ def _check_task(name: str, exp: Mapping[str, Any], kind: str, source: str) -> No
         raise ConfigError(f"{where}.corrupt.clip: low {corrupt['clip'][0]} >= high")
 
 
-def _check_generative(name: str, exp: Mapping[str, Any], kind: str, source: str) -> None:
+def _check_generative(name: str, exp: Mapping[str, Any], kind: kinds.Kind, source: str) -> None:
     """Generative experiments: a model that samples, evaluated on its samples alone."""
     where = f"{source}: experiments.{name}"
-    if exp["model"] not in SAMPLING_MODELS:
+    model = catalog.traits(exp["model"])
+    if not model.samples:
+        sampling = ", ".join(m for m, t in catalog.CATALOG.items() if t.samples)
         raise ConfigError(
-            f"{where}.model: dataset kind {kind!r} is for generative models "
-            f"({', '.join(SAMPLING_MODELS)}), got {exp['model']!r}"
+            f"{where}.model: dataset kind {kind.name!r} is for generative models "
+            f"({sampling}), got {exp['model']!r}"
         )
     for key in ("anomaly", "corrupt"):
         if exp[key]:
@@ -238,67 +220,25 @@ def _check_generative(name: str, exp: Mapping[str, Any], kind: str, source: str)
         raise ConfigError(
             f"{where}.generate.n_samples: {n} samples leave no k = {k} nearest neighbours"
         )
-    if exp["model"] == "acgan" and kind not in LABELLED_KINDS:
+    if model.conditional and not kind.labelled:
         raise ConfigError(
-            f"{where}.model: acgan needs class labels; dataset kind {kind!r} has none"
+            f"{where}.model: {exp['model']} needs class labels; dataset kind {kind.name!r} has none"
         )
 
 
 def _check_anomaly(name: str, ds: Mapping[str, Any], source: str) -> None:
     """An anomaly section needs labelled anomalies in the dataset."""
     where = f"{source}: experiments.{name}.anomaly"
-    if ds["kind"] not in ("jets", "images", "fashion_mnist"):
+    kind = kinds.traits(ds["kind"])
+    if not kind.anomaly_labels:
         raise ConfigError(
-            f"{where}: dataset kind {ds['kind']!r} has no anomaly labels "
-            "(kinds jets, images and fashion_mnist do)"
+            f"{where}: dataset kind {kind.name!r} has no anomaly labels "
+            f"(kinds {_kinds_with('anomaly_labels')} do)"
         )
-    if ds["kind"] != "jets" and not ds["preprocess"]["anomaly_classes"]:
+    if kind.anomaly_needs_classes and not ds["preprocess"]["anomaly_classes"]:
         raise ConfigError(
             f"{where}: the dataset marks no anomalies; set its preprocess.anomaly_classes"
         )
-
-
-def _check_radio(name: str, ds: Mapping[str, Any], source: str) -> None:
-    """Radio datasets: simulator parameters consistent (bands below Nyquist, SNR median in
-    range) and one sampling rate."""
-    if ds["source"] == "simulate":
-        rate = ds["preprocess"]["sampling_rate_mhz"]
-        if rate is not None and rate != ds["simulate"]["sampling_rate_mhz"]:
-            raise ConfigError(
-                f"{source}: datasets.{name}.preprocess.sampling_rate_mhz = {rate} differs from "
-                f"simulate.sampling_rate_mhz = {ds['simulate']['sampling_rate_mhz']}; "
-                "leave it null for simulated data"
-            )
-
-
-def _trace_geometry(ds: Mapping[str, Any]) -> tuple[int | None, float]:
-    """Trace length (None if only the file knows) and sampling rate of a radio dataset."""
-    from aeflow.data.radio import sampling_rate
-
-    length = ds["simulate"]["trace_length"] if ds["source"] == "simulate" else None
-    return length, sampling_rate(ds)
-
-
-def _check_radio_experiment(
-    name: str, exp: Mapping[str, Any], datasets: Mapping[str, Any], source: str
-) -> None:
-    """The band-pass below Nyquist; ``also_on`` traces sampled like the training traces
-    (the Wiener filter, band-pass and windows are fitted on those)."""
-    length, rate = _trace_geometry(datasets[exp["dataset"]])
-    band = exp["evaluate"]["baselines"]["bandpass_mhz"]
-    if band[1] >= rate / 2:
-        raise ConfigError(
-            f"{source}: experiments.{name}.evaluate.baselines.bandpass_mhz: high edge "
-            f"{band[1]} MHz is not below Nyquist ({rate / 2} MHz) of dataset {exp['dataset']!r}"
-        )
-    for other in exp["evaluate"]["also_on"]:
-        o_length, o_rate = _trace_geometry(datasets[other])
-        if o_rate != rate or (None not in (length, o_length) and o_length != length):
-            raise ConfigError(
-                f"{source}: experiments.{name}.evaluate.also_on: dataset {other!r} has traces "
-                f"of {o_length} samples at {o_rate} MHz, the model was trained on {length} "
-                f"samples at {rate} MHz"
-            )
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

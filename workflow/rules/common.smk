@@ -1,20 +1,22 @@
-# Config validation and every helper the rules use. No rules here.
+# Config validation and every helper the rules use. No rules here. The decisions (paths,
+# which stage judges an experiment, which figures it gets) are in aeflow.plan, which the
+# aeflow CLI reads too.
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from aeflow.config import LABELLED_KINDS, is_generative, validate_config
-from aeflow.data.kinds import MODALITY
-from aeflow.data.sources import raw_suffix
-from aeflow.generation import GENERATIVE_FIGURES
-from aeflow.stages import training_spec
+import jinja2
+
+from aeflow import plan
+from aeflow.config import validate_config
 
 # Validate once, fill the schema's defaults, and fail before any job starts.
 _validated = validate_config(config, source="config (config/config.yaml + overrides)")
 config.clear()
 config.update(_validated)
+PLAN = plan.Plan(config)
 
 
 wildcard_constraints:
@@ -35,12 +37,7 @@ def experiment_config(wildcards):
 
 def experiment_training_spec(wildcards):
     """Only what determines the trained model: evaluation options do not retrain."""
-    return training_spec(config["experiments"][wildcards.experiment])
-
-
-def raw_path(dataset):
-    source = config["datasets"][dataset]["source"]
-    return f"data/raw/{dataset}{raw_suffix(source)}"
+    return plan.training_spec(config["experiments"][wildcards.experiment])
 
 
 def local_source(wildcards):
@@ -50,15 +47,11 @@ def local_source(wildcards):
 
 
 def raw_input(wildcards):
-    return raw_path(wildcards.dataset)
-
-
-def prepared(dataset):
-    return f"results/prepared/{dataset}.zarr"
+    return plan.raw_path(wildcards.dataset, config["datasets"][wildcards.dataset])
 
 
 def experiment_prepared(wildcards):
-    return prepared(config["experiments"][wildcards.experiment]["dataset"])
+    return plan.prepared(PLAN.dataset_of(wildcards.experiment))
 
 
 def also_on(wildcards):
@@ -66,7 +59,7 @@ def also_on(wildcards):
 
 
 def also_on_prepared(wildcards):
-    return [prepared(name) for name in also_on(wildcards)]
+    return [plan.prepared(name) for name in also_on(wildcards)]
 
 
 def train_threads(wildcards):
@@ -77,144 +70,54 @@ def uses_gpu(wildcards):
     return int(config["experiments"][wildcards.experiment]["train"]["device"] != "cpu")
 
 
-def modality(experiment):
-    """``images`` or ``traces``: the modality of the experiment's dataset kind."""
-    dataset = config["experiments"][experiment]["dataset"]
-    return MODALITY[config["datasets"][dataset]["kind"]]
-
-
-# Figures per modality (results/figures/<experiment>/<name>.png).
-FIGURES = {
-    "images": ["history", "examples", "error_distribution"],
-    "traces": [
-        "history",
-        "traces",
-        "spectra",
-        "peak_accuracy",
-        "energy_ratio",
-        "error_distribution",
-    ],
-}
-
-
-def anomaly_experiments():
-    """Experiments with an anomaly section (the anomaly stage), in config order."""
-    return [name for name, exp in config["experiments"].items() if exp["anomaly"]]
-
-
-# Bottleneck models with encode and decode: their code space is drawn for labelled images.
-LATENT_MODELS = {
-    "dense_ae",
-    "conv_ae",
-    "sparse_ae",
-    "contractive_ae",
-    "linear_ae",
-    "stacked_ae",
-    "vae",
-}
-
-
-def has_latent_figures(experiment):
-    exp = config["experiments"][experiment]
-    kind = config["datasets"][exp["dataset"]]["kind"]
-    return exp["model"] in LATENT_MODELS and kind in ("images", "fashion_mnist")
-
-
-# Figures of an experiment with an anomaly section; mass_sculpting for jets only.
-ANOMALY_FIGURES = ["anomaly_scores", "roc", "anomaly_examples", "mass_sculpting"]
-
-
-def generative(experiment):
-    """Evaluated on its samples (rule generate) rather than on test reconstructions."""
-    return is_generative(config["experiments"][experiment], config["datasets"])
-
-
-def dataset_kind(experiment):
-    return config["datasets"][config["experiments"][experiment]["dataset"]]["kind"]
-
-
 def classifier_input(wildcards):
     """The feature classifier of the experiment's dataset, when it is labelled."""
-    if dataset_kind(wildcards.experiment) not in LABELLED_KINDS:
+    if not PLAN.uses_classifier(wildcards.experiment):
         return []
-    dataset = config["experiments"][wildcards.experiment]["dataset"]
-    return [f"results/classifiers/{dataset}/classifier.json"]
+    dataset = PLAN.dataset_of(wildcards.experiment)
+    return [f"{plan.classifier_dir(dataset)}/classifier.json"]
 
 
-def class_histogram_experiments(dataset):
-    """Generative experiments on a labelled dataset, in config order."""
-    return [
-        name
-        for name, exp in config["experiments"].items()
-        if exp["dataset"] == dataset
-        and generative(name)
-        and dataset_kind(name) in LABELLED_KINDS
-    ]
+# ---- figures: one rule for an experiment's, one for a dataset's; the table is plan.FIGURES
 
 
-def metrics_json(experiment):
-    if generative(experiment):
-        return f"results/generative/{experiment}/metrics.json"
-    return f"results/eval/{experiment}/metrics.json"
+def experiment_figure_inputs(wildcards):
+    return PLAN.figure_inputs(wildcards.experiment, wildcards.figure)
 
 
-def generative_figures(experiment):
-    names = ["history", "samples"]
-    if config["experiments"][experiment]["model"] in ("vae", "galaxy_vae"):
-        names.append("latent_interpolation")
-    if dataset_kind(experiment) == "airshowers":
-        names.append("observables")
-    return names
+def dataset_figure_inputs(wildcards):
+    return PLAN.figure_inputs(wildcards.dataset, wildcards.figure, dataset_scope=True)
 
 
-def figures(experiment):
-    """The figures an experiment gets, by the modality of its data."""
-    exp = config["experiments"][experiment]
-    if generative(experiment):
-        return [
-            f"results/figures/{experiment}/{name}.png"
-            for name in generative_figures(experiment)
-        ]
-    names = list(FIGURES[modality(experiment)])
-    if exp["evaluate"]["also_on"] and modality(experiment) == "images":
-        names.append("also_on_examples")
-    if has_latent_figures(experiment):
-        names += ["latent_space", "latent_walks"]
-    if exp["anomaly"]:
-        jets = config["datasets"][exp["dataset"]]["kind"] == "jets"
-        names += [f for f in ANOMALY_FIGURES if jets or f != "mass_sculpting"]
-    return [f"results/figures/{experiment}/{name}.png" for name in names]
+def experiment_kind(wildcards):
+    return PLAN.kind(wildcards.experiment).name
 
 
-def dataset_figures():
-    """Example traces of every trace dataset an experiment uses (the blog's Fig. 1)."""
-    used = set()
-    for name, exp in config["experiments"].items():
-        if modality(name) == "traces":
-            used.update([exp["dataset"], *exp["evaluate"]["also_on"]])
-    return [
-        f"results/figures/datasets/{dataset}/traces.png" for dataset in sorted(used)
-    ]
+def _render_caption(figure, wildcards, dataset_scope):
+    """The figure's caption (workflow/report/<caption>.rst, Jinja with snakemake.wildcards
+    and snakemake.config), rendered here so one rule serves every figure."""
+    spec = plan.figure_spec(figure, dataset_scope)
+    text = (Path(workflow.basedir) / "workflow/report" / f"{spec.caption}.rst").read_text()
+    ns = {"wildcards": wildcards, "config": config}
+    return jinja2.Template(text).render(snakemake=type("Snakemake", (), ns))
 
 
-def all_targets():
-    targets = ["results/summary/metrics.html", *dataset_figures()]
-    if config["compression"]:
-        targets.append(
-            f"results/figures/compression/{config['compression']['dataset']}.png"
-        )
-    datasets = {exp["dataset"] for exp in config["experiments"].values()}
-    for dataset in sorted(datasets):
-        if class_histogram_experiments(dataset):
-            targets.append(f"results/figures/datasets/{dataset}/class_histogram.png")
-    for experiment in config["experiments"]:
-        targets.append(metrics_json(experiment))
-        if generative(experiment):
-            targets.extend(figures(experiment))
-            continue
-        if modality(experiment) == "traces":
-            targets.append(f"results/eval/{experiment}/spectra.zarr")
-        if config["experiments"][experiment]["anomaly"]:
-            targets.append(f"results/anomaly/{experiment}/thresholds.json")
-        targets.extend(figures(experiment))
-    return targets
+def experiment_caption(wildcards):
+    return _render_caption(wildcards.figure, wildcards, False)
+
+
+def dataset_caption(wildcards):
+    return _render_caption(wildcards.figure, wildcards, True)
+
+
+def experiment_figure_label(wildcards):
+    return {"figure": plan.figure_spec(wildcards.figure).label}
+
+
+def dataset_figure_label(wildcards):
+    spec = plan.figure_spec(wildcards.figure, dataset_scope=True)
+    return {"figure": spec.label, "dataset": wildcards.dataset}
+
+
+def dataset_figure_category(wildcards):
+    return plan.figure_spec(wildcards.figure, dataset_scope=True).category

@@ -66,7 +66,7 @@ rule anomaly:
 
 rule compression:
     input:
-        prepared=lambda wildcards: prepared(wildcards.dataset),
+        prepared=lambda wildcards: plan.prepared(wildcards.dataset),
         store="results/mlflow/store.json",
     output:
         result="results/compression/{dataset}.json",

@@ -1,10 +1,10 @@
-# Generative experiments: the feature classifier of each labelled dataset, samples scored
-# against the real test set, and their figures.
+# Generative experiments: the feature classifier of each labelled dataset, and samples
+# scored against the real test set.
 
 
 rule classifier:
     input:
-        prepared=lambda wildcards: prepared(wildcards.dataset),
+        prepared=lambda wildcards: plan.prepared(wildcards.dataset),
     output:
         model="results/classifiers/{dataset}/model.pt",
         record="results/classifiers/{dataset}/classifier.json",
@@ -41,53 +41,3 @@ rule generate:
         mlflow=config["mlflow"],
     script:
         "../scripts/generate.py"
-
-
-rule plot_generative:
-    input:
-        samples="results/generative/{experiment}/samples.zarr",
-        metrics="results/generative/{experiment}/metrics.json",
-        model="results/models/{experiment}/model.pt",
-        model_json="results/models/{experiment}/model.json",
-        run="results/models/{experiment}/run.json",
-        prepared=experiment_prepared,
-    output:
-        figure=report(
-            "results/figures/{experiment}/{figure}.png",
-            caption="../report/generative.rst",
-            category="{experiment}",
-            labels={"figure": "{figure}"},
-        ),
-    log:
-        "results/logs/plots/{experiment}/{figure}.log",
-    wildcard_constraints:
-        figure="|".join(GENERATIVE_FIGURES),
-    conda:
-        ENV
-    params:
-        figure=lambda wildcards: wildcards.figure,
-    script:
-        "../scripts/plot_generative.py"
-
-
-rule plot_class_histogram:
-    input:
-        metrics=lambda wildcards: [
-            f"results/generative/{e}/metrics.json"
-            for e in class_histogram_experiments(wildcards.dataset)
-        ],
-    output:
-        figure=report(
-            "results/figures/datasets/{dataset}/class_histogram.png",
-            caption="../report/class_histogram.rst",
-            category="Generative models",
-            labels={"figure": "class histogram", "dataset": "{dataset}"},
-        ),
-    log:
-        "results/logs/plots/datasets/{dataset}/class_histogram.log",
-    conda:
-        ENV
-    params:
-        experiments=lambda wildcards: class_histogram_experiments(wildcards.dataset),
-    script:
-        "../scripts/plot_class_histogram.py"

@@ -33,6 +33,6 @@ rule train:
     params:
         spec=experiment_training_spec,
         mlflow=config["mlflow"],
-        checkpoint_dir=lambda wildcards: f"results/checkpoints/{wildcards.experiment}",
+        checkpoint_dir=lambda wildcards: plan.checkpoint_dir(wildcards.experiment),
     script:
         "../scripts/train.py"

@@ -6,7 +6,7 @@ from aeflow.logs import to_file
 to_file(snakemake.log[0])
 from pathlib import Path
 
-from aeflow.stages import anomaly
+from aeflow.stages.anomaly import anomaly
 
 anomaly(
     snakemake.wildcards.experiment,

@@ -6,7 +6,7 @@ from aeflow.logs import to_file
 to_file(snakemake.log[0])
 from pathlib import Path
 
-from aeflow.generation import train_classifier
+from aeflow.stages.classifier import train_classifier
 
 train_classifier(
     snakemake.wildcards.dataset,

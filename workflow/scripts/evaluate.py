@@ -6,7 +6,7 @@ from aeflow.logs import to_file
 to_file(snakemake.log[0])
 from pathlib import Path
 
-from aeflow.stages import evaluate
+from aeflow.stages.evaluate import evaluate
 
 evaluate(
     snakemake.wildcards.experiment,

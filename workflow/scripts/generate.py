@@ -6,7 +6,7 @@ from aeflow.logs import to_file
 to_file(snakemake.log[0])
 from pathlib import Path
 
-from aeflow.generation import generate
+from aeflow.stages.generate import generate
 
 classifier = snakemake.input.classifier
 generate(

@@ -4,7 +4,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 from aeflow.logs import to_file
 
 to_file(snakemake.log[0])
-from aeflow.stages import summary_table
+from aeflow.stages.summary import summary_table
 
 metrics = dict(zip(snakemake.params.experiments, snakemake.input.metrics, strict=True))
 anomaly = dict(zip(snakemake.params.anomaly, snakemake.input.anomaly, strict=True))

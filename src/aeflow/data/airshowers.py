@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.kinds import Kind
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.airshowers import AirShowerSimulation, simulate_airshowers
 from aeflow.data.sources import NPZ_SUFFIXES, RawDataError, float_array, read_arrays
 
-MODALITY = "images"
+KINDS = (Kind("airshowers", __name__, modality="images", generative=True, observables=True),)
 RAW_KEYS = ("shower_maps",)
 # optional raw arrays: key -> shape after N
 EXTRA_KEYS = {"energy": (), "zenith": (), "azimuth": (), "core": (2,)}

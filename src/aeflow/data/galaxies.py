@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.kinds import Kind
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.galaxies import GALAXY10_DECALS, GalaxySimulation, simulate_galaxies
 from aeflow.data.sources import RawDataError, check_finite
@@ -31,7 +32,17 @@ from aeflow.data.split import assign_split
 
 log = logging.getLogger(__name__)
 
-MODALITY = "images"
+KINDS = (
+    Kind(
+        "galaxies",
+        __name__,
+        modality="images",
+        labelled=True,
+        generative=True,
+        interpolation_classes=("elliptical", "spiral"),  # the blog's Fig. 10
+        arithmetic_classes=("barred_spiral", "spiral"),  # the "bar" direction
+    ),
+)
 RAW_KEYS = ("images", "ans")
 CLASS_NAMES = ("barred_spiral", "elliptical", "spiral")
 

@@ -28,12 +28,25 @@ import numpy as np
 import xarray as xr
 
 from aeflow.data import idx, sources
+from aeflow.data.kinds import Kind
 from aeflow.data.sources import RawDataError
 from aeflow.data.split import assign_split
 
 log = logging.getLogger(__name__)
 
-MODALITY = "images"
+_COLLECTION = {
+    "modality": "images",
+    "labelled": True,
+    "anomaly_labels": True,
+    "anomaly_names": ("normal classes", "held-out classes"),
+    "anomaly_needs_classes": True,
+    "real_data_only": True,
+    "own_download": True,
+    "clean_inputs": True,
+    "collections": True,
+}
+# ``fashion_mnist`` is this kind with collection fashion_mnist (kept for older configs)
+KINDS = (Kind("images", __name__, **_COLLECTION), Kind("fashion_mnist", __name__, **_COLLECTION))
 RAW_KEYS = ("images", "labels", "is_test")
 
 IDX_FILES = (*idx.SPLIT_FILES["train"], *idx.SPLIT_FILES["test"])

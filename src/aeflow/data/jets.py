@@ -22,11 +22,23 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.kinds import Kind
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.jets import JetSimulation, invariant_mass, simulate_jets
 from aeflow.data.sources import RawDataError
 
-MODALITY = "images"
+KINDS = (
+    Kind(
+        "jets",
+        __name__,
+        modality="images",
+        anomaly_labels=True,
+        anomaly_names=("QCD jets", "top jets"),
+        anomaly_observable="jet_mass",
+        clean_inputs=True,
+        log_images=True,
+    ),
+)
 RAW_KEYS = ("constituents", "is_signal_new")
 
 

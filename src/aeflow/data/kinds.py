@@ -1,44 +1,112 @@
-"""Dataset kinds: a registry from the config's ``kind`` to its module.
+"""Dataset kinds: each kind module declares what its data is, once, as a :class:`Kind`.
 
-A kind module provides ``MODALITY`` (``"images"`` or ``"traces"``: which evaluation and
-figures apply), ``RAW_KEYS``, ``simulate(dataset_cfg) -> dict of raw arrays``,
-``check_raw(raw, where)`` (raises :class:`aeflow.data.sources.RawDataError` naming file and
-key; returns the checked arrays, samples first) and ``prepare(checked, dataset_cfg,
-raw_path, split) -> xarray.Dataset`` (from ``check_raw``'s result; with ``input``,
-``target`` and a ``sample`` dim; ``split`` holds each sample's train/val/test label, e.g. for
-normalizing by training statistics; the stage adds it as a coordinate). A kind may also
-provide ``read_raw(path) -> dict | None`` for a file layout of its own (None: not that
-layout, read ``RAW_KEYS`` the usual way), ``fetch(dataset_cfg, out) -> sha256 | None`` for
-sources of its own (None: not one of them), and ``select_split(checked, dataset_cfg) ->
-(checked, split)`` when the data brings its own split or is subsampled. Adding a kind is a new
-module and one line in each table here.
+A kind module (``aeflow.data.<kind>``) holds ``KINDS``, its declaration(s), and its hooks:
+
+- ``RAW_KEYS``, ``check_raw(raw, where)`` (raises :class:`aeflow.data.sources.RawDataError`
+  naming file and key; returns the checked arrays, samples first) and ``prepare(checked,
+  dataset_cfg, raw_path, split) -> xarray.Dataset`` (with ``input``, ``target`` and a
+  ``sample`` dim; ``split`` holds each sample's train/val/test label, e.g. for normalizing by
+  training statistics; the stage adds it as a coordinate);
+- ``simulate(dataset_cfg) -> dict of raw arrays`` for kinds with a simulator, and optionally
+  ``simulation(dataset_cfg)`` (builds the simulator's parameters: the config check calls it to
+  catch inconsistent parameters before any job);
+- optionally ``read_raw(path) -> dict | None`` for a file layout of its own (None: not that
+  layout, read ``RAW_KEYS`` the usual way), ``fetch(dataset_cfg, out) -> sha256 | None`` for
+  sources of its own (None: not one of them), and ``select_split(checked, dataset_cfg) ->
+  (checked, split)`` when the data brings its own split or is subsampled.
+
+The config check, the workflow plan, the stages and the figures ask a kind for its traits
+(:func:`traits`) instead of matching its name. Adding a kind is its module, its simulator,
+its schema block and one line in :data:`MODULES`.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from functools import cache
 from types import ModuleType
 
-_KINDS = {
-    "saxs": "aeflow.data.saxs",
-    "radio": "aeflow.data.radio",
-    "jets": "aeflow.data.jets",
-    "images": "aeflow.data.images",
-    "fashion_mnist": "aeflow.data.images",  # the images kind with collection fashion_mnist
-    "galaxies": "aeflow.data.galaxies",
-    "airshowers": "aeflow.data.airshowers",
-}
+# The modules declaring kinds (their ``KINDS``), in the order the schema lists them.
+MODULES = (
+    "aeflow.data.saxs",
+    "aeflow.data.radio",
+    "aeflow.data.jets",
+    "aeflow.data.images",
+    "aeflow.data.galaxies",
+    "aeflow.data.airshowers",
+)
 
-# Known without importing the module (the config check and the Snakefile use it).
-MODALITY = {
-    "saxs": "images",
-    "radio": "traces",
-    "jets": "images",
-    "images": "images",
-    "fashion_mnist": "images",
-    "galaxies": "images",
-    "airshowers": "images",
-}
+
+@dataclass(frozen=True)
+class Kind:
+    """What a dataset kind's prepared data is, for everything downstream of ``prepare``.
+
+    ``modality``: ``images`` or ``traces`` (which models, suites and figures apply).
+    ``labelled``: samples carry a class ``label`` (feature classifier, latent figures, k-NN).
+    ``generative``: every experiment on it is judged on generated samples (generate stage).
+    ``anomaly_labels``: samples carry ``is_anomaly`` (anomaly experiments); ``anomaly_names``
+    name the normal and the anomalous population in figures; ``anomaly_observable`` is a
+    per-sample variable the autoencoder should not sculpt (a baseline score, and the
+    sculpting check); ``anomaly_needs_classes``: anomalies exist only once
+    ``preprocess.anomaly_classes`` names some.
+    ``real_data_only``: no simulator (source installed, download or a local path);
+    ``own_download``: knows its official download mirrors (no ``download.url`` needed).
+    ``clean_inputs``: the prepared input equals the target, so denoising needs a ``corrupt``
+    section. ``observables``: generated samples are compared in physical observables
+    (hook ``observables(ds, images)`` in the kind's module).
+    ``log_images``: images are shown on a log10 scale (pt fractions spanning decades).
+    ``interpolation_classes`` / ``arithmetic_classes``: the class pairs the latent figures of
+    generative models walk between and subtract (first present pair wins).
+    """
+
+    name: str
+    module: str
+    modality: str
+    labelled: bool = False
+    generative: bool = False
+    anomaly_labels: bool = False
+    anomaly_names: tuple[str, str] = ("normal", "anomalous")
+    anomaly_observable: str | None = None
+    anomaly_needs_classes: bool = False
+    real_data_only: bool = False
+    own_download: bool = False
+    clean_inputs: bool = False
+    observables: bool = False
+    collections: bool = False
+    log_images: bool = False
+    interpolation_classes: tuple[str, str] | None = None
+    arithmetic_classes: tuple[str, str] | None = None
+
+    def hooks(self) -> ModuleType:
+        """The kind's module (reader, simulator, prepare)."""
+        return importlib.import_module(self.module)
+
+
+@cache
+def registry() -> dict[str, Kind]:
+    """Every declared kind by name."""
+    kinds: dict[str, Kind] = {}
+    for module_name in MODULES:
+        for kind in importlib.import_module(module_name).KINDS:
+            if kind.name in kinds:
+                raise ValueError(f"dataset kind {kind.name!r} declared twice")
+            kinds[kind.name] = kind
+    return kinds
+
+
+def traits(kind: str) -> Kind:
+    """The declaration of kind ``kind``."""
+    try:
+        return registry()[kind]
+    except KeyError:
+        known = ", ".join(registry())
+        raise KeyError(f"unknown dataset kind {kind!r} (known: {known})") from None
+
+
+def get(kind: str) -> ModuleType:
+    """The module implementing kind ``kind`` (its hooks)."""
+    return traits(kind).hooks()
 
 
 def read(module: ModuleType, path, name: str | None = None) -> dict:
@@ -50,10 +118,3 @@ def read(module: ModuleType, path, name: str | None = None) -> dict:
     if arrays is None:
         arrays = sources.read_arrays(path, module.RAW_KEYS, name=name)
     return arrays
-
-
-def get(kind: str) -> ModuleType:
-    try:
-        return importlib.import_module(_KINDS[kind])
-    except KeyError:
-        raise KeyError(f"unknown dataset kind {kind!r} (known: {', '.join(_KINDS)})") from None

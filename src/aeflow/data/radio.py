@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.kinds import Kind
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.radio import RadioSimulation, simulate_radio
 from aeflow.data.sources import RawDataError, float_array
 
-MODALITY = "traces"
+KINDS = (Kind("radio", __name__, modality="traces"),)
 INPUT_KEY = "traces"
 TARGET_KEY = "signals"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)
@@ -47,6 +48,45 @@ def sampling_rate(dataset_cfg: dict[str, Any]) -> float:
     if dataset_cfg["source"] == "simulate":
         return float(dataset_cfg["simulate"].get("sampling_rate_mhz", BOOK_SAMPLING_RATE_MHZ))
     return BOOK_SAMPLING_RATE_MHZ
+
+
+def check_dataset(name: str, dataset_cfg: dict[str, Any]) -> None:
+    """Config check: one sampling rate for simulated traces (ValueError naming the key)."""
+    if dataset_cfg["source"] == "simulate":
+        rate = dataset_cfg["preprocess"]["sampling_rate_mhz"]
+        simulated = dataset_cfg["simulate"]["sampling_rate_mhz"]
+        if rate is not None and rate != simulated:
+            raise ValueError(
+                f"datasets.{name}.preprocess.sampling_rate_mhz = {rate} differs from "
+                f"simulate.sampling_rate_mhz = {simulated}; leave it null for simulated data"
+            )
+
+
+def _trace_geometry(dataset_cfg: dict[str, Any]) -> tuple[int | None, float]:
+    """Trace length (None if only the file knows) and sampling rate of a radio dataset."""
+    simulated = dataset_cfg["source"] == "simulate"
+    length = dataset_cfg["simulate"]["trace_length"] if simulated else None
+    return length, sampling_rate(dataset_cfg)
+
+
+def check_experiment(name: str, exp_cfg: dict[str, Any], datasets: dict[str, Any]) -> None:
+    """Config check: the band-pass below Nyquist; ``also_on`` traces sampled like the
+    training traces (the Wiener filter, band-pass and windows are fitted on those)."""
+    length, rate = _trace_geometry(datasets[exp_cfg["dataset"]])
+    band = exp_cfg["evaluate"]["baselines"]["bandpass_mhz"]
+    if band[1] >= rate / 2:
+        raise ValueError(
+            f"experiments.{name}.evaluate.baselines.bandpass_mhz: high edge {band[1]} MHz is "
+            f"not below Nyquist ({rate / 2} MHz) of dataset {exp_cfg['dataset']!r}"
+        )
+    for other in exp_cfg["evaluate"]["also_on"]:
+        o_length, o_rate = _trace_geometry(datasets[other])
+        if o_rate != rate or (None not in (length, o_length) and o_length != length):
+            raise ValueError(
+                f"experiments.{name}.evaluate.also_on: dataset {other!r} has traces of "
+                f"{o_length} samples at {o_rate} MHz, the model was trained on {length} "
+                f"samples at {rate} MHz"
+            )
 
 
 def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data.kinds import Kind
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.saxs import SaxsSimulation, simulate_saxs
 from aeflow.data.sources import RawDataError, float_array
 
-MODALITY = "images"
+KINDS = (Kind("saxs", __name__, modality="images"),)
 INPUT_KEY = "speckle_images"
 TARGET_KEY = "target_images"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 SPLITS = ("train", "val", "test")
@@ -37,3 +39,42 @@ def assign_split(
     n_val = round(val_fraction * len(pool))
     labels[rng.choice(pool, size=n_val, replace=False)] = "val"
     return labels
+
+
+# ---- selecting a split of a prepared store --------------------------------------------------
+def split_index(
+    ds, split: str, *, normal_only: bool = False, where: str | os.PathLike = ""
+) -> np.ndarray:
+    """Positions (along ``sample``) of a split's samples; with ``normal_only`` only those not
+    marked ``is_anomaly`` (a clear error, naming ``where``, if the data has no such labels)."""
+    mask = np.asarray(ds["split"].values == split)
+    if normal_only:
+        if "is_anomaly" not in ds:
+            raise ValueError(
+                f"{where}: dataset {ds.attrs.get('dataset')!r} has no 'is_anomaly' labels to "
+                "train on normal samples only (anomaly.train_on: normal)"
+            )
+        mask &= ~ds["is_anomaly"].values.astype(bool)
+    return np.flatnonzero(mask)
+
+
+def split_sample_ids(ds, split: str) -> np.ndarray:
+    """The ``sample`` coordinate values (ids in the prepared store) of a split's samples."""
+    return ds["sample"].values[split_index(ds, split)]
+
+
+def split_values(ds, split: str, var: str, limit: int | None = None) -> np.ndarray:
+    """The values of ``var`` for (the first ``limit``) samples of one split, in memory."""
+    return ds[var].isel(sample=split_index(ds, split)[:limit]).values
+
+
+def split_images(ds, split: str, var: str = "target", limit: int | None = None) -> np.ndarray:
+    """A split's images as float32 (N, C, H, W) (one channel added when the store has none);
+    by default the clean ``target`` images (the real data of generative experiments)."""
+    values = np.asarray(split_values(ds, split, var, limit), dtype=np.float32)
+    return values if "channel" in ds[var].dims else values[:, None]
+
+
+def split_labels(ds, split: str) -> np.ndarray:
+    """A split's class labels as int64 (N,)."""
+    return split_values(ds, split, "label").astype(np.int64)

@@ -6,7 +6,6 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from aeflow.atomic import atomic_path
@@ -62,9 +61,3 @@ def open_store(path: str | os.PathLike, group: str | None = None) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"{path}: Zarr store not found")
     return xr.open_zarr(path, group=group)
-
-
-def split_values(ds: xr.Dataset, split: str, var: str) -> np.ndarray:
-    """The values of ``var`` for the samples of one split, loaded into memory."""
-    mask = np.asarray(ds["split"].values == split)
-    return ds[var].isel(sample=np.flatnonzero(mask)).values

@@ -150,3 +150,18 @@ def trace_denoising_baselines(
         ),
         TunedFilter("wiener", "estimated_on", "train split", lambda x: apply_gain(x, gain), {}),
     ]
+
+
+def pca_gaussian_samples(train: np.ndarray, n: int, components: int, seed: int) -> np.ndarray:
+    """The classical generator: draw Gaussian codes with the variances of the first
+    ``components`` principal components of the training images, decode, clip to the data's
+    range."""
+    from sklearn.decomposition import PCA
+
+    flat = train.reshape(len(train), -1)
+    k = min(components, flat.shape[0] - 1, flat.shape[1])
+    pca = PCA(n_components=k, random_state=seed).fit(flat)
+    rng = np.random.default_rng(seed)
+    codes = rng.standard_normal((n, k)) * np.sqrt(pca.explained_variance_)
+    out = pca.inverse_transform(codes).reshape((n, *train.shape[1:]))
+    return np.clip(out, train.min(), train.max()).astype(np.float32)

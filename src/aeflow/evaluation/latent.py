@@ -9,20 +9,6 @@ from collections.abc import Callable
 import numpy as np
 
 
-def encode_all(model, inputs: np.ndarray, batch_size: int, device) -> np.ndarray:
-    """Codes of single-channel images (N, H, W) as a float array (N, code_size)."""
-    import torch
-
-    model = model.to(device).eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(inputs), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size]))
-            code = model.encode(x.float().unsqueeze(1).to(device))
-            out.append(code.float().flatten(1).cpu().numpy())
-    return np.concatenate(out) if out else np.empty((0, 0), np.float32)
-
-
 def decode_all(model, codes: np.ndarray, code_shape: tuple[int, ...], size, device) -> np.ndarray:
     """Images (N, H, W) decoded from flat codes (N, prod(code_shape))."""
     import torch
@@ -71,3 +57,23 @@ def latent_grid(decode: Callable[[np.ndarray], np.ndarray], codes: np.ndarray, n
     grid = np.array([[x, y] for y in ys[::-1] for x in xs], dtype=np.float32)
     images = decode(grid)
     return images.reshape(n, n, *images.shape[1:]), xs, ys
+
+
+def knn_downstream(model, ds, batch_size: int, device, k: int = 5, max_train: int = 10000):
+    """k-NN classification of the test labels from the codes vs from the raw pixels, both
+    fitted on (up to ``max_train``) training samples: what the code keeps of the class."""
+    from aeflow.data.split import split_index
+    from aeflow.models.inference import encode_all
+
+    train = split_index(ds, "train")[:max_train]
+    test = split_index(ds, "test")
+    x_train, x_test = ds["input"].isel(sample=train).values, ds["input"].isel(sample=test).values
+    y_train, y_test = ds["label"].values[train], ds["label"].values[test]
+    c_train = encode_all(model, x_train, batch_size, device)
+    c_test = encode_all(model, x_test, batch_size, device)
+    return {
+        "method": f"{k}-nearest neighbours (Euclidean), fitted on {len(train)} training samples",
+        "code_size": int(c_train.shape[1]),
+        "accuracy_codes": knn_accuracy(c_train, y_train, c_test, y_test, k),
+        "accuracy_pixels": knn_accuracy(x_train, y_train, x_test, y_test, k),
+    }

@@ -138,3 +138,11 @@ def compare_observables(
             "n_generated": int(g.size),
         }
     return out
+
+
+def observables_of(ds, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Observables of footprints (N, 1, H, W) in the prepared store's scaling: the scaling
+    undone with the store's attrs, stations spaced by its ``spacing_m``."""
+    from aeflow.data.airshowers import to_signal
+
+    return footprint_observables(to_signal(images[:, 0], ds.attrs), float(ds.attrs["spacing_m"]))

@@ -194,3 +194,53 @@ class MlflowCallback(Callback):
     def on_epoch_end(self, trainer, record: dict[str, float]) -> None:
         metrics = {k: v for k, v in record.items() if k != "epoch"}
         self.run.log_metrics(metrics, step=int(record["epoch"]))
+
+
+def record_run(
+    mlflow_cfg: Mapping[str, Any],
+    run_name: str,
+    stage: str,
+    metrics: list[tuple[Mapping[str, float], int | None]],
+    record: dict[str, Any],
+    out: str | os.PathLike,
+    experiment: str | None = None,
+    model_dir: str | os.PathLike | None = None,
+) -> None:
+    """The tracked JSON record of a stage (evaluate, anomaly, generate, compression).
+
+    Log ``metrics`` (value dicts with their step) to a new MLflow run - a child of the
+    training run in ``model_dir`` if given - then write ``record`` with the run id to the
+    JSON file ``out`` (atomically) and attach it. A failure marks the run FAILED.
+    """
+    from aeflow.atomic import read_json, write_json
+
+    tags = {"aeflow.stage": stage} | ({"aeflow.experiment": experiment} if experiment else {})
+    parent = read_json(Path(model_dir) / "run.json")["run_id"] if model_dir else None
+    run = Run(
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+        run_name=run_name,
+        parent_run_id=parent,
+        tags=tags,
+    )
+    try:
+        for values, step in metrics:
+            run.log_metrics(values, step=step)
+        record["mlflow_run_id"] = run.run_id
+        write_json(out, record)
+        run.log_artifacts([out])
+    except BaseException:
+        run.finish_quietly("FAILED")
+        raise
+    run.finish()
+
+
+def attach_to_training_run(
+    paths: Iterable[str | os.PathLike], model_dir: str | os.PathLike, artifact_path: str
+) -> None:
+    """Attach files (figures) to the finished training run of the model in ``model_dir``."""
+    from aeflow.atomic import read_json
+
+    info = read_json(Path(model_dir) / "run.json")
+    run = Run(info["tracking_uri"], info["experiment"], "", run_id=info["run_id"], reopen=False)
+    run.log_artifacts(paths, artifact_path)

@@ -1,0 +1,179 @@
+"""The anomaly suite: reconstruction errors as anomaly scores, thresholds fitted on the
+validation split by each configured strategy, test metrics of the autoencoder beside the
+baselines (PCA reconstruction error, Isolation Forest, and the kind's own observable, e.g.
+the jet mass), and the check that a cut does not sculpt that observable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from aeflow.data.kinds import Kind
+from aeflow.data.split import split_index
+from aeflow.evaluation import anomaly as am
+from aeflow.evaluation.anomaly_scores import (
+    isolation_forest_scores,
+    pca_scores,
+    reconstruction_score,
+)
+from aeflow.evaluation.suites.common import Predict
+
+
+def _scalars(block: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    return {
+        f"{prefix}{k}": v for k, v in block.items() if isinstance(v, int | float) and np.isfinite(v)
+    }
+
+
+class AnomalyDetection:
+    """Built from the ``anomaly:`` section of an experiment and its dataset's kind."""
+
+    summary_title = (
+        "Anomaly detection: test AUROC and background rejection 1/eps_B of the "
+        "autoencoder's reconstruction error beside the baselines"
+    )
+
+    def __init__(self, cfg: dict[str, Any], kind: Kind, seed: int, where: str = "") -> None:
+        self.cfg, self.kind, self.seed, self.where = cfg, kind, seed, where
+
+    def _validation_test(self, ds: xr.Dataset, context: str):
+        """The validation and test samples, checked: normal ones in both, anomalous in test."""
+        if "is_anomaly" not in ds:
+            raise ValueError(f"{self.where}: no 'is_anomaly' labels ({context})")
+        sub = ds.isel(sample=np.concatenate([split_index(ds, "val"), split_index(ds, "test")]))
+        split = np.where(sub["split"].values == "test", "test", "val")
+        is_anomaly = sub["is_anomaly"].values.astype(bool)
+        for s in ("val", "test"):
+            in_split = split == s
+            if not (in_split & ~is_anomaly).any() or (
+                s == "test" and not (in_split & is_anomaly).any()
+            ):
+                needs = "normal" + (" and anomalous" if s == "test" else "")
+                raise ValueError(f"{self.where}: the {s} split needs {needs} samples for {context}")
+        return sub, split, is_anomaly
+
+    def scores(self, ds, sub, inputs, outputs, code_size: int | None) -> dict[str, np.ndarray]:
+        """Per-sample scores of the autoencoder and of every configured baseline."""
+        bl = self.cfg["baselines"]
+        scores = {"autoencoder": reconstruction_score(inputs, outputs, self.cfg["score"])}
+        train_normal = ds["input"].isel(sample=split_index(ds, "train", normal_only=True)).values
+        self.n_components = bl["pca_components"] or code_size or 32
+        if bl["pca"]:
+            scores["pca"] = pca_scores(train_normal, inputs, self.n_components)
+        if bl["isolation_forest"]:
+            scores["isolation_forest"] = isolation_forest_scores(
+                train_normal, inputs, bl["n_estimators"], seed=self.seed
+            )
+        observable = self.kind.anomaly_observable  # baselines.<observable>: score by it alone
+        if observable and bl.get(observable) and observable in sub:
+            scores[observable] = sub[observable].values.astype(np.float64)
+        return scores
+
+    def block(self, score: np.ndarray, split: np.ndarray, is_anomaly: np.ndarray):
+        """Thresholds from validation scores, then the test metrics of one score."""
+        val, test = split == "val", split == "test"
+        val_anomalous = score[val & is_anomaly]
+        strategies = {
+            k: v
+            for k, v in self.cfg["thresholds"].items()
+            if not (k == "f1" and not val_anomalous.size)  # F1 needs labelled anomalies
+        }
+        thresholds = am.thresholds_from(strategies, score[val & ~is_anomaly], val_anomalous)
+        metrics = am.anomaly_metrics(
+            score[test & ~is_anomaly],
+            score[test & is_anomaly],
+            thresholds,
+            fprs=self.cfg["fprs"],
+            signal_efficiency=self.cfg["signal_efficiency"],
+        )
+        return {"thresholds": thresholds, **metrics}
+
+    def evaluate(self, predict: Predict, ds: xr.Dataset, code_size: int | None, context: str):
+        """(summary block, per-sample scores Dataset, examples Dataset) of the val+test set."""
+        sub, split, is_anomaly = self._validation_test(ds, context)
+        inputs = sub["input"].values
+        outputs = predict(inputs)
+        scores = self.scores(ds, sub, inputs, outputs, code_size)
+        results = {name: self.block(s, split, is_anomaly) for name, s in scores.items()}
+        ae = results.pop("autoencoder")
+        summary = {
+            "score": self.cfg["score"],
+            "trained_on": self.cfg["train_on"],
+            "n_val_normal": int(((split == "val") & ~is_anomaly).sum()),
+            "n_val_anomalous": int(((split == "val") & is_anomaly).sum()),
+            "pca_components": int(self.n_components),
+            **ae,
+            "baselines": results,
+        }
+        observable = self.kind.anomaly_observable
+        if observable and observable in sub:  # does the cut sculpt it? (test normal samples)
+            normal = (split == "test") & ~is_anomaly
+            summary["mass_sculpting"] = am.mass_sculpting(
+                sub[observable].values[normal], scores["autoencoder"][normal], ae["thresholds"]
+            )
+        per_sample = self._scores_dataset(sub, split, is_anomaly, scores)
+        examples = self._examples(sub, split, is_anomaly, inputs, outputs, scores["autoencoder"])
+        return summary, per_sample, examples
+
+    def _scores_dataset(self, sub, split, is_anomaly, scores) -> xr.Dataset:
+        coords = {"sample": sub["sample"].values, "split": ("sample", split.astype(object))}
+        data = {
+            "score": ("sample", scores["autoencoder"]),
+            "is_anomaly": ("sample", is_anomaly),
+            **{f"baseline_{k}": ("sample", v) for k, v in scores.items() if k != "autoencoder"},
+        }
+        for name, var in sub.data_vars.items():  # per-sample labels and observables
+            if var.dims == ("sample",) and name != "is_anomaly":
+                data[name] = ("sample", var.values)
+        out = xr.Dataset(data, coords=coords)
+        out["score"].attrs = {"long_name": f"reconstruction error ({self.cfg['score']})"}
+        return out
+
+    def _examples(self, sub, split, is_anomaly, inputs, outputs, score) -> xr.Dataset:
+        """The most and the least anomalous test samples with their reconstructions."""
+        test_idx = np.flatnonzero(split == "test")
+        order = test_idx[np.argsort(score[test_idx], kind="stable")]
+        k = min(self.cfg["n_examples"], len(order) // 2)
+        picks = np.r_[order[::-1][:k], order[:k]]
+        dims = ("example", *sub["input"].dims[1:])
+        return xr.Dataset(
+            {
+                "input": (dims, inputs[picks]),
+                "output": (dims, outputs[picks]),
+                "score": ("example", score[picks]),
+                "is_anomaly": ("example", is_anomaly[picks]),
+                "rank": ("example", np.array(["most"] * k + ["least"] * k, dtype=object)),
+            }
+        )
+
+    @staticmethod
+    def flat(summary: dict[str, Any]) -> dict[str, float]:
+        out = _scalars(summary)
+        for name, b in summary["baselines"].items():
+            out |= _scalars(b, f"{name}.")
+        return out
+
+    @staticmethod
+    def headline(summary: dict[str, Any]) -> str:
+        base = ", ".join(f"{k} {v['auroc']:.3f}" for k, v in summary["baselines"].items())
+        return f"AUROC {summary['auroc']:.3f} ({base})"
+
+    @staticmethod
+    def summary_rows(experiment: str, t: dict[str, Any]) -> list[dict[str, Any]]:
+        eff = next(k for k in t if k.startswith("background_rejection_at_eff_"))
+        row = {
+            "experiment": experiment,
+            "dataset": t["dataset"],
+            "normal / anomalous test": f"{t['n_normal']} / {t['n_anomalous']}",
+            "AE AUROC": t["auroc"],
+        }
+        for name, b in t["baselines"].items():
+            row[f"{name} AUROC"] = b["auroc"]
+        row["AE AUPR"] = t["aupr"]
+        row["AE TPR @ 1% FPR"] = t.get("tpr_at_fpr_0.01")
+        row[f"AE 1/eps_B @ eps_S={eff.rsplit('_', 1)[1]}"] = t[eff]
+        for name, b in t["baselines"].items():
+            row[f"{name} 1/eps_B"] = b[eff]
+        return [row]

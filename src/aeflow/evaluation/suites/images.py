@@ -1,0 +1,155 @@
+"""The image suite: test reconstructions of a model beside classical image baselines.
+
+A suite is built once per evaluation from the model's training dataset (baselines are fitted
+or tuned on it) and then applied to any test set of the same kind (see
+:mod:`aeflow.evaluation.suites`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from aeflow.data.split import split_sample_ids, split_values
+from aeflow.evaluation import baselines as bl
+from aeflow.evaluation.metrics import reconstruction_metrics, ssim, summarize
+from aeflow.evaluation.suites.common import Predict, inputs_targets
+
+
+class ImageDenoising:
+    """MSE and PSNR; identity, Gaussian and median filters tuned on validation. For pure
+    reconstruction (input = target, where those are trivially perfect) the baseline is PCA
+    with the model's code size, fitted on the (normal) training images."""
+
+    def __init__(
+        self,
+        ds: xr.Dataset,
+        ec: dict[str, Any],
+        code_size: int | None = None,
+        corrupt: dict[str, Any] | None = None,
+    ) -> None:
+        self.ec = ec
+        val_input, val_target = split_values(ds, "val", "input"), split_values(ds, "val", "target")
+        self.units = ds["input"].attrs.get("units", "normalized")
+        if corrupt and corrupt["downsample"]:
+            f = int(corrupt["downsample"])
+            self.filters = [
+                bl.TunedFilter("identity", "none", None, bl.identity, {}),
+                bl.TunedFilter(
+                    "bicubic", "factor", f, lambda x, f=f: bl.bicubic_upsampling(x, f), {}
+                ),
+            ]
+            self.tuning = {"bicubic": f"cubic-spline upsampling of the {f}x pooled image"}
+            return
+        if np.array_equal(val_input, val_target):
+            train = np.asarray(ds["split"].values == "train")
+            if "is_anomaly" in ds:
+                train &= ~ds["is_anomaly"].values.astype(bool)
+            k = code_size or 32
+            pca = bl.pca_reconstructor(ds["input"].isel(sample=np.flatnonzero(train)).values, k)
+            self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
+            self.tuning = {
+                "pca": f"fitted on the {'normal ' if 'is_anomaly' in ds else ''}training "
+                f"images of {ds.attrs.get('dataset')}, {k} components (the model's code size)"
+            }
+            return
+        self.filters = bl.image_denoising_baselines(
+            val_input,
+            val_target,
+            ec["baselines"]["gaussian_sigma"],
+            ec["baselines"]["median_size"],
+        )
+        self.tuning = {
+            "tuned_on": f"validation split of {ds.attrs.get('dataset')} "
+            "(also used for also_on datasets)",
+            "val_mse": {f.name: f.val_scores for f in self.filters if f.val_scores},
+        }
+
+    def _metrics(self, output: np.ndarray, targets: np.ndarray):
+        """MSE/PSNR block plus SSIM, and BCE where outputs and targets lie in [0, 1]."""
+        data_range = self.ec["psnr_data_range"]
+        block, mse = reconstruction_metrics(output, targets, data_range)
+        block["ssim"] = summarize(ssim(output, targets, data_range))
+        if min(output.min(), targets.min()) >= 0 and max(output.max(), targets.max()) <= 1:
+            p = np.clip(output.astype(np.float64), 1e-7, 1 - 1e-7)
+            t = targets.astype(np.float64)
+            block["bce"] = float(-(t * np.log(p) + (1 - t) * np.log1p(-p)).mean())
+        return block, mse
+
+    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
+        inputs, targets = inputs_targets(ds, split)
+        denoised = predict(inputs)
+        block, mse = self._metrics(denoised, targets)
+        per_method = {"model": mse}
+        block["baselines"] = {}
+        for f in self.filters:
+            b_block, b_mse = self._metrics(f.apply(inputs), targets)
+            if f.value is not None:
+                b_block[f.parameter] = f.value
+            block["baselines"][f.name] = b_block
+            per_method[f.name] = b_mse
+        dims = ("sample", *(d for d in ds["input"].dims if d != "sample"))
+        pred = xr.Dataset(
+            {
+                "input": (dims, inputs),
+                "target": (dims, targets),
+                "prediction": (dims, denoised.astype(np.float32)),
+                "per_sample_mse": (("denoiser", "sample"), np.stack(list(per_method.values()))),
+            },
+            coords={"sample": split_sample_ids(ds, split), "denoiser": list(per_method)},
+            attrs={"dataset": ds.attrs.get("dataset", ""), "split": split},
+        )
+        pred["per_sample_mse"].attrs["long_name"] = "mean squared error per sample"
+        return block, pred
+
+    @staticmethod
+    def flat(block: dict[str, Any]) -> dict[str, float]:
+        out = {
+            "test_loss": block["test_loss"],
+            "test_psnr_db_mean": block["psnr_db"]["mean"],
+            "test_ssim_mean": block["ssim"]["mean"],
+        }
+        if "bce" in block:
+            out["test_bce"] = block["bce"]
+        for name, b in block["baselines"].items():
+            out[f"baseline.{name}.test_loss"] = b["test_loss"]
+            out[f"baseline.{name}.test_ssim_mean"] = b["ssim"]["mean"]
+        return out
+
+    @staticmethod
+    def headline(block: dict[str, Any]) -> str:
+        base = ", ".join(f"{k} {b['test_loss']:.4g}" for k, b in block["baselines"].items())
+        return f"test_loss {block['test_loss']:.4g} ({base})"
+
+    summary_title = (
+        "Images: test MSE, PSNR, SSIM and BCE of each model beside its baselines "
+        "(denoising: identity, Gaussian, median; super-resolution: pixel repetition, bicubic; "
+        "reconstruction: PCA of the same code size), and k-NN accuracy on codes vs pixels"
+    )
+
+    @staticmethod
+    def summary_rows(experiment: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """One row per evaluated dataset (the test set, then each ``also_on``)."""
+        blocks = {record["dataset"]: record, **record.get("also_on", {})}
+        return [_image_row(experiment, dataset, block) for dataset, block in blocks.items()]
+
+
+def _image_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "experiment": experiment,
+        "evaluated on": dataset,
+        "n_test": block["n_test"],
+        "model MSE": block["test_loss"],
+        "model PSNR [dB]": block["psnr_db"]["mean"],
+        "model SSIM": block.get("ssim", {}).get("mean"),  # (absent in metrics before SSIM)
+        "model BCE": block.get("bce"),
+    }
+    for name, b in block["baselines"].items():
+        row[f"{name} MSE"] = b["test_loss"]
+        row[f"{name} SSIM"] = b.get("ssim", {}).get("mean")
+    if "downstream" in block:
+        row["k-NN acc. codes"] = block["downstream"]["accuracy_codes"]
+        row["k-NN acc. pixels"] = block["downstream"]["accuracy_pixels"]
+    return row

@@ -1,0 +1,93 @@
+"""Batched inference: every "apply a network to a data set" goes through :func:`batched`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from aeflow.training.device import autocast
+
+
+def batched(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    inputs: np.ndarray | torch.Tensor,
+    batch_size: int,
+    device,
+    *,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> np.ndarray:
+    """``fn`` applied to ``inputs`` batch by batch on ``device``, without gradients (under
+    bf16 autocast where ``amp`` and the device support it); the outputs concatenated as a
+    float32 array. Empty inputs give an empty array of the inputs' trailing shape."""
+    x_all = torch.as_tensor(np.ascontiguousarray(inputs, dtype=np.float32))
+    device = torch.device(device)
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x_all), batch_size):
+            x = x_all[start : start + batch_size].to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, amp):
+                y = fn(x)
+            outs.append(y.float().cpu())
+    if not outs:
+        return np.empty((0, *x_all.shape[1:]), np.float32)
+    return torch.cat(outs).numpy()
+
+
+def predict(model, inputs: np.ndarray, batch_size: int, device, amp: bool = True) -> np.ndarray:
+    """Apply ``model`` to single-channel (N, H, W) / (N, T) inputs in batches; same shape out
+    (images in channels_last, the layout the convolutions run fastest in)."""
+    images = np.ndim(inputs) == 3
+    model = model.to(device).eval()
+    if images:
+        model = model.to(memory_format=torch.channels_last)
+    x = np.asarray(inputs)[:, None]
+    return batched(model, x, batch_size, device, amp=amp, channels_last=images)[:, 0]
+
+
+def encode_all(model, inputs: np.ndarray, batch_size: int, device) -> np.ndarray:
+    """Codes of single-channel images (N, H, W) as a float array (N, code_size)."""
+    model = model.to(device).eval()
+    codes = batched(model.encode, np.asarray(inputs)[:, None], batch_size, device)
+    return codes.reshape(len(codes), -1) if len(codes) else np.empty((0, 0), np.float32)
+
+
+def code_size(model, sample: np.ndarray) -> int | None:
+    """Number of code values per sample (the latent size), or None if the model has none."""
+    if not hasattr(model, "encode"):
+        return None
+    device = next(model.parameters()).device
+    return int(encode_all(model, sample[:1], 1, device).shape[1])
+
+
+def sample(model, n: int, labels, batch_size: int, device, seed: int) -> np.ndarray:
+    """``n`` samples of a generator (GAN or VAE prior) as float32 (N, C, H, W), seeded; the
+    noise is drawn on the CPU, so the same seed gives the same samples on any device."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        lab = None
+        if labels is not None:
+            lab = torch.from_numpy(labels[start : start + m]).to(device)
+        z = torch.randn(m, model.config.latent_dim, generator=gen).to(device)
+        with torch.no_grad():
+            out.append(model.sample(m, labels=lab, noise=z).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def mean_loss(model, images: np.ndarray, batch_size: int, device) -> float:
+    """The model's own loss (e.g. the VAE's negative ELBO per image) averaged over images
+    (N, C, H, W) reconstructing themselves."""
+    total, seen = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[start : start + batch_size]).to(device)
+            total += float(model.loss({"input": x, "target": x})["loss"]) * len(x)
+            seen += len(x)
+    return total / max(seen, 1)

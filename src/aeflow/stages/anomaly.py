@@ -1,0 +1,69 @@
+"""Stage ``anomaly``: a trained autoencoder's reconstruction errors as anomaly scores, with
+thresholds and test metrics beside the baselines (the anomaly suite)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from aeflow.data import kinds
+from aeflow.data.store import open_store, write_store
+from aeflow.data.tasks import with_task_inputs
+from aeflow.evaluation.suites import AnomalyDetection
+from aeflow.models.inference import code_size, predict
+from aeflow.stages import PathLike
+from aeflow.stages.common import record_header, trained_on_device
+from aeflow.training.tracking import record_run
+
+log = logging.getLogger(__name__)
+
+
+def anomaly(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    mlflow_cfg: dict[str, Any],
+    model_dir: PathLike,
+    prepared: PathLike,
+    out_dir: PathLike,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Anomaly scores of validation and test samples, thresholds by each configured strategy
+    (from validation scores), and test metrics of the autoencoder beside the baselines.
+
+    Writes ``scores.zarr`` (per-sample scores of every method, labels, split; group
+    ``examples`` with the most and least anomalous test samples and their reconstructions)
+    and ``thresholds.json``.
+    """
+    cfg = exp_cfg["anomaly"]
+    if not cfg:
+        raise ValueError(f"experiments.{experiment}: no anomaly section")
+    model, _, device = trained_on_device(exp_cfg, model_dir, threads)
+    ds = with_task_inputs(open_store(prepared), exp_cfg)
+    kind = kinds.traits(ds.attrs["kind"])
+    suite = AnomalyDetection(cfg, kind, exp_cfg["train"]["seed"], where=str(prepared))
+
+    def run_model(inputs):
+        amp = exp_cfg["train"]["amp"]
+        return predict(model, inputs, exp_cfg["evaluate"]["batch_size"], device, amp)
+
+    code = code_size(model, ds["input"].isel(sample=[0]).values)
+    block, scores, examples = suite.evaluate(
+        run_model, ds, code, context=f"experiments.{experiment}.anomaly"
+    )
+    summary = record_header(experiment, exp_cfg) | block
+    scores.attrs.update({"experiment": experiment, "dataset": exp_cfg["dataset"]})
+    out_dir = Path(out_dir)
+    write_store(scores, out_dir / "scores.zarr", groups={"examples": examples})
+    record_run(
+        mlflow_cfg,
+        f"anomaly {experiment}",
+        "anomaly",
+        [(suite.flat(block), None)],
+        summary,
+        out_dir / "thresholds.json",
+        experiment,
+        model_dir,
+    )
+    log.info("%s: %s", experiment, suite.headline(block))
+    return summary

@@ -1,0 +1,89 @@
+"""Stages ``evaluate`` and ``spectra``: test metrics of a trained reconstruction model beside
+classical baselines, by the suite of its data's modality."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from aeflow.data import kinds
+from aeflow.data.store import open_store, write_store
+from aeflow.data.tasks import with_task_inputs
+from aeflow.evaluation import suites
+from aeflow.evaluation.latent import knn_downstream
+from aeflow.models.inference import code_size, predict
+from aeflow.stages import PathLike
+from aeflow.stages.common import record_header, trained_on_device
+from aeflow.training.tracking import record_run
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    experiment: str,
+    exp_cfg: dict[str, Any],
+    mlflow_cfg: dict[str, Any],
+    model_dir: PathLike,
+    prepared: PathLike,
+    also_on: dict[str, PathLike],
+    out_dir: PathLike,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Test metrics of a trained model beside classical baselines (the modality's suite).
+
+    Writes ``metrics.json`` and ``predictions.zarr`` (the main test set at the root, each
+    ``also_on`` dataset as a group of that name).
+    """
+    model, description, device = trained_on_device(exp_cfg, model_dir, threads)
+    ec, out_dir = exp_cfg["evaluate"], Path(out_dir)
+    ds = with_task_inputs(open_store(prepared), exp_cfg)
+    modality = kinds.traits(ds.attrs["kind"]).modality
+    code = code_size(model, ds["input"].isel(sample=[0]).values)
+    suite = suites.build(modality, ds, ec, code, exp_cfg.get("corrupt"))
+
+    def run_model(inputs):
+        return predict(model, inputs, ec["batch_size"], device, exp_cfg["train"]["amp"])
+
+    metrics = record_header(experiment, exp_cfg) | {
+        "modality": modality,
+        "n_parameters": description["n_parameters"],
+        "units": suite.units,
+    }
+    block, pred = suite.evaluate(run_model, ds, "test")
+    metrics |= block | {"baseline_tuning": suite.tuning, "also_on": {}}
+    groups = {}
+    for name, path in also_on.items():
+        other = with_task_inputs(open_store(path), exp_cfg)
+        metrics["also_on"][name], groups[name] = suite.evaluate(run_model, other, "test")
+    write_store(pred, out_dir / "predictions.zarr", groups=groups)
+    flat = suite.flat(block)
+    if hasattr(model, "encode") and "label" in ds:
+        d = metrics["downstream"] = knn_downstream(model, ds, ec["batch_size"], device)
+        flat |= {
+            "knn_accuracy_codes": d["accuracy_codes"],
+            "knn_accuracy_pixels": d["accuracy_pixels"],
+        }
+    for name, other_block in metrics["also_on"].items():
+        flat |= {f"{name}.{k}": v for k, v in suite.flat(other_block).items()}
+    record_run(
+        mlflow_cfg,
+        f"evaluate {experiment}",
+        "evaluate",
+        [(flat, None)],
+        metrics,
+        out_dir / "metrics.json",
+        experiment,
+        model_dir,
+    )
+    log.info("%s: %s", experiment, suite.headline(block))
+    return metrics
+
+
+def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:
+    """``spectra.zarr`` of a trace experiment: mean amplitude spectra of true, noisy and
+    denoised test traces (main test set at the root, ``also_on`` datasets as groups)."""
+    main = suites.trace_spectra(open_store(predictions))
+    groups = {name: suites.trace_spectra(open_store(predictions, group=name)) for name in also_on}
+    write_store(main, out, groups=groups)
+    log.info("spectra of %s -> %s", predictions, out)

@@ -1,0 +1,480 @@
+"""Stage ``figure``: one figure of an experiment or a dataset, drawn from its declared inputs.
+
+Which figures an experiment gets and from which files is :data:`aeflow.plan.FIGURES`; here is
+how each is drawn: a function ``(FigureInputs) -> matplotlib Figure`` in :data:`DRAW`, keyed
+like the plan's table. The drawing itself is in :mod:`aeflow.plotting`; these functions only
+load what it needs. Experiment figures are attached to the training run in MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aeflow.atomic import read_json
+from aeflow.data import kinds
+from aeflow.data.split import split_images, split_index, split_labels
+from aeflow.data.store import open_store
+from aeflow.data.tasks import with_task_inputs
+from aeflow.models import catalog
+from aeflow.plotting import anomaly as anomaly_plots
+from aeflow.plotting import figures as image_plots
+from aeflow.plotting import generative as generative_plots
+from aeflow.plotting import latent as latent_plots
+from aeflow.plotting import save
+from aeflow.plotting import traces as trace_plots
+from aeflow.stages import PathLike
+from aeflow.training.tracking import attach_to_training_run
+
+
+@dataclass(frozen=True)
+class FigureInputs:
+    """What a figure is drawn from: its target (experiment or dataset name), the named input
+    files of the plan, the experiment's config and the traits of its data kind and model."""
+
+    target: str
+    files: Mapping[str, Any]
+    cfg: Mapping[str, Any] | None = None
+    kind: kinds.Kind | None = None
+    model: catalog.ModelTraits | None = None
+
+    def store(self, name: str, group: str | None = None):
+        return open_store(self.files[name], group=group)
+
+    @property
+    def n_examples(self) -> int:
+        return self.cfg["evaluate"]["n_examples"]
+
+
+def _per_denoiser(var, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The values of a (denoiser, ...) variable, by denoiser name."""
+    return {str(d): var.sel(denoiser=d).values for d in var["denoiser"].values if d not in skip}
+
+
+# ---- every experiment -------------------------------------------------------------------------
+def history(f: FigureInputs):
+    table = pd.read_csv(f.files["history"])
+    adversarial = f.model.adversarial if f.model else "critic_loss" in table
+    plot = generative_plots.adversarial_history if adversarial else image_plots.training_history
+    return plot(table, title=f"{f.target}: training")
+
+
+def error_distribution(f: FigureInputs):
+    pred = f.store("predictions")
+    per = {
+        ("DAE" if k == "model" else k): v for k, v in _per_denoiser(pred["per_sample_mse"]).items()
+    }
+    unit = "trace" if "time" in pred.dims else "image"
+    return image_plots.error_distributions(
+        per,
+        xlabel=f"per-{unit} MSE",
+        ylabel=f"{unit}s",
+        title=f"{f.target}: per-{unit} test MSE",
+    )
+
+
+# ---- images -----------------------------------------------------------------------------------
+def _example_rows(pred, n_examples: int, prefix: str = "") -> dict[str, np.ndarray]:
+    """Noisy / denoised / true images of the first test samples of a predictions store."""
+    sel = pred.isel(sample=slice(0, min(n_examples, pred.sizes["sample"])))
+    return {
+        f"{prefix}noisy": sel["input"].values,
+        f"{prefix}denoised": sel["prediction"].values,
+        f"{prefix}true": sel["target"].values,
+    }
+
+
+def examples(f: FigureInputs):
+    pred = f.store("predictions")
+    title = f"{f.target}: test images of {pred.attrs.get('dataset', '')}"
+    return image_plots.denoising_rows(_example_rows(pred, f.n_examples), title=title)
+
+
+def also_on_examples(f: FigureInputs):
+    """Noisy / denoised / true rows for each further dataset the model was evaluated on."""
+    rows = {}
+    for name in f.cfg["evaluate"]["also_on"]:
+        rows |= _example_rows(f.store("predictions", name), f.n_examples, prefix=f"{name}\n")
+    n = min(len(v) for v in rows.values())
+    rows = {k: v[:n] for k, v in rows.items()}
+    title = f"{f.target} applied to other datasets"
+    return image_plots.denoising_rows(rows, residual_of=None, title=title)
+
+
+def _latent_setup(f: FigureInputs, n_points: int = 5000):
+    """Test images, labels, class names, codes and a decoder of a bottleneck model."""
+    import torch
+
+    from aeflow.evaluation import latent
+    from aeflow.models.inference import encode_all
+    from aeflow.models.trained import load_trained
+
+    model, description = load_trained(Path(f.files["model"]).parent, "cpu")
+    ds = with_task_inputs(f.store("prepared"), f.cfg)
+    test = split_index(ds, "test")[:n_points]
+    x = ds["input"].isel(sample=test).values
+    labels = ds["label"].values[test]
+    names = list(ds["label"].attrs.get("class_names", []))
+    with torch.no_grad():
+        code_shape = tuple(model.encode(torch.from_numpy(x[:1]).unsqueeze(1)).shape[1:])
+    codes = encode_all(model, x, 512, "cpu")
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        return latent.decode_all(model, z, code_shape, x.shape[1:], "cpu")
+
+    return x, labels, names, codes, decode, description["model"] == "vae"
+
+
+def latent_space(f: FigureInputs):
+    """Codes of test images by class (and the decoded grid of a 2-D code)."""
+    from aeflow.evaluation import latent
+
+    x, labels, names, codes, decode, is_vae = _latent_setup(f)
+    points, axis_label = latent.project_2d(codes)
+    grid = latent.latent_grid(decode, codes)[0] if codes.shape[1] == 2 else None
+    what = "VAE posterior means" if is_vae else "codes"
+    return latent_plots.latent_space(
+        points,
+        labels,
+        names,
+        axis_label,
+        grid,
+        title=f"{f.target}: {what} of {len(x)} test images ({codes.shape[1]}-D)",
+    )
+
+
+def latent_walks(f: FigureInputs, n: int = 10):
+    """Rows of interpolation, class arithmetic, noisy and random codes."""
+    from aeflow.evaluation import latent
+
+    x, labels, names, codes, decode, is_vae = _latent_setup(f)
+    classes = np.unique(labels)
+    a, b = int(classes[0]), int(classes[min(1, len(classes) - 1)])
+    c = int(classes[min(2, len(classes) - 1)])
+    i, j = int(np.flatnonzero(labels == a)[0]), int(np.flatnonzero(labels == b)[0])
+    rng = np.random.default_rng(0)
+    picks = np.arange(min(n, len(x)))
+    name = {k: names[k] if k < len(names) else str(k) for k in classes}
+    rows = {
+        f"interpolate\n{name[a]} -> {name[b]}": decode(latent.interpolate(codes[i], codes[j], n)),
+        f"mean {name[a]}, {name[b]}, {name[c]},\n{name[a]} - {name[b]} + {name[c]}": decode(
+            latent.class_arithmetic(codes, labels, a, b, c)
+        ),
+        "test images": x[picks],
+        "decoded": decode(codes[picks]),
+    }
+    for sigma in (0.1, 1.0):
+        noisy = codes[picks] + rng.normal(0, sigma, codes[picks].shape).astype(np.float32)
+        rows[f"code + N(0, {sigma:g})"] = decode(noisy)
+    noise = rng.normal(0, 1, (n, codes.shape[1])).astype(np.float32)
+    rows["samples of the prior N(0, 1)" if is_vae else "codes ~ N(0, 1)"] = decode(noise)
+    rows = {k: np.clip(v, 0, 1) for k, v in rows.items()}
+    return latent_plots.image_rows(rows, title=f"{f.target}: latent operations")
+
+
+# ---- traces ------------------------------------------------------------------------------------
+def traces(f: FigureInputs):
+    """Test traces spread over SNR: noisy, true, DAE and the baselines."""
+    pred = f.store("predictions")
+    picks = trace_plots.pick_signal_traces(
+        pred["has_signal"].values, pred["snr"].values, f.n_examples
+    )
+    sub = pred.isel(sample=picks)
+    return trace_plots.reconstructions(
+        pred["time"].values,
+        sub["input"].values,
+        sub["target"].values,
+        _per_denoiser(sub["denoised"], skip=("identity",)),
+        sub["snr"].values,
+        title=f"{f.target}: test traces of {pred.attrs.get('dataset', '')}",
+    )
+
+
+def spectra(f: FigureInputs):
+    sp = f.store("spectra")
+    curves = {str(c): sp["signal_traces"].sel(curve=c).values for c in sp["curve"].values}
+    title = f"{f.target}: mean spectra of {sp.attrs['n_signal']} test signal traces"
+    band = f.cfg["evaluate"]["baselines"]["bandpass_mhz"]
+    return trace_plots.spectra(sp["frequency"].values, curves, band_mhz=band, title=title)
+
+
+def peak_accuracy(f: FigureInputs):
+    from aeflow.evaluation.traces import BLOG_PEAK_ACCURACY, binned_fraction
+
+    pred = f.store("predictions")
+    sig = pred["has_signal"].values.astype(bool)
+    snr = pred["snr"].values[sig]
+    edges = f.cfg["evaluate"]["traces"]["snr_bins"]
+    bins = {
+        name: binned_fraction(hits[sig], snr, edges)
+        for name, hits in _per_denoiser(pred["peak_hit"]).items()
+    }
+    noise = pred.attrs.get("noise_model", "")
+    return trace_plots.accuracy_vs_snr(
+        bins,
+        reference=BLOG_PEAK_ACCURACY.get(noise),
+        reference_label=f"blog, {noise} noise (all SNR)",
+        title=f"{f.target}: peak within {pred.attrs['tolerance']} samples",
+    )
+
+
+def energy_ratio(f: FigureInputs):
+    pred = f.store("predictions")
+    ratios = _per_denoiser(pred["energy_ratio"], skip=("identity",))
+    window = 2 * pred.attrs["half_width"] + 1
+    title = f"{f.target}: pulse energy in {window} samples around the true peak"
+    return trace_plots.energy_ratio_histogram(ratios, title=title)
+
+
+# ---- anomaly detection -------------------------------------------------------------------------
+def _anomaly_test(f: FigureInputs):
+    ds = f.store("scores")
+    test = ds.isel(sample=np.flatnonzero(ds["split"].values == "test"))
+    return ds, test, test["is_anomaly"].values.astype(bool), read_json(f.files["thresholds"])
+
+
+def anomaly_scores(f: FigureInputs):
+    ds, test, anomalous, summary = _anomaly_test(f)
+    score, names = test["score"].values, f.kind.anomaly_names
+    return anomaly_plots.score_histograms(
+        score[~anomalous],
+        score[anomalous],
+        summary["thresholds"],
+        normal_label=names[0],
+        anomalous_label=names[1],
+        xlabel=ds["score"].attrs.get("long_name", "anomaly score"),
+        title=f"{f.target}: test scores (AUROC {summary['auroc']:.3f})",
+    )
+
+
+def roc(f: FigureInputs):
+    _, test, anomalous, summary = _anomaly_test(f)
+    score, names = test["score"].values, f.kind.anomaly_names
+    curves = {"autoencoder": (score[~anomalous], score[anomalous])}
+    for name in summary["baselines"]:
+        s = test[f"baseline_{name}"].values
+        curves[name.replace("_", " ")] = (s[~anomalous], s[anomalous])
+    title = f"{f.target}: {names[1]} vs {names[0]} (test)"
+    return anomaly_plots.roc_curves(curves, title=title)
+
+
+def anomaly_examples(f: FigureInputs):
+    ex = f.store("scores", "examples")
+    return anomaly_plots.ranked_examples(
+        ex["input"].values,
+        ex["output"].values,
+        ex["score"].values,
+        ex["is_anomaly"].values.astype(bool),
+        [str(r) for r in ex["rank"].values],
+        log_scale=f.kind.log_images,
+        title=f"{f.target}: most and least anomalous test samples",
+    )
+
+
+def mass_sculpting(f: FigureInputs):
+    _, test, anomalous, summary = _anomaly_test(f)
+    observable, names = f.kind.anomaly_observable, f.kind.anomaly_names
+    values, score = test[observable].values, test["score"].values
+    return anomaly_plots.mass_sculpting(
+        values[~anomalous],
+        score[~anomalous],
+        values[anomalous],
+        summary["thresholds"],
+        title=f"{f.target}: {observable.replace('_', ' ')} of {names[0]} before and after the cut",
+    )
+
+
+# ---- generative models ---------------------------------------------------------------------------
+def samples(f: FigureInputs, n: int = 10):
+    """Per class rows of generated samples (by requested class for conditional models, else
+    by the classifier's prediction), then a row of real test images per class."""
+    gen, ds, m = f.store("samples"), f.store("prepared"), read_json(f.files["metrics"])
+    images_ = gen["image"].values
+    names = [str(c) for c in gen.attrs.get("class_names", [])]
+    rows: dict[str, np.ndarray] = {}
+    by = "requested" if "requested" in gen else ("predicted" if "predicted" in gen else None)
+    if by and names:
+        key = "asked" if by == "requested" else "seen as"
+        for k, name in enumerate(names):
+            rows[f"{key} {name}"] = images_[gen[by].values == k][:n]
+        real, labels = split_images(ds, "test"), split_labels(ds, "test")
+        for k, name in enumerate(names):
+            rows[f"real {name}"] = real[labels == k][:n]
+    else:
+        for r in range(3):
+            rows[f"generated {r + 1}"] = images_[r * n : (r + 1) * n]
+        rows["real (test)"] = split_images(ds, "test", limit=n)
+    rows["PCA Gaussian"] = f.store("samples", "pca_gaussian")["image"].values[:n]
+    g = m["generator"]
+    return latent_plots.image_rows(
+        {k: v for k, v in rows.items() if len(v)},
+        title=f"{f.target}: generated samples (FD {g['frechet_distance']:.3g}, "
+        f"precision {g['precision']:.2f}, recall {g['recall']:.2f})",
+    )
+
+
+def _class_pair(names, labels, pair, default):
+    """Class indices of the kind's named pair when both are present, else ``default``."""
+    if pair and set(pair) <= set(names):
+        ka, kb = names.index(pair[0]), names.index(pair[1])
+        if (labels == ka).any() and (labels == kb).any():
+            return ka, kb
+    return default
+
+
+def latent_interpolation(f: FigureInputs, n: int = 10):
+    """Interpolation between two test images of different classes (the galaxy blog's
+    Fig. 10), and arithmetic: class A + (mean code of class B - mean code of class C)."""
+    import torch
+
+    from aeflow.models.trained import load_trained
+
+    model, _ = load_trained(Path(f.files["model"]).parent, "cpu")
+    ds = f.store("prepared")
+    real = split_images(ds, "test")
+    with torch.no_grad():
+        codes = model.encode(torch.from_numpy(real)).numpy()
+
+    def decode(z):
+        with torch.no_grad():
+            return model.decode(torch.from_numpy(z.astype(np.float32))).numpy()
+
+    labels = split_labels(ds, "test") if "label" in ds else np.zeros(len(real), int)
+    names = [str(c) for c in ds.attrs.get("class_names", [])]
+    rows: dict[str, np.ndarray] = {}
+    # between the kind's interpolation pair (else the first two test images of two classes)
+    other = int(np.argmax(labels != labels[0])) if (labels != labels[0]).any() else 1
+    a, b = 0, other
+    pair = _class_pair(names, labels, f.kind.interpolation_classes, None)
+    if pair is not None:
+        a, b = int(np.argmax(labels == pair[0])), int(np.argmax(labels == pair[1]))
+    t = np.linspace(0, 1, n)[:, None]
+    rows["interpolation"] = decode((1 - t) * codes[a] + t * codes[b])
+    rows["its ends (real)"] = np.stack([real[a], real[b]])
+    if len(names) >= 3:
+        # the kind's arithmetic pair (else class 0 - class 2) added to the second class
+        i0, i2 = _class_pair(names, labels, f.kind.arithmetic_classes, (0, 2))
+        if (labels == i0).any() and (labels == i2).any():
+            shift = codes[labels == i0].mean(0) - codes[labels == i2].mean(0)
+            chosen = np.flatnonzero(labels == i2)[:n]
+            rows[f"real {names[i2]}"] = real[chosen]
+            rows[f"decoded {names[i2]}"] = decode(codes[chosen])
+            rows[f"+ ({names[i0]} - {names[i2]})"] = decode(codes[chosen] + shift)
+    rows["prior samples"] = decode(np.random.default_rng(0).standard_normal((n, codes.shape[1])))
+    title = f"{f.target}: decoded latent interpolation and arithmetic (test images)"
+    return latent_plots.image_rows(rows, title=title)
+
+
+def observables(f: FigureInputs):
+    from aeflow.evaluation.observables import LABELS, observables_of
+
+    gen, ds, m = f.store("samples"), f.store("prepared"), read_json(f.files["metrics"])
+    obs = {
+        "real": observables_of(ds, split_images(ds, "test")),
+        "generator": observables_of(ds, gen["image"].values),
+    }
+    labels = {"real": "real (test)", "generator": f"{f.target} ({m['model']})"}
+    return generative_plots.observable_histograms(
+        obs,
+        {"generator": m["observables"]["generator"]},
+        labels,
+        title=f"{f.target}: observables of generated vs real footprints",
+        axis_labels=LABELS,
+    )
+
+
+# ---- dataset figures ---------------------------------------------------------------------------
+def dataset_traces(f: FigureInputs, n_examples: int = 3):
+    """Example traces of a trace dataset with the true signal overlaid (in raw units)."""
+    ds = f.store("prepared")
+    sub = ds.isel(sample=split_index(ds, "test")[:1000])
+    return trace_plots.dataset_examples(
+        ds["time"].values,
+        sub["input"].values,
+        sub["target"].values,
+        sub["snr"].values,
+        n=n_examples,
+        title=f"{f.target}: {ds.attrs.get('noise_model')} noise, test traces (normalized)",
+    )
+
+
+def class_histogram(f: FigureInputs):
+    """The class shares of every generator on the dataset beside the real test set."""
+    records = [read_json(path) for path in f.files["generated"]]
+    first = records[0]
+    generated = {
+        f"{r['experiment']} ({r['model']})": r["generator"]["class_fractions"] for r in records
+    }
+    generated["PCA Gaussian"] = first["pca_gaussian"]["class_fractions"]
+    return generative_plots.class_histogram(
+        first["class_names"],
+        first["real_class_fractions"],
+        generated,
+        title=f"{f.target}: classes of generated samples (classifier test accuracy "
+        f"{first['classifier_test_accuracy']:.2f})",
+    )
+
+
+def compression(f: FigureInputs):
+    r = read_json(f.files["compression"])
+    sizes = [row["code_size"] for row in r["rows"]]
+    return latent_plots.compression_curve(
+        sizes,
+        {
+            f"{r['model']} ({r['epochs']} epochs)": [row["autoencoder_mse"] for row in r["rows"]],
+            "PCA": [row["pca_mse"] for row in r["rows"]],
+        },
+        title=f"{r['dataset']}: test reconstruction error vs code size ({r['pixels']} pixels)",
+    )
+
+
+# (dataset figure?, name) -> drawing function; the plan's FIGURES has the same keys (tested)
+DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
+    {
+        (False, fn.__name__): fn
+        for fn in (
+            history,
+            examples,
+            also_on_examples,
+            error_distribution,
+            traces,
+            spectra,
+            peak_accuracy,
+            energy_ratio,
+            latent_space,
+            latent_walks,
+            anomaly_scores,
+            roc,
+            anomaly_examples,
+            mass_sculpting,
+            samples,
+            latent_interpolation,
+            observables,
+        )
+    }
+    | {(True, "traces"): dataset_traces, (True, "class_histogram"): class_histogram}
+    | {(True, "compression"): compression}
+)
+
+
+def draw(
+    figure: str,
+    inputs: FigureInputs,
+    out: PathLike,
+    dataset_scope: bool = False,
+) -> None:
+    """Draw one figure, save it atomically as PNG and attach experiment figures to the
+    training run."""
+    try:
+        draw_fn = DRAW[(dataset_scope, figure)]
+    except KeyError:
+        scope = "dataset" if dataset_scope else "experiment"
+        raise ValueError(f"unknown {scope} figure {figure!r}") from None
+    save(draw_fn(inputs), out)
+    if "run" in inputs.files:
+        attach_to_training_run([out], Path(inputs.files["run"]).parent, "figures")

@@ -1,0 +1,246 @@
+"""Stages ``mlflow_init`` and ``train``: the tracking store, then one experiment's model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+import aeflow
+from aeflow.atomic import atomic_path, write_json
+from aeflow.data.split import SPLITS
+from aeflow.data.store import open_store
+from aeflow.data.tasks import with_task_inputs
+from aeflow.models import build_model
+from aeflow.models.trained import save_trained
+from aeflow.plan import training_spec
+from aeflow.stages import PathLike
+from aeflow.training.callbacks import Checkpoint
+from aeflow.training.device import configure_backends, describe_device, select_device
+from aeflow.training.recipe import build_trainer, experiment_tensors, load_checkpoint
+from aeflow.training.tracking import MlflowCallback, Run, init_store
+
+log = logging.getLogger(__name__)
+
+
+def init_mlflow(mlflow_cfg: dict[str, Any], out: PathLike) -> None:
+    """Create the MLflow store and experiment once, before any training job."""
+    experiment_id = init_store(
+        mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], mlflow_cfg["artifact_location"]
+    )
+    write_json(out, {**mlflow_cfg, "experiment_id": experiment_id})
+    log.info(
+        "MLflow store ready: %s, experiment %s (%s)",
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+        experiment_id,
+    )
+
+
+def data_shape(ds) -> dict[str, int]:
+    """What a model's config can take from the data: image size, channels, classes."""
+    shape = {"in_channels": int(ds.sizes.get("channel", 1))}
+    if "y" in ds["input"].dims:
+        shape["image_size"] = int(ds.sizes["y"])
+    if "label" in ds and "class_names" in ds.attrs:
+        shape["n_classes"] = len(ds.attrs["class_names"])
+    return shape
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _open_data(experiment: str, spec: dict[str, Any], prepared: PathLike):
+    """The prepared store with the task's inputs, checked: every split has samples."""
+    ds = with_task_inputs(open_store(prepared), spec)
+    for split in SPLITS:
+        if int((ds["split"].values == split).sum()) == 0:
+            raise ValueError(
+                f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty "
+                f"(see datasets.{spec['dataset']}.split)"
+            )
+    return ds
+
+
+def _build(experiment: str, spec: dict[str, Any], ds, prepared: PathLike):
+    """The untrained model, sized by the data; config keys that contradict the data fail."""
+    shape = data_shape(ds)
+    model = build_model(spec["model"], spec["model_params"], **shape)
+    for key, value in spec["model_params"].items():
+        if key in shape and value != shape[key]:
+            raise ValueError(
+                f"{prepared}: experiments.{experiment}.model_params.{key} is {value}, but "
+                f"dataset {spec['dataset']!r} has {key} {shape[key]} (leave it unset to take "
+                "the data's)"
+            )
+    if model.adversarial and model.conditional and "label" not in ds:
+        raise ValueError(
+            f"{prepared}: {spec['model']} is class-conditional, but dataset "
+            f"{spec['dataset']!r} has no 'label' variable"
+        )
+    return model
+
+
+def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike):
+    """Training and validation tensors (anomaly experiments: normal samples only)."""
+    common = {"adversarial": model.adversarial, "where": str(prepared)}
+    common["normal_only"] = not model.adversarial and "anomaly" in spec
+    train = experiment_tensors(ds, "train", limit=spec["train"]["max_train_samples"], **common)
+    return train, experiment_tensors(ds, "val", **common)
+
+
+def _open_run(mlflow_cfg, experiment: str, run_id: str | None):
+    """The training run: the checkpoint's (a resumed job continues it) or a new one."""
+    tags = {"aeflow.experiment": experiment, "aeflow.stage": "train"}
+    uri, name = mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"]
+    if run_id is not None:
+        try:
+            return Run(uri, name, f"train {experiment}", run_id=run_id, tags=tags)
+        except Exception as exc:
+            log.warning(
+                "MLflow run %s of the checkpoint is gone (%s); starting a new run", run_id, exc
+            )
+    return Run(uri, name, f"train {experiment}", tags=tags)
+
+
+def _pretrain(model, train_data, tc, device, run) -> list[dict[str, float]]:
+    """What a model does with the data before the first epoch of a fresh training: GANs
+    take the data's mean colour, the stacked autoencoder pretrains layer by layer."""
+    if hasattr(model, "init_from_data"):
+        model.init_from_data(train_data["image"])
+    if not hasattr(model, "pretrain"):
+        return []
+    pretraining = model.pretrain(train_data["input"], device, tc["batch_size"], seed=tc["seed"])
+    for i, rec in enumerate(pretraining):
+        run.log_metrics({f"pretrain_loss_layer{int(rec['layer'])}": rec["loss"]}, step=i)
+    return pretraining
+
+
+def _write_outputs(trainer, description, history, out_dir: Path, run) -> None:
+    """model.pt, model.json and history.csv, attached to the run."""
+    save_trained(trainer.model, description, out_dir)
+    with atomic_path(out_dir / "history.csv") as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+    run.log_artifacts(
+        [out_dir / "model.pt", out_dir / "model.json", out_dir / "history.csv"], "model"
+    )
+
+
+def train(
+    experiment: str,
+    spec: dict[str, Any],
+    mlflow_cfg: dict[str, Any],
+    prepared: PathLike,
+    out_dir: PathLike,
+    checkpoint_dir: PathLike,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Train one experiment; write model.pt, model.json, history.csv and run.json to out_dir.
+
+    ``spec`` is :func:`aeflow.plan.training_spec` of the experiment (a full experiment config
+    works too). A checkpoint is saved after every epoch in ``checkpoint_dir``; if one from the
+    same configuration, data and tracking store exists, training resumes after its last epoch.
+    """
+    spec, out_dir = training_spec(spec), Path(out_dir)
+    tc = spec["train"]
+    torch.set_num_threads(threads)
+    device = select_device(tc["device"])
+    configure_backends(device)
+    ds = _open_data(experiment, spec, prepared)
+    torch.manual_seed(tc["seed"])
+    model = _build(experiment, spec, ds, prepared)
+    train_data, val_data = _tensors(model, spec, ds, prepared)
+    # Move before building the optimizer, so its state lives beside the parameters.
+    model = model.to(device)
+    if tc["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    data_keys = ("raw_sha256", "config")
+    fingerprint = _fingerprint(
+        spec,
+        model.describe(),
+        *(ds.attrs.get(k) for k in data_keys),
+        aeflow.__version__,
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+    )
+    trainer = build_trainer(model, tc, device)
+    ckpt_path = Path(checkpoint_dir) / "last.pt"
+    state = load_checkpoint(ckpt_path, fingerprint)
+    if state is not None:
+        trainer.load_state_dict(state)
+        log.info("resuming %s from %s (epoch %d)", experiment, ckpt_path, trainer.epoch)
+    run = _open_run(mlflow_cfg, experiment, state["extra"].get("mlflow_run_id") if state else None)
+    try:
+        trainer.extra_state.update({"fingerprint": fingerprint, "mlflow_run_id": run.run_id})
+        trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
+        description = _fit(experiment, spec, ds, trainer, (train_data, val_data), run, state)
+        _write_outputs(trainer, description, trainer.history, out_dir, run)
+    except BaseException as exc:
+        run.finish_quietly("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    run.finish("FINISHED")
+    write_json(
+        out_dir / "run.json",
+        {
+            "run_id": run.run_id,
+            "tracking_uri": mlflow_cfg["tracking_uri"],
+            "experiment": mlflow_cfg["experiment"],
+        },
+    )
+    ckpt_path.unlink(missing_ok=True)
+    return description
+
+
+def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
+    """Log a new run's parameters, pretrain a fresh model (no checkpoint ``state``), fit;
+    returns the trained model's description."""
+    train_data, val_data = data
+    model, tc = trainer.model, spec["train"]
+    device_name = describe_device(trainer.device)
+    log.info(
+        "training %s (%s, %d parameters) on %s; %d train / %d val samples",
+        experiment,
+        spec["model"],
+        sum(p.numel() for p in model.parameters()),
+        device_name,
+        len(next(iter(train_data.values()))),
+        len(next(iter(val_data.values()))),
+    )
+    if state is None or run.run_id != state["extra"].get("mlflow_run_id"):
+        data_keys = ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")
+        run.log_params(
+            {"experiment": experiment, **spec, "data": {k: ds.attrs.get(k) for k in data_keys}}
+        )
+    run.set_tags({"aeflow.device": device_name})
+    pretraining = [] if state is not None else _pretrain(model, train_data, tc, trainer.device, run)
+    t0 = time.perf_counter()
+    trainer.fit(train_data, val_data, tc["epochs"])
+    seconds = time.perf_counter() - t0
+    description = trainer.model.describe() | {
+        "experiment": experiment,
+        "dataset": spec["dataset"],
+        "task": spec["task"],
+        "best_epoch": trainer.best_epoch,
+        "best_val_loss": trainer.best_val,
+        "epochs_run": trainer.epoch,
+        "device": device_name,
+        "fingerprint": trainer.extra_state["fingerprint"],
+        "aeflow_version": aeflow.__version__,
+    }
+    if pretraining:
+        description["pretraining"] = pretraining
+    run.log_metrics(
+        {
+            "best_val_loss": trainer.best_val,
+            "best_epoch": trainer.best_epoch,
+            "train_seconds": seconds,
+        }
+    )
+    return description

@@ -1,0 +1,101 @@
+"""What an experiment's ``train:`` section asks for: the loop, its optimizer and callbacks,
+the training tensors of its data, and resuming from a checkpoint of the same training."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aeflow.data.split import split_index
+from aeflow.training.adversarial import AdversarialTrainer
+from aeflow.training.callbacks import EarlyStopping, EpochLogger, ReduceLROnPlateau
+from aeflow.training.loop import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def build_trainer(model, tc: dict[str, Any], device) -> Trainer:
+    """The loop for ``model``: the adversarial one for GANs (their optimizers and n_critic
+    come with the model), else minimizing its loss with Adam and the train: callbacks."""
+    common = {
+        "batch_size": tc["batch_size"],
+        "seed": tc["seed"],
+        "amp": tc["amp"],
+        "channels_last": tc["channels_last"],
+    }
+    if model.adversarial:
+        return AdversarialTrainer(model, device, callbacks=[EpochLogger()], **common)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"]
+    )
+    callbacks = []
+    es, lp = tc["early_stopping"], tc["lr_plateau"]
+    if es["patience"] is not None:
+        callbacks.append(EarlyStopping(es["patience"], es["min_delta"]))
+    if lp["patience"] is not None:
+        callbacks.append(
+            ReduceLROnPlateau(lp["factor"], lp["patience"], lp["min_lr"], lp["min_delta"])
+        )
+    callbacks.append(EpochLogger())
+    return Trainer(
+        model, optimizer, device, restore_best=es["restore_best"], callbacks=callbacks, **common
+    )
+
+
+def experiment_tensors(
+    ds,
+    split: str,
+    *,
+    adversarial: bool = False,
+    limit: int | None = None,
+    normal_only: bool = False,
+    where: str = "",
+) -> dict[str, torch.Tensor]:
+    """The tensors an experiment trains on from one split of its prepared store.
+
+    Autoencoders: ``input`` and ``target`` as float32 (N, C, ...) (one channel added when the
+    store has none). Adversarial models: ``image`` (the clean targets) and, when labelled,
+    ``label`` (N,) int64. ``normal_only`` keeps the samples not marked ``is_anomaly``;
+    ``limit`` the first samples of the split.
+    """
+    index = split_index(ds, split, normal_only=normal_only, where=where)[:limit]
+    if adversarial:
+        variables = ("target", "label") if "label" in ds else ("target",)
+    else:
+        variables = ("input", "target")
+    out = {}
+    for var in variables:
+        values = ds[var].isel(sample=index).values
+        tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+        # (N, C, H, W) as stored with a channel dim, else one channel: (N, 1, H, W) / (N, 1, T)
+        out[var] = tensor if "channel" in ds[var].dims else tensor.unsqueeze(1)
+    if not adversarial:
+        return out
+    real = {"image": out["target"]}
+    if "label" in out:  # (N, 1) float from the shared reader: back to class indices
+        real["label"] = out["label"][:, 0].long()
+    return real
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it is readable and belongs to this training, else None.
+
+    An unreadable or foreign checkpoint is moved aside (``*.stale``) so it never blocks.
+    """
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["extra"].get("fingerprint") == fingerprint:
+            return state
+        reason = "it belongs to another configuration or data"
+    except Exception as exc:  # truncated file, old format, ...
+        reason = f"it cannot be read ({type(exc).__name__}: {exc})"
+    stale = path.with_name(path.name + ".stale")
+    path.replace(stale)
+    log.warning("not resuming from %s: %s; moved to %s", path, reason, stale)
+    return None
