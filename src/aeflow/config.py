@@ -80,33 +80,7 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
     """Cross-key checks the schema cannot express."""
     datasets = config["datasets"]
     for name, ds in datasets.items():
-        src = ds["source"]
-        kind = kinds.traits(ds["kind"])
-        if src == "download" and not kind.own_download:
-            dl = ds["download"]  # (image collections know their official mirrors)
-            if not (dl.get("url") or dl.get("gdrive_id")):
-                raise ConfigError(
-                    f"{source}: datasets.{name}.download needs a url or a gdrive_id "
-                    "when source is 'download'"
-                )
-        for key, value in ds["simulate"].items():
-            if key.endswith(("_range", "band_mhz")) and value[0] > value[1]:
-                raise ConfigError(
-                    f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
-                )
-        if ds.get("collection") and not kind.collections:
-            raise ConfigError(
-                f"{source}: datasets.{name}.collection: only kinds {_kinds_with('collections')} "
-                f"have a collection (this is kind {ds['kind']!r})"
-            )
-        if src == "simulate" and kind.real_data_only:
-            raise ConfigError(
-                f"{source}: datasets.{name}.source: image collections are real data; use "
-                "installed, download or a local path"
-            )
-        if src == "simulate":
-            _check_simulation(name, ds, source)
-        _check_hook(kind, "check_dataset", source, name, ds)
+        _check_dataset(name, ds, source)
     study = config.get("compression")
     if study:
         ds = datasets.get(study["dataset"])
@@ -116,47 +90,86 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
                 f"of kind {_kinds_with('collections')}"
             )
     for name, exp in config["experiments"].items():
-        if exp["dataset"] not in datasets:
+        _check_experiment(name, exp, datasets, source)
+
+
+def _check_dataset(name: str, ds: Mapping[str, Any], source: str) -> None:
+    """One dataset's keys against its kind: sources it can take, ranges, its own checks."""
+    src = ds["source"]
+    kind = kinds.traits(ds["kind"])
+    if src == "download" and not kind.own_download:
+        dl = ds["download"]  # (image collections know their official mirrors)
+        if not (dl.get("url") or dl.get("gdrive_id")):
             raise ConfigError(
-                f"{source}: experiments.{name}.dataset: unknown dataset {exp['dataset']!r} "
-                f"(known: {', '.join(sorted(datasets))})"
+                f"{source}: datasets.{name}.download needs a url or a gdrive_id "
+                "when source is 'download'"
             )
-        kind = kinds.traits(datasets[exp["dataset"]]["kind"])
-        takes = catalog.traits(exp["model"]).modality
-        if takes != kind.modality:
+    for key, value in ds["simulate"].items():
+        if key.endswith(("_range", "band_mhz")) and value[0] > value[1]:
             raise ConfigError(
-                f"{source}: experiments.{name}.model: {exp['model']!r} takes "
-                f"{takes}, but dataset {exp['dataset']!r} (kind {kind.name!r}) "
-                f"holds {kind.modality}"
+                f"{source}: datasets.{name}.simulate.{key}: low {value[0]} > high {value[1]}"
             )
-        band = exp["evaluate"]["baselines"]["bandpass_mhz"]
-        if band[0] >= band[1]:
+    if ds.get("collection") and not kind.collections:
+        raise ConfigError(
+            f"{source}: datasets.{name}.collection: only kinds {_kinds_with('collections')} "
+            f"have a collection (this is kind {ds['kind']!r})"
+        )
+    if src == "simulate" and kind.real_data_only:
+        raise ConfigError(
+            f"{source}: datasets.{name}.source: image collections are real data; use "
+            "installed, download or a local path"
+        )
+    if src == "simulate":
+        _check_simulation(name, ds, source)
+    _check_hook(kind, "check_dataset", source, name, ds)
+
+
+def _check_experiment(
+    name: str, exp: Mapping[str, Any], datasets: Mapping[str, Any], source: str
+) -> None:
+    """One experiment against its dataset's kind and its model's traits."""
+    if exp["dataset"] not in datasets:
+        raise ConfigError(
+            f"{source}: experiments.{name}.dataset: unknown dataset {exp['dataset']!r} "
+            f"(known: {', '.join(sorted(datasets))})"
+        )
+    kind = kinds.traits(datasets[exp["dataset"]]["kind"])
+    takes = catalog.traits(exp["model"]).modality
+    if takes != kind.modality:
+        raise ConfigError(
+            f"{source}: experiments.{name}.model: {exp['model']!r} takes "
+            f"{takes}, but dataset {exp['dataset']!r} (kind {kind.name!r}) "
+            f"holds {kind.modality}"
+        )
+    band = exp["evaluate"]["baselines"]["bandpass_mhz"]
+    if band[0] >= band[1]:
+        raise ConfigError(
+            f"{source}: experiments.{name}.evaluate.baselines.bandpass_mhz: "
+            f"low {band[0]} >= high {band[1]}"
+        )
+    edges = exp["evaluate"]["traces"]["snr_bins"]
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ConfigError(
+            f"{source}: experiments.{name}.evaluate.traces.snr_bins must increase: {edges}"
+        )
+    for other in exp["evaluate"]["also_on"]:
+        if other not in datasets:
             raise ConfigError(
-                f"{source}: experiments.{name}.evaluate.baselines.bandpass_mhz: "
-                f"low {band[0]} >= high {band[1]}"
+                f"{source}: experiments.{name}.evaluate.also_on: unknown dataset {other!r}"
             )
-        edges = exp["evaluate"]["traces"]["snr_bins"]
-        if any(b <= a for a, b in itertools.pairwise(edges)):
+    _check_hook(kind, "check_experiment", source, name, exp, datasets)
+    if exp["anomaly"]:
+        _check_anomaly(name, datasets[exp["dataset"]], source)
+    _check_task(name, exp, kind, source)
+    if is_generative(exp, datasets):
+        _check_generative(name, exp, kind, source)
+    for other in exp["evaluate"]["also_on"]:
+        if datasets[other]["kind"] != datasets[exp["dataset"]]["kind"]:
             raise ConfigError(
-                f"{source}: experiments.{name}.evaluate.traces.snr_bins must increase: {edges}"
+                f"{source}: experiments.{name}.evaluate.also_on: dataset {other!r} is of "
+                f"kind {datasets[other]['kind']!r}, the model was trained on "
+                f"{datasets[exp['dataset']]['kind']!r}"
             )
-        _check_hook(kind, "check_experiment", source, name, exp, datasets)
-        if exp["anomaly"]:
-            _check_anomaly(name, datasets[exp["dataset"]], source)
-        _check_task(name, exp, kind, source)
-        if is_generative(exp, datasets):
-            _check_generative(name, exp, kind, source)
-        for other in exp["evaluate"]["also_on"]:
-            if other not in datasets:
-                raise ConfigError(
-                    f"{source}: experiments.{name}.evaluate.also_on: unknown dataset {other!r}"
-                )
-            if datasets[other]["kind"] != datasets[exp["dataset"]]["kind"]:
-                raise ConfigError(
-                    f"{source}: experiments.{name}.evaluate.also_on: dataset {other!r} is of "
-                    f"kind {datasets[other]['kind']!r}, the model was trained on "
-                    f"{datasets[exp['dataset']]['kind']!r}"
-                )
 
 
 def _check_simulation(name: str, ds: Mapping[str, Any], source: str) -> None:

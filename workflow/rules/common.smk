@@ -97,7 +97,9 @@ def _render_caption(figure, wildcards, dataset_scope):
     """The figure's caption (workflow/report/<caption>.rst, Jinja with snakemake.wildcards
     and snakemake.config), rendered here so one rule serves every figure."""
     spec = plan.figure_spec(figure, dataset_scope)
-    text = (Path(workflow.basedir) / "workflow/report" / f"{spec.caption}.rst").read_text()
+    text = (
+        Path(workflow.basedir) / "workflow/report" / f"{spec.caption}.rst"
+    ).read_text()
     ns = {"wildcards": wildcards, "config": config}
     return jinja2.Template(text).render(snakemake=type("Snakemake", (), ns))
 

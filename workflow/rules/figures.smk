@@ -54,7 +54,6 @@ rule dataset_figure:
         "../scripts/figure.py"
 
 
-
 rule summary:
     input:
         metrics=[PLAN.record(experiment) for experiment in config["experiments"]],

@@ -53,7 +53,18 @@ def data_shape(ds) -> dict[str, int]:
     return shape
 
 
-def _fingerprint(*parts: Any) -> str:
+def _fingerprint(spec: dict[str, Any], model, ds, mlflow_cfg: dict[str, Any]) -> str:
+    """What a checkpoint must match to be resumed: the training spec, the architecture, the
+    data (raw file and preparation), the aeflow version and the tracking store."""
+    parts = (
+        spec,
+        model.describe(),
+        ds.attrs.get("raw_sha256"),
+        ds.attrs.get("config"),
+        aeflow.__version__,
+        mlflow_cfg["tracking_uri"],
+        mlflow_cfg["experiment"],
+    )
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -161,15 +172,7 @@ def train(
     model = model.to(device)
     if tc["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    data_keys = ("raw_sha256", "config")
-    fingerprint = _fingerprint(
-        spec,
-        model.describe(),
-        *(ds.attrs.get(k) for k in data_keys),
-        aeflow.__version__,
-        mlflow_cfg["tracking_uri"],
-        mlflow_cfg["experiment"],
-    )
+    fingerprint = _fingerprint(spec, model, ds, mlflow_cfg)
     trainer = build_trainer(model, tc, device)
     ckpt_path = Path(checkpoint_dir) / "last.pt"
     state = load_checkpoint(ckpt_path, fingerprint)
@@ -186,14 +189,8 @@ def train(
         run.finish_quietly("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     run.finish("FINISHED")
-    write_json(
-        out_dir / "run.json",
-        {
-            "run_id": run.run_id,
-            "tracking_uri": mlflow_cfg["tracking_uri"],
-            "experiment": mlflow_cfg["experiment"],
-        },
-    )
+    run_info = {"run_id": run.run_id} | {k: mlflow_cfg[k] for k in ("tracking_uri", "experiment")}
+    write_json(out_dir / "run.json", run_info)
     ckpt_path.unlink(missing_ok=True)
     return description
 
