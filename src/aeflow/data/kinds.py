@@ -54,7 +54,7 @@ class Kind:
     ``own_download``: knows its official download mirrors (no ``download.url`` needed).
     ``clean_inputs``: the prepared input equals the target, so denoising needs a ``corrupt``
     section. ``observables``: generated samples are compared in physical observables
-    (hook ``observables(ds, images)`` in the kind's module).
+    (:func:`aeflow.evaluation.observables.observables_of`).
     ``log_images``: images are shown on a log10 scale (pt fractions spanning decades).
     ``interpolation_classes`` / ``arithmetic_classes``: the class pairs the latent figures of
     generative models walk between and subtract (first present pair wins).

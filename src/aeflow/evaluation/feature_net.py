@@ -8,7 +8,6 @@ float arrays (N, C, S, S) in [0, 1], channels first.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from aeflow.models.inference import batched
 
 
 def _n_downsamplings(image_size: int, target: int = 4) -> int:
@@ -80,6 +81,23 @@ class FeatureClassifier(nn.Module):
         self.embed = nn.Linear(previous, feature_dim)
         self.head = nn.Linear(feature_dim, n_classes)
 
+    # the training loop averages these terms of loss() per epoch (train_/val_accuracy)
+    tracked_terms = ("accuracy",)
+    # drawn from while training with augmentation (fit_classifier sets it)
+    augment_generator: torch.Generator | None = None
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Cross-entropy of ``batch["image"]`` against ``batch["label"]`` and the accuracy;
+        training batches are augmented by :func:`augment_dihedral` when a generator is set."""
+        x, y = batch["image"], batch["label"]
+        if self.training and self.augment_generator is not None:
+            x = augment_dihedral(x, self.augment_generator)
+        logits = self(x).float()
+        return {
+            "loss": F.cross_entropy(logits, y),
+            "accuracy": (logits.argmax(1) == y).float().mean(),
+        }
+
     @property
     def feature_dim(self) -> int:
         return self.config["feature_dim"]
@@ -127,8 +145,8 @@ def augment_dihedral(x: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     """Each image (N, C, S, S) under a random one of the 8 symmetries of the square (rot90
     by 0-3 quarter turns, optionally mirrored): the class of a galaxy does not change."""
     n = len(x)
-    turns = torch.randint(0, 4, (n,), generator=generator)
-    mirror = torch.randint(0, 2, (n,), generator=generator).bool()
+    turns = torch.randint(0, 4, (n,), generator=generator).to(x.device)
+    mirror = torch.randint(0, 2, (n,), generator=generator).bool().to(x.device)
     out = x.clone()
     out[mirror] = out[mirror].flip(-1)
     for k in range(1, 4):
@@ -139,22 +157,6 @@ def augment_dihedral(x: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 
 # ---- training and inference --------------------------------------------------------------
-def _evaluate(
-    model: FeatureClassifier, x: torch.Tensor, batch_size: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and logits (on the CPU) of all images, in eval mode without gradients."""
-    model.eval()
-    feats, logits = [], []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            f = model.features(x[start : start + batch_size].to(device))
-            feats.append(f.float().cpu())
-            logits.append(model.head(f).float().cpu())
-    if not feats:
-        return torch.empty(0, model.feature_dim), torch.empty(0, model.n_classes)
-    return torch.cat(feats), torch.cat(logits)
-
-
 def fit_classifier(
     train_x: np.ndarray | torch.Tensor,
     train_y: np.ndarray | torch.Tensor,
@@ -170,22 +172,24 @@ def fit_classifier(
     augment: bool = True,
     widths: Sequence[int] = (32, 64, 128),
     feature_dim: int = 64,
-    eval_batch_size: int = 512,
 ) -> tuple[FeatureClassifier, list[dict[str, float]]]:
-    """Train a :class:`FeatureClassifier` on images (N, C, S, S) with integer labels.
+    """Train a :class:`FeatureClassifier` on images (N, C, S, S) with integer labels, by the
+    shared :class:`~aeflow.training.loop.Trainer`.
 
-    Adam with a cosine-annealed learning rate, cross-entropy; with ``augment`` every batch
-    goes through :func:`augment_dihedral` (random flips and quarter turns). After each
-    epoch the validation set is scored; the returned model holds the weights of the epoch
-    with the best validation accuracy (ties: lower validation loss) and is in eval mode.
-    Initialisation, shuffling and augmentation depend on ``seed`` only (the global torch
-    RNG is left untouched), so runs on the CPU are reproducible.
+    Adam with a cosine-annealed learning rate (stepped per batch), cross-entropy; with
+    ``augment`` every training batch goes through :func:`augment_dihedral` (random flips
+    and quarter turns). After each epoch the validation set is scored; the returned model
+    holds the weights of the epoch with the best validation accuracy (the first of equals)
+    and is in eval mode. Initialisation, shuffling and augmentation depend on ``seed`` only
+    (the global torch RNG is left untouched), so runs on the CPU are reproducible.
 
     Returns (model, history): one dict per epoch with ``epoch``, ``train_loss``,
     ``train_accuracy`` (on augmented batches), ``val_loss`` and ``val_accuracy``.
     """
-    if epochs < 1 or batch_size < 1 or eval_batch_size < 1:
-        raise ValueError("epochs, batch_size and eval_batch_size must be >= 1")
+    from aeflow.training.loop import Trainer
+
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be >= 1")
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
     device = torch.device(device)
@@ -208,54 +212,29 @@ def fit_classifier(
         )
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps_per_epoch = -(-len(train_x) // batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=epochs * steps_per_epoch
+    steps = epochs * -(-len(train_x) // batch_size)
+    trainer = Trainer(
+        model,
+        optimizer,
+        device,
+        batch_size=batch_size,
+        seed=seed,
+        amp=False,
+        channels_last=False,
+        progress=False,
+        schedule=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps),
+        monitor="val_accuracy",
+        maximize=True,
     )
-    generator = torch.Generator().manual_seed(seed)
-
-    history: list[dict[str, float]] = []
-    best_key: tuple[float, float] | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_x), generator=generator)
-        loss_sum, correct = 0.0, 0
-        for start in range(0, len(train_x), batch_size):
-            idx = order[start : start + batch_size]
-            xb, yb = train_x[idx], train_y[idx]
-            if augment:
-                xb = augment_dihedral(xb, generator)
-            xb, yb = xb.to(device), yb.to(device)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.detach().argmax(1) == yb).sum())
-
-        _, val_logits = _evaluate(model, val_x, eval_batch_size, device)
-        val_loss = float(F.cross_entropy(val_logits, val_y))
-        val_accuracy = float((val_logits.argmax(1) == val_y).float().mean())
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": loss_sum / len(train_x),
-                "train_accuracy": correct / len(train_x),
-                "val_loss": val_loss,
-                "val_accuracy": val_accuracy,
-            }
+    model.augment_generator = torch.Generator().manual_seed(seed) if augment else None
+    try:
+        history = trainer.fit(
+            {"image": train_x, "label": train_y}, {"image": val_x, "label": val_y}, epochs
         )
-        key = (val_accuracy, -val_loss)
-        if best_key is None or key > best_key:
-            best_key = key
-            best_state = copy.deepcopy(model.state_dict())
-
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    return model.eval(), history
+    finally:
+        model.augment_generator = None
+    keys = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+    return model.eval(), [{k: record[k] for k in keys} for record in history]
 
 
 def extract(
@@ -268,9 +247,19 @@ def extract(
     (N, C, S, S), as float32 numpy arrays; the model is left in eval mode on ``device``."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = torch.device(device)
-    model = model.to(device)
-    feats, logits = _evaluate(model, _images(x, "x"), batch_size, device)
+    x = _images(x, "x")
+    model = model.to(torch.device(device)).eval()
+    if len(x) == 0:
+        empty = np.empty((0, model.feature_dim), np.float32)
+        return empty, np.empty((0, model.n_classes), np.float32)
+    both = batched(
+        lambda xb: torch.cat([f := model.features(xb), model.head(f)], dim=1),
+        x,
+        batch_size,
+        device,
+    )
+    feats = torch.from_numpy(both[:, : model.feature_dim])
+    logits = torch.from_numpy(both[:, model.feature_dim :])
     return feats.numpy(), torch.softmax(logits, dim=1).numpy()
 
 

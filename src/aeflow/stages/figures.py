@@ -114,7 +114,7 @@ def _latent_setup(f: FigureInputs, n_points: int = 5000):
     from aeflow.models.inference import encode_all
     from aeflow.models.trained import load_trained
 
-    model, description = load_trained(Path(f.files["model"]).parent, "cpu")
+    model, _ = load_trained(Path(f.files["model"]).parent, "cpu")
     ds = with_task_inputs(f.store("prepared"), f.cfg)
     test = split_index(ds, "test")[:n_points]
     x = ds["input"].isel(sample=test).values
@@ -127,17 +127,17 @@ def _latent_setup(f: FigureInputs, n_points: int = 5000):
     def decode(z: np.ndarray) -> np.ndarray:
         return latent.decode_all(model, z, code_shape, x.shape[1:], "cpu")
 
-    return x, labels, names, codes, decode, description["model"] == "vae"
+    return x, labels, names, codes, decode
 
 
 def latent_space(f: FigureInputs):
     """Codes of test images by class (and the decoded grid of a 2-D code)."""
     from aeflow.evaluation import latent
 
-    x, labels, names, codes, decode, is_vae = _latent_setup(f)
+    x, labels, names, codes, decode = _latent_setup(f)
     points, axis_label = latent.project_2d(codes)
     grid = latent.latent_grid(decode, codes)[0] if codes.shape[1] == 2 else None
-    what = "VAE posterior means" if is_vae else "codes"
+    what = "VAE posterior means" if f.model.samples else "codes"  # a VAE samples its prior
     return latent_plots.latent_space(
         points,
         labels,
@@ -152,7 +152,7 @@ def latent_walks(f: FigureInputs, n: int = 10):
     """Rows of interpolation, class arithmetic, noisy and random codes."""
     from aeflow.evaluation import latent
 
-    x, labels, names, codes, decode, is_vae = _latent_setup(f)
+    x, labels, names, codes, decode = _latent_setup(f)
     classes = np.unique(labels)
     a, b = int(classes[0]), int(classes[min(1, len(classes) - 1)])
     c = int(classes[min(2, len(classes) - 1)])
@@ -172,7 +172,7 @@ def latent_walks(f: FigureInputs, n: int = 10):
         noisy = codes[picks] + rng.normal(0, sigma, codes[picks].shape).astype(np.float32)
         rows[f"code + N(0, {sigma:g})"] = decode(noisy)
     noise = rng.normal(0, 1, (n, codes.shape[1])).astype(np.float32)
-    rows["samples of the prior N(0, 1)" if is_vae else "codes ~ N(0, 1)"] = decode(noise)
+    rows["samples of the prior N(0, 1)" if f.model.samples else "codes ~ N(0, 1)"] = decode(noise)
     rows = {k: np.clip(v, 0, 1) for k, v in rows.items()}
     return latent_plots.image_rows(rows, title=f"{f.target}: latent operations")
 

@@ -35,8 +35,13 @@ def n_samples(data: TensorData) -> int:
 class Trainer:
     """Minimizes ``model.loss(batch)["loss"]`` with the given optimizer.
 
-    ``fit`` runs epochs until ``epochs`` or a callback sets ``stop``. The best weights by
-    validation loss are kept and restored at the end when ``restore_best``.
+    ``fit`` runs epochs until ``epochs`` or a callback sets ``stop``. The best weights by the
+    ``monitor`` value of the epoch record (validation loss by default; ``maximize`` for
+    accuracies) are kept and restored at the end when ``restore_best``. Terms of the loss
+    dict named in the model's ``tracked_terms`` (e.g. ``accuracy``) are averaged per sample
+    into the record as ``train_<term>`` and ``val_<term>``. ``schedule`` is a learning-rate
+    scheduler stepped after every optimizer step. Without validation data (``val=None``)
+    the record has training values only and the last weights are kept.
     """
 
     def __init__(
@@ -52,6 +57,9 @@ class Trainer:
         restore_best: bool = True,
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
+        schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+        monitor: str = "val_loss",
+        maximize: bool = False,
     ) -> None:
         self.device = device
         self.channels_last = channels_last
@@ -65,9 +73,11 @@ class Trainer:
         self.restore_best = restore_best
         self.callbacks = list(callbacks)
         self.progress = progress
+        self.schedule = schedule
+        self.monitor, self.maximize = monitor, maximize
         self.epoch = 0  # completed epochs
         self.history: list[dict[str, float]] = []
-        self.best_val = math.inf
+        self.best_val = -math.inf if maximize else math.inf
         self.best_epoch = 0
         self.best_state: dict[str, torch.Tensor] | None = None
         self.stop = False
@@ -112,9 +122,14 @@ class Trainer:
             yield self._to_device(batch)
 
     # ---- epochs --------------------------------------------------------------------------
-    def train_epoch(self, data: TensorData, epoch: int) -> float:
+    def _tracked(self) -> tuple[str, ...]:
+        return tuple(getattr(self.model, "tracked_terms", ()))
+
+    def train_epoch(self, data: TensorData, epoch: int) -> dict[str, float]:
+        """One pass over ``data``: the mean loss (``train_loss``) and tracked terms."""
         self.model.train()
         total = torch.zeros((), device=self.device)
+        sums = {name: torch.zeros((), device=self.device) for name in self._tracked()}
         seen = 0
         n = n_samples(data)
         bar = tqdm(
@@ -135,8 +150,12 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.schedule is not None:
+                self.schedule.step()
             b = n_samples(batch)
             total += loss.detach() * b
+            for name in sums:
+                sums[name] += terms[name].detach().float() * b
             seen += b
             bar.update(b)
             if step % 10 == 0:
@@ -145,37 +164,53 @@ class Trainer:
         value = (total / max(seen, 1)).item()
         if not math.isfinite(value):
             raise FloatingPointError(f"training loss became {value} in epoch {epoch}")
-        return value
+        n = max(seen, 1)
+        return {"train_loss": value} | {f"train_{k}": (v / n).item() for k, v in sums.items()}
 
     @torch.no_grad()
-    def evaluate_loss(self, data: TensorData) -> float:
-        """Mean loss per sample over ``data`` in eval mode."""
+    def evaluate(self, data: TensorData) -> dict[str, float]:
+        """Mean loss (``val_loss``) and tracked terms per sample over ``data``, eval mode."""
         self.model.eval()
         total = torch.zeros((), device=self.device)
+        sums = {name: torch.zeros((), device=self.device) for name in self._tracked()}
         seen = 0
         for batch in self._batches(data, shuffle=False, epoch=0):
             with autocast(self.device, self.amp):
-                loss = self.model.loss(batch)["loss"]
+                terms = self.model.loss(batch)
             b = n_samples(batch)
-            total += loss.float() * b
+            total += terms["loss"].float() * b
+            for name in sums:
+                sums[name] += terms[name].float() * b
             seen += b
-        return (total / max(seen, 1)).item()
+        n = max(seen, 1)
+        tracked = {f"val_{k}": (v / n).item() for k, v in sums.items()}
+        return {"val_loss": (total / n).item()} | tracked
 
-    def run_epoch(self, train: TensorData, val: TensorData, epoch: int) -> dict[str, float]:
+    def evaluate_loss(self, data: TensorData) -> float:
+        """Mean loss per sample over ``data`` in eval mode."""
+        return self.evaluate(data)["val_loss"]
+
+    def run_epoch(self, train: TensorData, val: TensorData | None, epoch: int) -> dict[str, float]:
         """One epoch of training and its validation: the epoch's record (without timing)."""
         lr = self.optimizer.param_groups[0]["lr"]
-        train_loss = self.train_epoch(train, epoch)
-        return {"train_loss": train_loss, "val_loss": self.evaluate_loss(val), "lr": lr}
+        record = self.train_epoch(train, epoch)
+        if val is not None:
+            record |= self.evaluate(val)
+        return record | {"lr": lr}
 
     def track_best(self, record: dict[str, float], epoch: int) -> None:
-        """Keep the weights of the lowest validation loss."""
-        if record["val_loss"] < self.best_val:
-            self.best_val, self.best_epoch = record["val_loss"], epoch
+        """Keep the weights of the best ``monitor`` value (lowest, or highest with
+        ``maximize``); nothing to keep without validation."""
+        if self.monitor not in record:
+            return
+        value = record[self.monitor]
+        if (value > self.best_val) if self.maximize else (value < self.best_val):
+            self.best_val, self.best_epoch = value, epoch
             self.best_state = {
                 k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
             }
 
-    def fit(self, train: TensorData, val: TensorData, epochs: int) -> list[dict[str, float]]:
+    def fit(self, train: TensorData, val: TensorData | None, epochs: int) -> list[dict[str, float]]:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         if self.epoch:
@@ -193,7 +228,10 @@ class Trainer:
         if self.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
             log.info(
-                "restored best weights of epoch %d (val_loss %.4g)", self.best_epoch, self.best_val
+                "restored best weights of epoch %d (%s %.4g)",
+                self.best_epoch,
+                self.monitor,
+                self.best_val,
             )
         for cb in self.callbacks:
             cb.on_train_end(self)
@@ -206,6 +244,7 @@ class Trainer:
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
+            "schedule": self.schedule.state_dict() if self.schedule is not None else {},
             "epoch": self.epoch,
             "history": self.history,
             "best_val": self.best_val,
@@ -218,6 +257,8 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None and state.get("schedule"):
+            self.schedule.load_state_dict(state["schedule"])
         for cb in self.callbacks:
             if cb.name in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][cb.name])
