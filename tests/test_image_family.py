@@ -9,6 +9,7 @@ import torch
 
 from aeflow.models import build_model, count_parameters
 from aeflow.models.vae import kl_divergence
+from aeflow.training.pretrain import greedy_layerwise, pretrain_layer
 
 
 def bars(n=256, size=28, seed=0):
@@ -86,7 +87,7 @@ def test_stacked_ae_shapes_and_layerwise_pretraining():
     x = bars(128)
     assert model.encode(x).shape == (128, 16) and model(x).shape == x.shape
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    history = model.pretrain(x, "cpu", batch_size=32)
+    history = greedy_layerwise(model, x, "cpu", batch_size=32)
     assert [h["layer"] for h in history] == [0] * 4 + [1] * 4
     for layer in (0, 1):  # each layer's own loss falls during its phase
         losses = [h["loss"] for h in history if h["layer"] == layer]
@@ -103,7 +104,7 @@ def test_stacked_pretraining_of_one_layer_leaves_the_others_alone():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     codes = model.codes(x, 1, "cpu")
     assert codes.shape == (64, 32)
-    losses = model.pretrain_layer(1, codes, "cpu", 16, torch.Generator().manual_seed(0))
+    losses = pretrain_layer(model, 1, codes, "cpu", 16, seed=0)
     assert len(losses) == 2
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}

@@ -1,21 +1,19 @@
 """Stacked autoencoder with greedy layer-wise pretraining (Bengio et al. 2007, Hinton &
 Salakhutdinov 2006): each encoder layer is first trained as a shallow autoencoder of the
 codes of the layer below (which stays frozen), its decoder becomes the mirrored decoder
-layer, and then the whole stack is fine-tuned end to end by the common training loop.
+layer, and then the whole stack is fine-tuned end to end by the common training loop. The
+pretraining runs through that loop too (:mod:`aeflow.training.pretrain`).
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from aeflow.models.base import Autoencoder
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,33 +75,10 @@ class StackedAE(Autoencoder):
             "loss": nn.functional.binary_cross_entropy_with_logits(logits, batch["target"].float())
         }
 
-    def pretrain_layer(
-        self, k: int, codes: torch.Tensor, device, batch_size: int, generator: torch.Generator
-    ) -> list[float]:
-        """Train ``enc[k]`` and ``dec[k]`` alone as a one-layer autoencoder of ``codes`` (the
-        fixed outputs of the layers below): BCE against the pixels for k = 0, MSE against
-        the codes above. Other layers are untouched. Returns the mean loss per epoch."""
-        enc, dec = self.enc[k], self.dec[k]
-        opt = torch.optim.Adam(
-            [*enc.parameters(), *dec.parameters()], lr=self.config.pretrain_learning_rate
-        )
-        losses = []
-        for _ in range(self.config.pretrain_epochs):
-            order = torch.randperm(len(codes), generator=generator)
-            total = 0.0
-            for start in range(0, len(codes), batch_size):
-                h = codes[order[start : start + batch_size]].to(device)
-                out = dec(torch.relu(enc(h)))
-                if k == 0:
-                    loss = nn.functional.binary_cross_entropy_with_logits(out, h)
-                else:
-                    loss = nn.functional.mse_loss(torch.relu(out), h)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(h)
-            losses.append(total / len(codes))
-        return losses
+    def layer_autoencoder(self, k: int) -> LayerAutoencoder:
+        """Layer ``k`` with its mirrored decoder as a shallow autoencoder of the codes of
+        the layers below (greedy pretraining: :mod:`aeflow.training.pretrain`)."""
+        return LayerAutoencoder(self.enc[k], self.dec[k], pixels=k == 0)
 
     @torch.no_grad()
     def codes(self, inputs: torch.Tensor, depth: int, device) -> torch.Tensor:
@@ -116,18 +91,19 @@ class StackedAE(Autoencoder):
             ]
         )
 
-    def pretrain(
-        self, inputs: torch.Tensor, device, batch_size: int, seed: int = 0
-    ) -> list[dict[str, float]]:
-        """Greedy layer-wise pretraining on ``inputs`` (N, C, H, W), layer by layer from the
-        pixels up. Returns per layer and epoch the mean loss."""
-        history: list[dict[str, float]] = []
-        if self.config.pretrain_epochs == 0:
-            return history
-        gen = torch.Generator().manual_seed(seed)
-        for k in range(len(self.enc)):
-            losses = self.pretrain_layer(k, self.codes(inputs, k, device), device, batch_size, gen)
-            for epoch, loss in enumerate(losses, start=1):
-                history.append({"layer": k, "epoch": epoch, "loss": loss})
-                log.info("pretraining layer %d epoch %d: loss %.4g", k, epoch, loss)
-        return history
+
+class LayerAutoencoder(nn.Module):
+    """One encoder layer and its decoder layer (shared with the stack, so training this
+    trains them there): ReLU code, BCE of logits against pixels for the first layer, MSE
+    of the ReLU output against the codes of the layer below for the others."""
+
+    def __init__(self, enc: nn.Linear, dec: nn.Linear, pixels: bool) -> None:
+        super().__init__()
+        self.enc, self.dec, self.pixels = enc, dec, pixels
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        h = batch["input"]
+        out = self.dec(torch.relu(self.enc(h)))
+        if self.pixels:
+            return {"loss": nn.functional.binary_cross_entropy_with_logits(out, h)}
+        return {"loss": nn.functional.mse_loss(torch.relu(out), h)}

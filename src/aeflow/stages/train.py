@@ -23,6 +23,7 @@ from aeflow.plan import training_spec
 from aeflow.stages import PathLike
 from aeflow.training.callbacks import Checkpoint
 from aeflow.training.device import configure_backends, describe_device, select_device
+from aeflow.training.pretrain import greedy_layerwise
 from aeflow.training.recipe import build_trainer, experiment_tensors, load_checkpoint
 from aeflow.training.tracking import MlflowCallback, Run, init_store
 
@@ -126,9 +127,9 @@ def _pretrain(model, train_data, tc, device, run) -> list[dict[str, float]]:
     take the data's mean colour, the stacked autoencoder pretrains layer by layer."""
     if hasattr(model, "init_from_data"):
         model.init_from_data(train_data["image"])
-    if not hasattr(model, "pretrain"):
+    if not hasattr(model, "layer_autoencoder"):
         return []
-    pretraining = model.pretrain(train_data["input"], device, tc["batch_size"], seed=tc["seed"])
+    pretraining = greedy_layerwise(model, train_data["input"], device, tc["batch_size"], tc["seed"])
     for i, rec in enumerate(pretraining):
         run.log_metrics({f"pretrain_loss_layer{int(rec['layer'])}": rec["loss"]}, step=i)
     return pretraining
