@@ -16,26 +16,20 @@ A kind module (``aeflow.data.<kind>``) holds ``KINDS``, its declaration(s), and 
   (checked, split)`` when the data brings its own split or is subsampled.
 
 The config check, the workflow plan, the stages and the figures ask a kind for its traits
-(:func:`traits`) instead of matching its name. Adding a kind is its module, its simulator,
-its schema block and one line in :data:`MODULES`.
+(:func:`traits`) instead of matching its name. Adding a kind is its module in this package
+(found by its ``KINDS``), its simulator, its schema block and its tests.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 
-# The modules declaring kinds (their ``KINDS``), in the order the schema lists them.
-MODULES = (
-    "aeflow.data.saxs",
-    "aeflow.data.radio",
-    "aeflow.data.jets",
-    "aeflow.data.images",
-    "aeflow.data.galaxies",
-    "aeflow.data.airshowers",
-)
+# Kind modules are the modules of this package that declare ``KINDS``.
+_PACKAGE = "aeflow.data"
 
 
 @dataclass(frozen=True)
@@ -83,11 +77,20 @@ class Kind:
         return importlib.import_module(self.module)
 
 
+def kind_modules() -> list[str]:
+    """The modules of ``aeflow.data`` that declare kinds (``KINDS``), sorted by name."""
+    package = importlib.import_module(_PACKAGE)
+    names = sorted(
+        f"{_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__) if not m.ispkg
+    )
+    return [name for name in names if hasattr(importlib.import_module(name), "KINDS")]
+
+
 @cache
 def registry() -> dict[str, Kind]:
     """Every declared kind by name."""
     kinds: dict[str, Kind] = {}
-    for module_name in MODULES:
+    for module_name in kind_modules():
         for kind in importlib.import_module(module_name).KINDS:
             if kind.name in kinds:
                 raise ValueError(f"dataset kind {kind.name!r} declared twice")

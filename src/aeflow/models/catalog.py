@@ -1,8 +1,9 @@
 """What each model is, without importing torch: the config check and the workflow plan read
 this; a test checks every entry against its model class.
 
-Adding a model: its module (registered in ``aeflow.models``), one entry here, its schema block
-(``workflow/schemas/config.schema.yaml``) and its tests.
+Adding a model: its module (a class with ``registry_name``), one entry here naming that
+module, its schema block (``workflow/schemas/config.schema.yaml``) and its tests. The
+registry (:mod:`aeflow.models.registry`) finds the class through this entry.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ class ModelTraits:
     ``samples``: can draw samples (the generate stage may evaluate it).
     ``latent``: has ``encode``/``decode`` of a code space (latent figures, k-NN on codes).
     ``adversarial``: trained by the adversarial loop; ``conditional``: needs class labels.
+    ``module``: the module holding the model's class.
     """
 
+    module: str
     modality: str
     generative: bool = False
     samples: bool = False
@@ -27,25 +30,26 @@ class ModelTraits:
     conditional: bool = False
 
 
-_GAN = ModelTraits("images", generative=True, samples=True, adversarial=True)
+_GAN = {"generative": True, "samples": True, "adversarial": True}
+_IMAGE_AE = "aeflow.models.image_ae"
 
 CATALOG: dict[str, ModelTraits] = {
-    "skip_dae": ModelTraits("images"),
-    "conv1d_dae": ModelTraits("traces"),
-    "dense_ae": ModelTraits("images", latent=True),
-    "conv_ae": ModelTraits("images", latent=True),
-    "sparse_ae": ModelTraits("images", latent=True),
-    "contractive_ae": ModelTraits("images", latent=True),
-    "linear_ae": ModelTraits("images", latent=True),
-    "stacked_ae": ModelTraits("images", latent=True),
-    "vae": ModelTraits("images", samples=True, latent=True),
-    "galaxy_vae": ModelTraits("images", generative=True, samples=True, latent=True),
-    "gan": _GAN,
-    "acgan": ModelTraits(
-        "images", generative=True, samples=True, adversarial=True, conditional=True
+    "skip_dae": ModelTraits("aeflow.models.skip_dae", "images"),
+    "conv1d_dae": ModelTraits("aeflow.models.conv1d_dae", "traces"),
+    "dense_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
+    "conv_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
+    "sparse_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
+    "contractive_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
+    "linear_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
+    "stacked_ae": ModelTraits("aeflow.models.stacked_ae", "images", latent=True),
+    "vae": ModelTraits("aeflow.models.vae", "images", samples=True, latent=True),
+    "galaxy_vae": ModelTraits(
+        "aeflow.models.vae", "images", generative=True, samples=True, latent=True
     ),
-    "wgan_gp": _GAN,
-    "wgan_div": _GAN,
+    "gan": ModelTraits("aeflow.models.gan", "images", **_GAN),
+    "acgan": ModelTraits("aeflow.models.gan", "images", conditional=True, **_GAN),
+    "wgan_gp": ModelTraits("aeflow.models.gan", "images", **_GAN),
+    "wgan_div": ModelTraits("aeflow.models.gan", "images", **_GAN),
 }
 
 

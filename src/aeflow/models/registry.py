@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from aeflow.models.base import Autoencoder, Model, count_parameters
-from aeflow.models.conv1d_dae import Conv1dDAE
-from aeflow.models.gan import ACGAN, GAN, WGANGP, WGANDiv
-from aeflow.models.image_ae import ContractiveAE, ConvAE, DenseAE, LinearAE, SparseAE
-from aeflow.models.skip_dae import SkipDAE
-from aeflow.models.stacked_ae import StackedAE
-from aeflow.models.vae import VAE, GalaxyVAE
+from aeflow.models.catalog import CATALOG
 
-REGISTRY: dict[str, type[Model]] = {
-    cls.registry_name: cls
-    for cls in (
-        SkipDAE,
-        Conv1dDAE,
-        DenseAE,
-        ConvAE,
-        SparseAE,
-        ContractiveAE,
-        LinearAE,
-        StackedAE,
-        VAE,
-        GalaxyVAE,
-        GAN,
-        ACGAN,
-        WGANGP,
-        WGANDiv,
-    )
-}
+
+def _model_class(name: str) -> type[Model]:
+    """The class of catalog entry ``name``: the one in its module that declares it."""
+    module = importlib.import_module(CATALOG[name].module)
+    for obj in vars(module).values():
+        declared = isinstance(obj, type) and issubclass(obj, Model)
+        if declared and obj.__dict__.get("registry_name") == name:
+            return obj
+    raise ImportError(f"{CATALOG[name].module} declares no model class {name!r}")
+
+
+REGISTRY: dict[str, type[Model]] = {name: _model_class(name) for name in CATALOG}
 
 __all__ = [
     "REGISTRY",
