@@ -11,27 +11,7 @@ from aeflow.data import idx, images
 from aeflow.data.sources import RawDataError
 from aeflow.data.store import open_store
 from aeflow.stages.data import fetch_raw, prepare
-
-
-def write_idx_set(directory, n_train=40, n_test=20, size=28, seed=0):
-    """Four gzip IDX files in the MNIST layout; returns their arrays."""
-    rng = np.random.default_rng(seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        "train": (
-            rng.integers(0, 256, (n_train, size, size), dtype=np.uint8),
-            np.arange(n_train, dtype=np.uint8) % 10,
-        ),
-        "test": (
-            rng.integers(0, 256, (n_test, size, size), dtype=np.uint8),
-            np.arange(n_test, dtype=np.uint8) % 10,
-        ),
-    }
-    for split, (x, y) in arrays.items():
-        images_name, labels_name = idx.SPLIT_FILES[split]
-        idx.write_idx(directory / images_name, x)
-        idx.write_idx(directory / labels_name, y)
-    return arrays
+from conftest import write_idx_set
 
 
 def config(source, collection="mnist", **preprocess):

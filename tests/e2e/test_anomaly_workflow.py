@@ -9,8 +9,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import run_snakemake
-from test_images import write_idx_set
+from conftest import run_snakemake, write_idx_set
 
 pytestmark = pytest.mark.e2e
 
