@@ -61,6 +61,8 @@ def record(root: Path) -> dict:
         numbers: dict = {}
         for path in sorted(results.rglob("*.json")):
             rel = path.relative_to(workdir).as_posix()
+            if rel.startswith(SKIP_DIRS):  # MLflow's copies of the records
+                continue
             if path.name in RECORDS or rel.startswith("results/compression/"):
                 _flatten(json.loads(path.read_text()), rel, numbers)
         key = workdir.relative_to(root).as_posix()

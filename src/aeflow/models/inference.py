@@ -80,12 +80,16 @@ def sample(model, n: int, labels, batch_size: int, device, seed: int) -> np.ndar
     return torch.cat(out).numpy()
 
 
-def mean_loss(model, images: np.ndarray, batch_size: int, device) -> float:
+def mean_loss(model, images: np.ndarray, batch_size: int, device, seed: int = 0) -> float:
     """The model's own loss (e.g. the VAE's negative ELBO per image) averaged over images
-    (N, C, H, W) reconstructing themselves."""
+    (N, C, H, W) reconstructing themselves. A stochastic loss (the VAE's sampled code) draws
+    from a generator seeded by ``seed``, so the estimate is the same in every run; the
+    global RNG is left as it was."""
     total, seen = 0.0, 0
     model.eval()
-    with torch.no_grad():
+    devices = [device] if torch.device(device).type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
         for start in range(0, len(images), batch_size):
             x = torch.from_numpy(images[start : start + batch_size]).to(device)
             total += float(model.loss({"input": x, "target": x})["loss"]) * len(x)

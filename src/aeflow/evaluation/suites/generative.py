@@ -166,7 +166,7 @@ class GenerativeSamples:
                 for name, x in sets.items()
             }
         if not getattr(model, "adversarial", False) and hasattr(model, "loss"):
-            block["test_loss"] = mean_loss(model, real, gc["batch_size"], device)
+            block["test_loss"] = mean_loss(model, real, gc["batch_size"], device, gc["seed"])
         return block, *self._sample_stores(sets, requested, predicted)
 
     def _sample_stores(self, sets, requested, predicted) -> tuple[xr.Dataset, xr.Dataset]:
