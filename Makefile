@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: setup system-packages run report test lint unit bench clean
+.PHONY: setup system-packages run report test lint unit stage e2e bench clean
 
 # Debian packages the tests and data need: a single-node SLURM for the cluster test, and the
 # real Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist).
@@ -40,7 +40,7 @@ run: setup
 report: setup
 	$(BIN)/snakemake --report results/report.html
 
-## test: quality gates and the whole test suite
+## test: quality gates and the whole test suite (tiers: tests/unit, tests/stage, tests/e2e)
 test: setup lint
 	$(BIN)/pytest
 
@@ -50,8 +50,17 @@ lint: setup
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
+## unit: pure functions, models and configs (under a minute)
 unit: setup
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest tests/unit
+
+## stage: each stage function on tiny data in a temporary store
+stage: setup
+	$(BIN)/pytest tests/stage
+
+## e2e: the Snakemake workflow end to end (SLURM and GPU-lock tests included; slow)
+e2e: setup
+	$(BIN)/pytest tests/e2e
 
 bench: setup
 	$(BIN)/python bench/train_throughput.py

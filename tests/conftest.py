@@ -1,4 +1,17 @@
-"""Shared fixtures: a tiny valid config and hand-made raw SAXS files."""
+"""Shared fixtures and helpers of every tier: a tiny valid config, hand-made raw SAXS files,
+IDX image sets, a local HTTP server, tiny real runs of the stages, and the Snakemake command.
+
+Tests live in one directory per tier, and each test is marked with its tier:
+
+- ``tests/unit`` (marker ``unit``): pure functions, models, configs, small arrays; seconds;
+- ``tests/stage`` (marker ``stage``): one stage function on tiny data in a temporary store
+  (fetch_raw, prepare, train, evaluate, anomaly, generate, figures ...), and models trained
+  for many steps;
+- ``tests/e2e`` (marker ``e2e``): the Snakemake workflow end to end.
+
+This directory is on ``sys.path`` (``pythonpath`` in pyproject.toml), so tests import the
+helpers here as ``from conftest import ...``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +26,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+TIERS = ("unit", "stage", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these markers
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its tier, the directory it is in (``-m "not e2e"`` etc.)."""
+    for item in items:
+        path = Path(item.path).resolve()
+        if not path.is_relative_to(TESTS):
+            continue
+        tier = path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{path}: a test belongs in a tier directory, tests/{{{','.join(TIERS)}}}"
+            )
+        item.add_marker(tier)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread in the test process, as the stages default to (``threads=1``): the
+    tensors of the tests are tiny, and with two threads on a machine whose other core is busy
+    (another test run, a Snakemake job) torch spin-waits: a unit test of the GAN loop took
+    22 s instead of 0.3 s. (Without this, the thread count depended on the test order.)"""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
 
 TINY_CONFIG = {
     "mlflow": {
@@ -84,6 +126,15 @@ def write_idx_set(directory: Path, n_train=40, n_test=20, size=28, seed=0):
         idx.write_idx(directory / images_name, x)
         idx.write_idx(directory / labels_name, y)
     return arrays
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Tiny real runs of the stages (see :mod:`tiny_runs`), built on first use and shared
+    by every test of the session."""
+    from tiny_runs import TinyRuns
+
+    return TinyRuns(tmp_path_factory.mktemp("tiny_runs"))
 
 
 def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:

@@ -11,8 +11,6 @@ import yaml
 
 from conftest import run_snakemake, write_idx_set
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="module")
 def anomaly_run(tmp_path_factory):

@@ -10,8 +10,6 @@ import yaml
 
 from conftest import REPO, run_snakemake
 
-pytestmark = pytest.mark.e2e
-
 CONFIG = {
     "mlflow": {"experiment": "aeflow-cluster-test"},
     "datasets": {

@@ -10,8 +10,6 @@ import yaml
 
 from conftest import run_snakemake
 
-pytestmark = pytest.mark.e2e
-
 TRAIN = {"epochs": 1, "batch_size": 32, "threads": 2}
 
 

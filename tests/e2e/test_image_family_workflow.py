@@ -10,8 +10,6 @@ import yaml
 
 from conftest import run_snakemake, write_idx_set
 
-pytestmark = pytest.mark.e2e
-
 TRAIN = {"epochs": 2, "batch_size": 64}
 
 

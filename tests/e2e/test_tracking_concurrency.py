@@ -13,8 +13,6 @@ import yaml
 
 from conftest import free_port, run_snakemake
 
-pytestmark = pytest.mark.e2e
-
 N_JOBS = 4
 
 

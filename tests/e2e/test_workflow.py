@@ -10,8 +10,6 @@ import yaml
 
 from conftest import run_snakemake, snakemake_command
 
-pytestmark = pytest.mark.e2e
-
 
 def snakemake(workdir, *args):
     return run_snakemake(workdir, workdir / "tiny.yaml", *args)

@@ -1,5 +1,5 @@
-"""The generate stage on hand-made generators (a perfect one, a collapsed one), the PCA
-baseline, and the config checks of generative experiments."""
+"""The feature classifier and the generate stage on simulated galaxies with hand-made
+generators (a perfect one, a collapsed one, a conditional one)."""
 
 import json
 import types
@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from aeflow.config import ConfigError, validate_config
+from aeflow.config import validate_config
 from aeflow.data.split import split_images, split_labels
 from aeflow.data.store import open_store
-from aeflow.evaluation.baselines import pca_gaussian_samples
 from aeflow.stages import generate as generate_stage
 from aeflow.stages.classifier import train_classifier
 from aeflow.stages.data import fetch_raw, prepare
@@ -153,113 +152,3 @@ def test_requested_class_accuracy_of_a_conditional_generator(galaxies, tmp_path,
     shares = np.bincount(np.concatenate(asked), minlength=3) / len(np.concatenate(asked))
     train_shares = np.bincount(split_labels(ds, "train"), minlength=3)
     assert shares == pytest.approx(train_shares / train_shares.sum(), abs=0.08)
-
-
-def test_pca_gaussian_samples_have_the_data_shape_and_range():
-    rng = np.random.default_rng(0)
-    train = rng.uniform(0.2, 0.6, size=(200, 3, 4, 4)).astype(np.float32)
-    out = pca_gaussian_samples(train, 50, components=5, seed=1)
-    assert out.shape == (50, 3, 4, 4) and out.dtype == np.float32
-    assert out.min() >= 0.2 - 1e-6 and out.max() <= 0.6 + 1e-6
-    assert np.allclose(out.mean(), train.mean(), atol=0.02)
-
-
-def _config(model="gan", kind="galaxies", **exp):
-    ds = dict(GALAXIES) if kind == "galaxies" else {"kind": kind, "source": "simulate"}
-    return {
-        "datasets": {"d": ds},
-        "experiments": {"e": {"dataset": "d", "model": model, **exp}},
-    }
-
-
-@pytest.mark.parametrize(
-    ("cfg", "message"),
-    [
-        (_config(model="dense_ae"), "experiments.e.model: dataset kind 'galaxies' is for gen"),
-        (_config(model="acgan", kind="airshowers"), "acgan needs class labels"),
-        (_config(anomaly={}), "experiments.e.anomaly"),
-        (_config(corrupt={"noise_sd": 0.1}), "experiments.e.corrupt: not available"),
-        (_config(model_params={"betas": [0.5, 1.0]}), "experiments.e.model_params.betas"),
-        (_config(generate={"n_samples": 3}), "experiments.e.generate.n_samples"),
-        (
-            {**_config(), "classifier": {"feature_dim": 1}},
-            "classifier.feature_dim",
-        ),
-    ],
-)
-def test_bad_generative_configs_name_the_key(cfg, message):
-    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
-        validate_config(cfg)
-
-
-def test_generative_experiments_get_their_defaults():
-    cfg = validate_config(_config(model="wgan_gp"))
-    assert cfg["experiments"]["e"]["generate"]["k"] == 3
-    assert cfg["classifier"]["epochs"] == 8
-    assert cfg["datasets"]["d"]["preprocess"]["classes"]["barred_spiral"] == [5]
-
-
-def test_the_books_airshowers_npz_is_downloaded_and_prepared(tmp_path, http_server):
-    """The book's layout (shower_maps (N, 9, 9, 1)) over HTTP, hash-checked, to a store."""
-    import hashlib
-
-    root, url = http_server
-    rng = np.random.default_rng(0)
-    maps = rng.poisson(5.0, size=(40, 9, 9, 1)).astype(np.float32)
-    np.savez(root / "airshowers.npz", shower_maps=maps)
-    digest = hashlib.sha256((root / "airshowers.npz").read_bytes()).hexdigest()
-    cfg = validate_config(
-        {
-            "datasets": {
-                "showers": {
-                    "kind": "airshowers",
-                    "source": "download",
-                    "download": {"url": f"{url}/airshowers.npz"},
-                    "sha256": digest,
-                }
-            },
-            "experiments": {"e": {"dataset": "showers", "model": "wgan_gp"}},
-        }
-    )["datasets"]["showers"]
-    fetch_raw("showers", cfg, tmp_path / "raw.npz")
-    prepare("showers", cfg, tmp_path / "raw.npz", tmp_path / "s.zarr")
-    ds = open_store(tmp_path / "s.zarr")
-    assert ds["input"].shape == (40, 9, 9)
-    assert ds.attrs["signal_transform"] == "log1p"
-    from aeflow.data.airshowers import to_signal
-
-    assert np.allclose(to_signal(ds["input"].values, ds.attrs), maps[..., 0], atol=1e-3)
-    bad = dict(cfg, sha256="0" * 64)
-    with pytest.raises(Exception, match="sha256"):
-        fetch_raw("showers", bad, tmp_path / "raw2.npz")
-    assert not (tmp_path / "raw2.npz").exists()
-
-
-def test_a_galaxy10_file_is_mapped_onto_our_classes(tmp_path):
-    """A local HDF5 in the Galaxy10 layout: ids 5 / 2, 3, 4 / 6, 7 become our classes, the
-    disturbed and merging galaxies (0, 1) and edge-ons (8, 9) are dropped."""
-    import h5py
-
-    rng = np.random.default_rng(1)
-    ans = np.arange(10).repeat(4)
-    with h5py.File(tmp_path / "Galaxy10_DECals.h5", "w") as f:
-        f["images"] = rng.integers(0, 256, size=(len(ans), 32, 32, 3), dtype=np.uint8)
-        f["ans"] = ans.astype(np.uint8)
-    cfg = validate_config(
-        {
-            "datasets": {
-                "g10": {
-                    "kind": "galaxies",
-                    "source": str(tmp_path / "Galaxy10_DECals.h5"),
-                    "preprocess": {"image_size": 16},
-                }
-            },
-            "experiments": {"e": {"dataset": "g10", "model": "acgan"}},
-        }
-    )["datasets"]["g10"]
-    fetch_raw("g10", cfg, tmp_path / "raw.h5")
-    prepare("g10", cfg, tmp_path / "raw.h5", tmp_path / "g.zarr")
-    ds = open_store(tmp_path / "g.zarr")
-    assert ds["input"].shape == (24, 3, 16, 16)  # ids 2-7, 4 images each
-    assert np.bincount(ds["label"].values).tolist() == [4, 12, 8]
-    assert float(ds["input"].min()) >= 0 and float(ds["input"].max()) <= 1

@@ -1,12 +1,13 @@
-"""The images kind: IDX sets from a directory, a hash-checked download, the Debian package and
-scikit-learn's digits; official split, subsets, held-out classes, and errors."""
+"""The images kind through the fetch and prepare stages: IDX sets from a directory, a
+hash-checked download, the Debian package and scikit-learn's digits; official split, subsets
+and held-out classes."""
 
 import hashlib
 
 import numpy as np
 import pytest
 
-from aeflow.config import ConfigError, validate_config
+from aeflow.config import validate_config
 from aeflow.data import idx, images
 from aeflow.data.sources import RawDataError
 from aeflow.data.store import open_store
@@ -92,15 +93,6 @@ def test_a_missing_installed_copy_falls_back_to_the_download(tmp_path, http_serv
     assert ds.sizes["sample"] == 40
 
 
-def test_the_official_hashes_are_the_published_ones():
-    assert images.COLLECTIONS["mnist"]["files"]["train-images-idx3-ubyte.gz"] == (
-        "f68b3c2dcbeaaa9fbdd348bbdeb94873"
-    )
-    assert images.COLLECTIONS["fashion_mnist"]["files"]["t10k-labels-idx1-ubyte.gz"] == (
-        "bb300cfdad3c16e7a12a480ee83cd310"
-    )
-
-
 @pytest.mark.skipif(
     not idx.DEBIAN_FASHION_MNIST.is_dir(), reason="Debian package dataset-fashion-mnist missing"
 )
@@ -133,41 +125,6 @@ def test_digits_from_scikit_learn_get_a_random_test_split(tmp_path):
     assert float(ds["input"].max()) == 1.0
 
 
-def test_raw_errors_name_file_and_key():
-    good = {
-        "images": np.zeros((3, 8, 8), np.float32),
-        "labels": np.array([0, 1, 2]),
-        "is_test": np.array([False, False, True]),
-    }
-    images.check_raw(good, "f.npz")
-    with pytest.raises(RawDataError, match=r"f\.npz: key 'images': float pixels must lie in"):
-        images.check_raw(dict(good, images=np.full((3, 8, 8), 2.0, np.float32)), "f.npz")
-    with pytest.raises(RawDataError, match=r"f\.npz: key 'labels' has shape \(2,\)"):
-        images.check_raw(dict(good, labels=np.array([0, 1])), "f.npz")
-    with pytest.raises(RawDataError, match=r"f\.npz: key 'images' has 1 NaN"):
-        bad = good["images"].copy()
-        bad[1, 2, 3] = np.nan
-        images.check_raw(dict(good, images=bad), "f.npz")
-
-
 def test_mnist_has_no_installed_copy(tmp_path):
     with pytest.raises(RawDataError, match="no installed copy"):
         fetch_raw("d", config("installed"), tmp_path / "raw.npz")
-
-
-@pytest.mark.parametrize(
-    ("dataset", "message"),
-    [
-        ({"kind": "jets", "source": "simulate", "collection": "mnist"}, "only kinds images"),
-        ({"kind": "images", "collection": "mnist", "source": "simulate"}, "real data"),
-        ({"kind": "images", "source": "installed"}, "'collection' is a required property"),
-    ],
-)
-def test_image_config_errors(dataset, message):
-    with pytest.raises(ConfigError, match=message):
-        validate_config(
-            {
-                "datasets": {"d": dataset},
-                "experiments": {"e": {"dataset": "d", "model": "conv_ae", "task": "reconstruct"}},
-            }
-        )

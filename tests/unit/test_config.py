@@ -1,8 +1,7 @@
 import pytest
-import yaml
 
 from aeflow.config import ConfigError, load_config, validate_config
-from conftest import REPO, run_snakemake
+from conftest import REPO
 
 
 def test_defaults_are_filled(tiny_config):
@@ -94,14 +93,3 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("datasets: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML"):
         load_config(bad)
-
-
-def test_workflow_refuses_bad_config_before_any_job(tmp_path, tiny_config):
-    tiny_config["experiments"]["saxs_dae"]["train"]["batch_size"] = -4
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_config))
-    proc = run_snakemake(tmp_path, cfg, "--cores", "1")
-    assert proc.returncode != 0
-    assert "experiments.saxs_dae.train.batch_size" in proc.stdout + proc.stderr
-    assert not (tmp_path / "data").exists()
-    assert not (tmp_path / "results").exists()

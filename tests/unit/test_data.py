@@ -3,12 +3,9 @@ import hashlib
 import h5py
 import numpy as np
 import pytest
-import xarray as xr
 
-from aeflow.config import validate_config
 from aeflow.data import saxs, sources
 from aeflow.data.split import assign_split
-from aeflow.stages.data import fetch_raw, prepare
 
 
 # ---- the book's recipe on hand-made arrays -------------------------------------------------
@@ -141,85 +138,3 @@ def test_download_file_url(tmp_path, raw_saxs):
     dest = tmp_path / "out.npz"
     sources.download(dest, url=src.as_uri())
     assert dest.read_bytes() == src.read_bytes()
-
-
-# ---- the fetch and prepare stages ----------------------------------------------------------
-def _dataset_cfg(**overrides):
-    cfg = {
-        "datasets": {"saxs": {"kind": "saxs", "source": "simulate", "n_samples": 20, **overrides}},
-        "experiments": {"e": {"dataset": "saxs", "model": "skip_dae"}},
-    }
-    return validate_config(cfg)["datasets"]["saxs"]
-
-
-def test_fetch_local_file_and_prepare(tmp_path, raw_saxs):
-    local = tmp_path / "mine.h5"
-    with h5py.File(local, "w") as f:
-        for k, v in raw_saxs.items():
-            f[k] = v
-    cfg = _dataset_cfg(source=str(local), split={"test_fraction": 0.5, "val_fraction": 0.34})
-    raw = tmp_path / "data" / "raw" / "saxs.h5"
-    digest = fetch_raw("saxs", cfg, raw)
-    assert digest == hashlib.sha256(local.read_bytes()).hexdigest()
-    out = tmp_path / "prepared.zarr"
-    prepare("saxs", cfg, raw, out)
-    ds = xr.open_zarr(out)
-    assert ds["input"].dims == ("sample", "y", "x")
-    assert ds["input"].shape == (6, 64, 64)
-    assert sorted(set(ds["split"].values)) == ["test", "train", "val"]
-    assert ds.attrs["raw_sha256"] == digest
-    assert ds.attrs["source"] == str(local)
-    assert ds.attrs["preprocess_clip_max"] == 1.1
-    assert ds.attrs["preprocess_log_offset"] == 1.0
-    assert float(ds["input"].max()) <= 1.1
-    # every image's speckle maximum maps to 1
-    np.testing.assert_allclose(ds["input"].max(dim=("y", "x")).values, 1.0, rtol=1e-6)
-
-
-def test_fetch_local_file_wrong_hash(tmp_path, raw_saxs):
-    local = tmp_path / "mine.npz"
-    np.savez(local, **raw_saxs)
-    cfg = _dataset_cfg(source=str(local), sha256="a" * 64)
-    raw = tmp_path / "raw" / "saxs.npz"
-    with pytest.raises(sources.RawDataError, match=r"mine.npz: sha256 mismatch"):
-        fetch_raw("saxs", cfg, raw)
-    assert not raw.exists()
-
-
-def test_prepare_bad_input_writes_nothing(tmp_path, raw_saxs):
-    raw_saxs["target_images"][1, 3, 3, 0] = np.inf
-    raw = tmp_path / "saxs.npz"
-    np.savez(raw, **raw_saxs)
-    out = tmp_path / "prepared.zarr"
-    with pytest.raises(sources.RawDataError, match=r"saxs\.npz: key 'target_images' has 1 NaN/inf"):
-        prepare("saxs", _dataset_cfg(), raw, out)
-    assert not out.exists()
-    assert list(tmp_path.iterdir()) == [raw]
-
-
-def test_simulated_fetch_is_in_raw_format(tmp_path):
-    raw = tmp_path / "saxs.npz"
-    fetch_raw("saxs", _dataset_cfg(n_samples=8), raw)
-    arrays = sources.read_arrays(raw, saxs.RAW_KEYS)
-    assert arrays["speckle_images"].shape == (8, 64, 64)
-
-
-def test_html_page_instead_of_npz_is_refused_and_not_kept(http_server, tmp_path):
-    root, base = http_server
-    (root / "speckles.npz").write_text("<!DOCTYPE html><html><body>Quota exceeded</body></html>")
-    cfg = _dataset_cfg(source="download", download={"url": f"{base}/speckles.npz"})
-    raw = tmp_path / "data" / "raw" / "saxs.npz"
-    with pytest.raises(sources.RawDataError, match=r"not a valid .npz file.*HTML page"):
-        fetch_raw("saxs", cfg, raw)
-    assert not raw.exists()
-    assert list(raw.parent.iterdir()) == []
-
-
-def test_downloaded_file_in_wrong_format_is_not_kept(http_server, tmp_path, raw_saxs):
-    root, base = http_server
-    np.savez(root / "speckles.npz", images=raw_saxs["speckle_images"])
-    cfg = _dataset_cfg(source="download", download={"url": f"{base}/speckles.npz"})
-    raw = tmp_path / "saxs.npz"
-    with pytest.raises(sources.RawDataError, match=r"missing key 'speckle_images'.*images"):
-        fetch_raw("saxs", cfg, raw)
-    assert not raw.exists()

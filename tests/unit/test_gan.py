@@ -123,35 +123,10 @@ def test_bad_gan_params():
         build_model("gan", {"lambda": 10})
 
 
-EPOCHS = 25
-
-
 def _bright_images(n, mean=0.8, sd=0.05, seed=0):
     g = torch.Generator().manual_seed(seed)
     level = (mean + sd * torch.randn(n, generator=g)).clamp(0, 1)
     return level[:, None, None, None].expand(n, 1, 8, 8).contiguous()
-
-
-@pytest.mark.parametrize("name", ["wgan_gp", "gan"])
-def test_adversarial_loop_moves_samples_to_the_data(name):
-    """Images of one bright level (0.8): the generator starts near 0.5 and must move up."""
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    params = {"channels": [16, 8], "latent_dim": 8, "ema_decay": 0.0}
-    model = build_model(name, params, image_size=8, in_channels=1)
-    if name == "wgan_gp":  # a faster recipe for the test
-        model.config = model.config.__class__(
-            **{**model.config.__dict__, "generator_lr": 1e-3, "critic_lr": 1e-3, "n_critic": 2}
-        )
-    before = model.sample(256).mean().item()
-    data = {"image": _bright_images(512)}
-    trainer = AdversarialTrainer(model, torch.device("cpu"), batch_size=64, channels_last=False)
-    history = trainer.fit(data, {"image": _bright_images(128, seed=1)}, epochs=EPOCHS)
-    after = model.sample(256).mean().item()
-    assert abs(after - 0.8) < abs(before - 0.8) / 2, (before, after)
-    assert len(history) == EPOCHS and {"critic_loss", "generator_loss"} <= set(history[-1])
-    if name == "wgan_gp":
-        assert {"wasserstein", "penalty", "val_wasserstein"} <= set(history[-1])
 
 
 def test_samples_come_from_the_moving_average_of_the_generator():

@@ -56,28 +56,6 @@ def test_contractive_penalty_matches_a_finite_difference_jacobian(activation):
     assert float(terms["contractive"]) == pytest.approx(1e-3 * float(closed.mean()), rel=1e-6)
 
 
-def test_linear_ae_learns_the_pca_subspace():
-    from aeflow.evaluation.baselines import pca_reconstructor
-
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    basis = rng.normal(size=(3, 16))
-    data = (rng.normal(size=(512, 3)) @ basis + 0.05 * rng.normal(size=(512, 16))).astype(
-        np.float32
-    )
-    model = build_model("linear_ae", {"image_size": 4, "code_size": 3})
-    assert count_parameters(model) == 16 * 3 + 3 + 3 * 16 + 16
-    x = torch.from_numpy(data).view(-1, 1, 4, 4)
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(1500):
-        loss = model.loss({"input": x, "target": x})["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    pca_mse = float(((pca_reconstructor(data, 3)(data) - data) ** 2).mean())
-    assert loss.item() == pytest.approx(pca_mse, rel=0.05)  # the PCA optimum
-
-
 def test_stacked_ae_shapes_and_layerwise_pretraining():
     model = build_model("stacked_ae", {"layers": [64, 16], "pretrain_epochs": 4})
     widths = [784, 64, 16]
@@ -120,7 +98,7 @@ def test_vae_kl_term_on_a_known_case():
 
 
 @pytest.mark.parametrize("architecture", ["dense", "conv"])
-def test_vae_shapes_loss_terms_and_learning(architecture):
+def test_vae_shapes_and_loss_terms(architecture):
     torch.manual_seed(0)
     model = build_model("vae", {"architecture": architecture, "beta": 0.5})
     if architecture == "dense":  # the lecture's 784-512-2 encoder and mirrored decoder
@@ -134,15 +112,6 @@ def test_vae_shapes_loss_terms_and_learning(architecture):
     assert float(terms["loss"]) == pytest.approx(
         float(terms["reconstruction"] + 0.5 * terms["kl"]), rel=1e-6
     )
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    first = None
-    for _ in range(40):
-        loss = model.loss({"input": x, "target": x})["loss"]
-        first = first if first is not None else loss.item()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.7 * first
 
 
 def test_bad_family_params_are_named():

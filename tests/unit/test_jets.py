@@ -15,8 +15,6 @@ from aeflow.data.simulate.jets import (
     simulate_jets,
 )
 from aeflow.data.sources import RawDataError
-from aeflow.data.store import open_store
-from aeflow.stages.data import fetch_raw, prepare
 
 
 @pytest.fixture(scope="module")
@@ -83,47 +81,6 @@ def test_images_of_simulated_jets(simulated):
     mean = img.mean(axis=0)
     assert mean[18:22, 18:22].sum() > 0.3  # the hard core at the centre
     assert mean[20:].sum() >= mean[:20].sum() and mean[:, 20:].sum() >= mean[:, :20].sum()
-
-
-def _write_top_tagging(path, constituents, labels):
-    """A tiny file in the reference dataset's layout: a pandas fixed-format frame 'table'
-    with E_i, PX_i, PY_i, PZ_i (float) and is_signal_new (int) in two blocks."""
-    n, m, _ = constituents.shape
-    names = [f"{p}_{k}" for k in range(m) for p in ("E", "PX", "PY", "PZ")]
-    values = constituents.reshape(n, m * 4)
-    with h5py.File(path, "w") as f:
-        t = f.create_group("table")
-        t.attrs["pandas_type"] = "frame"
-        t["axis0"] = np.array([*names, "ttv", "is_signal_new"], dtype="S")
-        t["axis1"] = np.arange(n)
-        t["block0_items"] = np.array(names, dtype="S")
-        t["block0_values"] = values
-        t["block1_items"] = np.array(["ttv", "is_signal_new"], dtype="S")
-        t["block1_values"] = np.stack([np.zeros(n, np.int64), labels.astype(np.int64)], axis=1)
-
-
-def test_top_tagging_reader_and_prepare(tmp_path, simulated):
-    c = simulated["constituents"][:30]
-    labels = simulated["is_signal_new"][:30]
-    path = tmp_path / "test.h5"
-    _write_top_tagging(path, c, labels)
-    raw = jets.read_raw(path)
-    np.testing.assert_allclose(raw["constituents"], c)
-    np.testing.assert_array_equal(raw["is_signal_new"], labels)
-    cfg = validate_config(
-        {
-            "datasets": {"j": {"kind": "jets", "source": str(path)}},
-            "experiments": {"e": {"dataset": "j", "model": "skip_dae", "task": "reconstruct"}},
-        }
-    )["datasets"]["j"]
-    fetch_raw("j", cfg, tmp_path / "raw.h5")
-    prepare("j", cfg, tmp_path / "raw.h5", tmp_path / "j.zarr")
-    ds = open_store(tmp_path / "j.zarr")
-    assert ds["input"].shape == (30, 40, 40)
-    np.testing.assert_array_equal(ds["is_anomaly"].values, labels.astype(bool))
-    np.testing.assert_allclose(
-        ds["jet_mass"].values, invariant_mass(c.astype(np.float64)), rtol=1e-4
-    )
 
 
 def test_reader_errors_name_the_file(tmp_path, simulated):

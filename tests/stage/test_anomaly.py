@@ -1,0 +1,82 @@
+"""The anomaly stage on a tiny autoencoder of simulated jets (top jets are the anomalies,
+tests/tiny_runs.py): thresholds, test metrics beside the baselines, per-sample scores and the
+ranked examples; and a clear error for data without anomaly labels."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from aeflow.data.store import open_store
+from aeflow.stages.anomaly import anomaly
+
+
+def test_thresholds_json(tiny_runs):
+    out = tiny_runs.anomaly_scored("jets_ae")
+    t = json.loads((out / "thresholds.json").read_text())
+    assert (t["experiment"], t["dataset"], t["model"]) == ("jets_ae", "jets", "dense_ae")
+    assert t["score"] == "mse" and t["trained_on"] == "normal"
+    assert 0 <= t["auroc"] <= 1 and 0 <= t["aupr"] <= 1
+    prepared = open_store(tiny_runs.prepared("jets"))
+    test = prepared["split"].values == "test"
+    anomalous = prepared["is_anomaly"].values.astype(bool)
+    assert t["n_normal"] == int((test & ~anomalous).sum())
+    assert t["n_anomalous"] == int((test & anomalous).sum())
+    # every default strategy fitted on validation scores, beside the baselines
+    assert set(t["thresholds"]) == {"percentile", "sigma", "f1"}
+    assert all(np.isfinite(v) for v in t["thresholds"].values())
+    assert set(t["baselines"]) == {"pca", "isolation_forest", "jet_mass"}
+    for name, b in t["baselines"].items():
+        assert 0 <= b["auroc"] <= 1, name
+    assert t["pca_components"] == 4  # the model's code size
+    assert "mass_sculpting" in t  # jets have an observable the cut must not sculpt
+    assert t["mlflow_run_id"]
+
+
+def test_scores_store_and_examples(tiny_runs):
+    out = tiny_runs.anomaly_scored("jets_ae")
+    t = json.loads((out / "thresholds.json").read_text())
+    scores = open_store(out / "scores.zarr")
+    prepared = open_store(tiny_runs.prepared("jets"))
+    held_out = np.isin(prepared["split"].values, ["val", "test"])
+    assert scores.sizes["sample"] == int(held_out.sum())  # validation and test samples
+    assert {"score", "is_anomaly", "baseline_pca", "baseline_isolation_forest"} <= set(scores)
+    assert "split" in scores.coords and set(scores["split"].values) == {"val", "test"}
+    assert np.isfinite(scores["score"].values).all() and (scores["score"].values >= 0).all()
+    np.testing.assert_array_equal(
+        scores["is_anomaly"].values,
+        prepared["is_anomaly"].sel(sample=scores["sample"].values).values.astype(bool),
+    )
+    assert "jet_mass" in scores  # per-sample observables come along
+    test = scores["split"].values == "test"
+    assert int(test.sum()) == t["n_normal"] + t["n_anomalous"]
+
+    examples = open_store(out / "scores.zarr", group="examples")
+    n = tiny_runs.experiment("jets_ae")["anomaly"]["n_examples"]
+    assert {"input", "output", "score", "is_anomaly", "rank"} <= set(examples)
+    assert examples.sizes["example"] == 2 * n
+    assert examples["input"].dims == ("example", "y", "x")
+    assert [str(r) for r in examples["rank"].values] == ["most"] * n + ["least"] * n
+    ranked = examples["score"].values
+    assert ranked[:n].min() >= ranked[n:].max()  # the most anomalous score highest
+    assert ranked[:n].max() == pytest.approx(scores["score"].values[test].max())
+
+
+def test_data_without_anomaly_labels_is_a_clear_error(tiny_runs, tmp_path):
+    """The SAXS model on its SAXS store, given an anomaly section: no is_anomaly labels."""
+    exp = copy.deepcopy(tiny_runs.experiment("saxs_dae"))
+    exp["anomaly"] = copy.deepcopy(tiny_runs.experiment("jets_ae")["anomaly"])
+    model_dir, prepared = tiny_runs.trained("saxs_dae"), tiny_runs.prepared("saxs")
+    out = tmp_path / "anomaly"
+    with pytest.raises(ValueError, match=r"saxs\.zarr: no 'is_anomaly' labels") as err:
+        anomaly("saxs_dae", exp, tiny_runs.mlflow, model_dir, prepared, out)
+    assert "experiments.saxs_dae.anomaly" in str(err.value)
+    assert not out.exists()
+
+
+def test_an_experiment_without_anomaly_section_is_refused(tiny_runs, tmp_path):
+    exp = tiny_runs.experiment("saxs_dae")
+    assert not exp["anomaly"]
+    with pytest.raises(ValueError, match=r"experiments\.saxs_dae: no anomaly section"):
+        anomaly("saxs_dae", exp, tiny_runs.mlflow, "unused", "unused", tmp_path / "a")

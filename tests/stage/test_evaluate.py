@@ -1,0 +1,100 @@
+"""The evaluate stage on tiny trained models (tests/tiny_runs.py): SAXS images beside their
+filter baselines and on a second dataset (``also_on``), radio traces with their spectra; the
+record is tracked as a child run of the training run."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from aeflow.data.store import open_store
+
+
+def _test_samples(prepared) -> np.ndarray:
+    ds = open_store(prepared)
+    return ds["sample"].values[ds["split"].values == "test"]
+
+
+def _finite_losses(block) -> None:
+    assert math.isfinite(block["test_loss"]) and block["test_loss"] > 0
+    assert block["baselines"], "no baselines in the record"
+    for name, baseline in block["baselines"].items():
+        assert math.isfinite(baseline["test_loss"]), name
+
+
+def test_saxs_metrics_json(tiny_runs):
+    out = tiny_runs.evaluated("saxs_dae")
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["experiment"], m["dataset"], m["model"]) == ("saxs_dae", "saxs", "skip_dae")
+    assert m["modality"] == "images"
+    assert m["n_test"] == len(_test_samples(tiny_runs.prepared("saxs"))) == 10
+    _finite_losses(m)
+    # SAXS inputs are noisy (not the target): the tuned filters are the baselines
+    assert set(m["baselines"]) == {"identity", "gaussian", "median"}
+    assert set(m["baseline_tuning"]["val_mse"]) <= set(m["baselines"])
+    assert -1 <= m["ssim"]["mean"] <= 1 and math.isfinite(m["psnr_db"]["mean"])
+    # the other dataset: all 8 of its samples are test samples
+    assert set(m["also_on"]) == {"saxs_partial"}
+    other = m["also_on"]["saxs_partial"]
+    assert other["n_test"] == 8
+    _finite_losses(other)
+    assert set(other["baselines"]) == set(m["baselines"])
+
+
+def test_saxs_predictions_store_matches_the_record(tiny_runs):
+    out = tiny_runs.evaluated("saxs_dae")
+    m = json.loads((out / "metrics.json").read_text())
+    pred = open_store(out / "predictions.zarr")
+    assert {"input", "target", "prediction", "per_sample_mse"} <= set(pred.data_vars)
+    for name in ("input", "target", "prediction"):
+        assert pred[name].dims == ("sample", "y", "x"), name
+        assert pred[name].shape == (10, 16, 16), name
+    assert pred["per_sample_mse"].dims == ("denoiser", "sample")
+    assert list(pred["denoiser"].values) == ["model", *m["baselines"]]
+    np.testing.assert_array_equal(pred["sample"].values, _test_samples(tiny_runs.prepared("saxs")))
+    assert np.isfinite(pred["prediction"].values).all()
+    # the record's losses are the means of the per-sample errors in the store
+    mse = pred["per_sample_mse"]
+    assert m["test_loss"] == pytest.approx(float(mse.sel(denoiser="model").mean()), rel=1e-5)
+    for name, baseline in m["baselines"].items():
+        expected = float(mse.sel(denoiser=name).mean())
+        assert baseline["test_loss"] == pytest.approx(expected, rel=1e-5), name
+    # also_on datasets are groups of the same store
+    other = open_store(out / "predictions.zarr", group="saxs_partial")
+    assert other.sizes["sample"] == 8 and other["prediction"].dims == ("sample", "y", "x")
+    assert other.attrs["dataset"] == "saxs_partial"
+
+
+def test_the_record_is_a_child_run_of_the_training_run(tiny_runs):
+    out = tiny_runs.evaluated("saxs_dae")
+    m = json.loads((out / "metrics.json").read_text())
+    training = json.loads((tiny_runs.trained("saxs_dae") / "run.json").read_text())
+    client = MlflowClient(tiny_runs.mlflow["tracking_uri"])
+    run = client.get_run(m["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["mlflow.parentRunId"] == training["run_id"]
+    assert run.data.tags["aeflow.stage"] == "evaluate"
+    assert run.data.metrics["test_loss"] == pytest.approx(m["test_loss"])
+    assert "saxs_partial.test_loss" in run.data.metrics
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["metrics.json"]
+
+
+def test_radio_traces_metrics_predictions_and_spectra(tiny_runs):
+    out = tiny_runs.evaluated("radio_dae")
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["modality"] == "traces"
+    assert m["n_test"] == len(_test_samples(tiny_runs.prepared("radio")))
+    assert m["n_signal"] + m["n_noise_only"] == m["n_test"]
+    _finite_losses(m)
+    assert set(m["baselines"]) == {"identity", "bandpass", "wiener"}
+    assert 0 <= m["peak_location_accuracy"] <= 1
+    pred = open_store(out / "predictions.zarr")
+    assert pred["input"].dims == ("sample", "time")
+    assert pred["denoised"].dims == ("denoiser", "sample", "time")
+    assert list(pred["denoiser"].values) == ["model", *m["baselines"]]
+    assert pred.sizes["sample"] == m["n_test"]
+    spectra = open_store(out / "spectra.zarr")
+    assert "frequency" in spectra.coords and spectra.sizes["frequency"] > 1
+    assert "signal_traces" in spectra

@@ -1,0 +1,163 @@
+"""The summary stage: one table per evaluation mode, each suite's title and rows, from
+hand-made records (one per mode) and from the records the tiny runs' stages wrote."""
+
+import json
+import re
+
+import pytest
+
+from aeflow.evaluation.suites import SUITES
+from aeflow.stages.summary import summary_sections, summary_table
+
+IMAGES = {
+    "experiment": "saxs_dae",
+    "dataset": "saxs",
+    "model": "skip_dae",
+    "modality": "images",
+    "n_test": 10,
+    "test_loss": 0.012,
+    "psnr_db": {"mean": 21.5},
+    "ssim": {"mean": 0.71},
+    "bce": 0.3,
+    "baselines": {
+        "identity": {"test_loss": 0.05, "ssim": {"mean": 0.4}},
+        "gaussian": {"test_loss": 0.02, "ssim": {"mean": 0.6}, "sigma": 1.0},
+    },
+    "also_on": {
+        "saxs_partial": {
+            "n_test": 8,
+            "test_loss": 0.015,
+            "psnr_db": {"mean": 20.1},
+            "ssim": {"mean": 0.69},
+            "baselines": {
+                "identity": {"test_loss": 0.06, "ssim": {"mean": 0.3}},
+                "gaussian": {"test_loss": 0.03, "ssim": {"mean": 0.5}},
+            },
+        }
+    },
+}
+TRACES = {
+    "experiment": "radio_dae",
+    "dataset": "radio",
+    "model": "conv1d_dae",
+    "modality": "traces",
+    "noise_model": "galactic",
+    "n_signal": 12,
+    "n_noise_only": 4,
+    "test_loss": 0.02,
+    "peak_location_accuracy": 0.75,
+    "energy_ratio": {"median": 0.9, "resolution_68": 0.2},
+    "pulse_detection": {"false_pulse_rate": 0.25},
+    "baselines": {
+        "bandpass": {"test_loss": 0.05, "peak_location_accuracy": 0.5},
+        "wiener": {"test_loss": 0.04, "peak_location_accuracy": 0.6},
+    },
+}
+GENERATIVE = {
+    "experiment": "showers_gan",
+    "dataset": "showers",
+    "model": "wgan_gp",
+    "modality": "generative",
+    "generator": {"frechet_distance": 3.0, "precision": 0.7, "recall": 0.5, "diversity": 0.8},
+    "pca_gaussian": {"frechet_distance": 5.0, "precision": 0.4, "recall": 0.6},
+    "real_train": {"frechet_distance": 0.5},
+    "real_test_diversity": 1.0,
+}
+ANOMALY = {
+    "experiment": "jets_ae",
+    "dataset": "jets",
+    "model": "dense_ae",
+    "n_normal": 20,
+    "n_anomalous": 20,
+    "auroc": 0.8,
+    "aupr": 0.75,
+    "tpr_at_fpr_0.01": 0.1,
+    "background_rejection_at_eff_0.3": 12.5,
+    "baselines": {
+        "pca": {"auroc": 0.7, "background_rejection_at_eff_0.3": 8.0},
+        "jet_mass": {"auroc": 0.9, "background_rejection_at_eff_0.3": 20.0},
+    },
+}
+TITLES = [SUITES[mode].summary_title for mode in ("images", "traces", "generative", "anomaly")]
+
+
+def _write(tmp_path, records: dict) -> dict:
+    paths = {}
+    for name, record in records.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(record))
+    return paths
+
+
+def test_sections_by_mode_with_rows_in_order():
+    sections = summary_sections(
+        [
+            ("saxs_dae", "", IMAGES),
+            ("radio_dae", "", TRACES),
+            ("showers_gan", "", GENERATIVE),
+            ("jets_ae", "anomaly", ANOMALY),
+        ]
+    )
+    assert list(sections) == TITLES
+    images, traces, generative, anomaly = sections.values()
+    # one row per evaluated dataset, the test set first
+    assert [(r["experiment"], r["evaluated on"]) for r in images] == [
+        ("saxs_dae", "saxs"),
+        ("saxs_dae", "saxs_partial"),
+    ]
+    assert images[0]["model MSE"] == 0.012 and images[0]["gaussian MSE"] == 0.02
+    assert images[1]["n_test"] == 8 and images[1]["model BCE"] is None
+    assert [r["experiment"] for r in traces] == ["radio_dae"]
+    assert traces[0]["wiener peak acc."] == 0.6 and traces[0]["DAE peak acc."] == 0.75
+    assert generative[0]["model FD"] == 3.0 and generative[0]["real FD"] == 0.5
+    assert generative[0]["model diversity / real"] == pytest.approx(0.8)
+    assert anomaly[0]["AE AUROC"] == 0.8 and anomaly[0]["jet_mass AUROC"] == 0.9
+    assert anomaly[0]["AE 1/eps_B @ eps_S=0.3"] == 12.5
+
+
+def test_records_of_one_mode_share_a_table_and_old_records_are_images():
+    old = {k: v for k, v in IMAGES.items() if k not in ("modality", "also_on")}
+    sections = summary_sections(
+        [("b", "", TRACES), ("a", "", IMAGES), ("c", "", TRACES), ("old", "", old)]
+    )
+    assert list(sections) == TITLES[1::-1]  # traces first: the order records come in
+    assert [r["experiment"] for r in sections[TITLES[1]]] == ["b", "c"]
+    assert [r["experiment"] for r in sections[TITLES[0]]] == ["a", "a", "old"]
+
+
+def test_summary_page(tmp_path):
+    metrics = _write(tmp_path, {"saxs_dae": IMAGES, "radio_dae": TRACES, "showers_gan": GENERATIVE})
+    (tmp_path / "anomaly").mkdir()
+    anomaly = _write(tmp_path / "anomaly", {"jets_ae": ANOMALY})
+    out = tmp_path / "summary" / "metrics.html"
+    summary_table(metrics, out, anomaly)
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<html>") and html.rstrip().endswith("</html>")
+    titles = re.findall(r"<h3>(.*?)</h3>", html)
+    assert titles == TITLES
+    for experiment in ("saxs_dae", "radio_dae", "showers_gan", "jets_ae", "saxs_partial"):
+        assert f"<td>{experiment}</td>" in html, experiment
+    assert html.count("<table") == 4
+
+
+def test_without_anomaly_records(tmp_path):
+    out = tmp_path / "metrics.html"
+    summary_table(_write(tmp_path, {"saxs_dae": IMAGES}), out)
+    assert re.findall(r"<h3>(.*?)</h3>", out.read_text(encoding="utf-8")) == TITLES[:1]
+
+
+def test_summary_of_the_records_the_stages_wrote(tiny_runs, tmp_path):
+    """The records of evaluate, generate and anomaly are what the suites' tables read."""
+    plan = tiny_runs.plan
+    for e in tiny_runs.config["experiments"]:
+        tiny_runs.outputs(e)
+    metrics = {e: tiny_runs.path(plan.record(e)) for e in tiny_runs.config["experiments"]}
+    anomaly = {
+        e: tiny_runs.anomaly_scored(e) / "thresholds.json" for e in plan.anomaly_experiments()
+    }
+    out = tmp_path / "metrics.html"
+    summary_table(metrics, out, anomaly)
+    html = out.read_text(encoding="utf-8")
+    assert re.findall(r"<h3>(.*?)</h3>", html) == TITLES
+    for experiment in tiny_runs.config["experiments"]:
+        assert f"<td>{experiment}</td>" in html, experiment

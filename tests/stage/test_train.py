@@ -1,0 +1,141 @@
+"""The train stage on a tiny hand-made store: outputs, the MLflow run, resuming after a
+kill from the checkpoint, and checkpoints that do not belong to the run."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from aeflow.config import validate_config
+from aeflow.data.store import write_store
+from aeflow.models import build_model
+from aeflow.models.trained import load_trained
+from aeflow.stages.train import train
+from aeflow.training.callbacks import Checkpoint
+from aeflow.training.loop import Trainer
+from aeflow.training.tracking import init_store
+
+
+@pytest.fixture
+def prepared_store(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 48
+    target = rng.uniform(0, 1, (n, 16, 16)).astype(np.float32)
+    ds = xr.Dataset(
+        {
+            "input": (
+                ("sample", "y", "x"),
+                target + rng.normal(0, 0.2, target.shape).astype(np.float32),
+            ),
+            "target": (("sample", "y", "x"), target),
+        },
+        coords={
+            "split": ("sample", np.array(["train"] * 32 + ["val"] * 8 + ["test"] * 8, dtype=object))
+        },
+        attrs={
+            "dataset": "toy",
+            "source": "simulate",
+            "raw_sha256": "0" * 64,
+            "n_train": 32,
+            "n_val": 8,
+            "n_test": 8,
+            "config": "{}",
+        },
+    )
+    path = tmp_path / "toy.zarr"
+    write_store(ds, path)
+    return path
+
+
+def _tracking(tmp_path):
+    """A fresh SQLite MLflow store under tmp_path, created as the mlflow_init rule does."""
+    _, mlflow_cfg = _exp_cfg(epochs=1)
+    mlflow_cfg["tracking_uri"] = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow_cfg["artifact_location"] = str(tmp_path / "artifacts")
+    init_store(**mlflow_cfg)
+    return mlflow_cfg
+
+
+def _exp_cfg(epochs):
+    cfg = validate_config(
+        {
+            "datasets": {"toy": {"kind": "saxs", "source": "simulate"}},
+            "experiments": {
+                "toy_dae": {
+                    "dataset": "toy",
+                    "model": "skip_dae",
+                    "model_params": {"width": 4},
+                    "train": {"epochs": epochs, "batch_size": 8},
+                }
+            },
+            "mlflow": {"tracking_uri": "sqlite:///{db}", "experiment": "t"},
+        }
+    )
+    return cfg["experiments"]["toy_dae"], cfg["mlflow"]
+
+
+def test_train_stage_resumes_after_kill(tmp_path, prepared_store, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    exp, _ = _exp_cfg(epochs=3)
+    mlflow_cfg = _tracking(tmp_path)
+    out, ckpt = tmp_path / "model", tmp_path / "ckpt"
+
+    # Kill the job after epoch 2's checkpoint is written.
+    original = Checkpoint.on_epoch_end
+
+    def killing(self, trainer, record):
+        original(self, trainer, record)
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "on_epoch_end", killing)
+    with pytest.raises(KeyboardInterrupt):
+        train("toy_dae", exp, mlflow_cfg, prepared_store, out, ckpt)
+    assert (ckpt / "last.pt").exists()
+    assert not (out / "model.pt").exists()
+    monkeypatch.setattr(Checkpoint, "on_epoch_end", original)
+
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, out, ckpt)
+    assert desc["epochs_run"] == 3
+    assert not (ckpt / "last.pt").exists()  # removed once the outputs are complete
+    for name in ("model.pt", "model.json", "history.csv", "run.json"):
+        assert (out / name).exists()
+    history = (out / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 3  # header + epochs 1, 2 (before the kill) and 3 (resumed)
+
+    client = MlflowClient(mlflow_cfg["tracking_uri"])
+    runs = client.search_runs([client.get_experiment_by_name("t").experiment_id])
+    assert len(runs) == 1  # the resumed job continued the same run
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2, 3]
+    assert run.data.params["train.batch_size"] == "8"
+    model, _ = load_trained(out)
+    assert sum(p.numel() for p in model.parameters()) == desc["n_parameters"]
+
+
+def test_checkpoint_of_another_config_is_ignored(tmp_path, prepared_store):
+    exp, _ = _exp_cfg(epochs=1)
+    mlflow_cfg = _tracking(tmp_path)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    model = build_model("skip_dae", {"width": 4})
+    optimizer = torch.optim.Adam(model.parameters())
+    trainer = Trainer(model, optimizer, torch.device("cpu"), batch_size=8, progress=False)
+    trainer.epoch = 5
+    trainer.extra_state = {"fingerprint": "other"}
+    torch.save(trainer.state_dict(), ckpt / "last.pt")
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
+    assert desc["epochs_run"] == 1
+
+
+def test_unreadable_checkpoint_is_moved_aside(tmp_path, prepared_store):
+    exp, _ = _exp_cfg(epochs=1)
+    mlflow_cfg = _tracking(tmp_path)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "last.pt").write_bytes(b"truncated")
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
+    assert desc["epochs_run"] == 1
+    assert (ckpt / "last.pt.stale").read_bytes() == b"truncated"
