@@ -22,7 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from aeflow.models import build_model
-from aeflow.training.device import autocast, describe_device, select_device
+from aeflow.device import autocast, describe_device, select_device
 from aeflow.training.loop import Trainer
 
 

@@ -17,13 +17,8 @@ MODALITIES = {"images", "traces"}
 
 
 def _kind_modules() -> list[str]:
-    """The kind modules as the registry lists them (``MODULES``, or ``kind_modules()``
-    where the modules are discovered), else those the declarations name."""
-    if hasattr(kinds, "MODULES"):
-        return list(kinds.MODULES)
-    if hasattr(kinds, "kind_modules"):
-        return list(kinds.kind_modules())
-    return sorted({k.module for k in kinds.registry().values()})
+    """The modules of aeflow.data that declare kinds."""
+    return kinds.kind_modules()
 
 
 # ---- dataset kinds -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import contextlib
 import pytest
 import torch
 
-from aeflow.training import device as dev
+from aeflow import device as dev
 
 
 def test_cpu_when_no_cuda(monkeypatch):

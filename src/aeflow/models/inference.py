@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from aeflow.training.device import autocast
+from aeflow.device import autocast
 
 
 def batched(

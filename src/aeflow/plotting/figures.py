@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -105,6 +106,6 @@ def summary_table_html(sections: Mapping[str, Sequence[Mapping[str, object]]]) -
     for title, rows in sections.items():
         frame = pd.DataFrame(rows)
         table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
-        body.append(f"<h3>{title}</h3>{table}")
+        body.append(f"<h3>{html.escape(title)}</h3>{table}")
     head = f"<head><meta charset='utf-8'><style>{style}</style></head>"
     return f"<html>{head}<body>{''.join(body)}</body></html>\n"

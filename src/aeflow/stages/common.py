@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
+from aeflow.device import configure_backends, select_device
 from aeflow.models.trained import load_trained
 from aeflow.stages import PathLike
-from aeflow.training.device import configure_backends, select_device
 
 
 def trained_on_device(exp_cfg: dict[str, Any], model_dir: PathLike, threads: int):

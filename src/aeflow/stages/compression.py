@@ -11,12 +11,12 @@ import torch
 
 from aeflow.data.split import SPLITS
 from aeflow.data.store import open_store
+from aeflow.device import configure_backends, select_device
 from aeflow.evaluation.baselines import pca_reconstructor
 from aeflow.evaluation.metrics import per_sample_mse
 from aeflow.models import build_model
 from aeflow.models.inference import predict
 from aeflow.stages import PathLike
-from aeflow.training.device import configure_backends, select_device
 from aeflow.training.loop import Trainer
 from aeflow.training.recipe import experiment_tensors
 from aeflow.training.tracking import record_run

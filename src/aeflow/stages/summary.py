@@ -31,4 +31,4 @@ def summary_table(
     records = [(e, "", read_json(p)) for e, p in metrics_files.items()]
     records += [(e, "anomaly", read_json(p)) for e, p in (anomaly_files or {}).items()]
     with atomic_path(out) as tmp:
-        tmp.write_text(summary_table_html(summary_sections(records)))
+        tmp.write_text(summary_table_html(summary_sections(records)), encoding="utf-8")

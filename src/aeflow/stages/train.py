@@ -17,12 +17,12 @@ from aeflow.atomic import atomic_path, write_json
 from aeflow.data.split import SPLITS
 from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
+from aeflow.device import configure_backends, describe_device, select_device
 from aeflow.models import build_model
 from aeflow.models.trained import save_trained
 from aeflow.plan import training_spec
 from aeflow.stages import PathLike
 from aeflow.training.callbacks import Checkpoint
-from aeflow.training.device import configure_backends, describe_device, select_device
 from aeflow.training.pretrain import greedy_layerwise
 from aeflow.training.recipe import build_trainer, experiment_tensors, load_checkpoint
 from aeflow.training.tracking import MlflowCallback, Run, init_store

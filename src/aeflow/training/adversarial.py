@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
+from aeflow.device import autocast
 from aeflow.training.callbacks import Callback
-from aeflow.training.device import autocast
 from aeflow.training.loop import TensorData, Trainer, n_samples
 
 log = logging.getLogger(__name__)

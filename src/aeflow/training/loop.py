@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from aeflow.device import autocast
 from aeflow.models.base import Autoencoder
 from aeflow.training.callbacks import Callback
-from aeflow.training.device import autocast
 
 log = logging.getLogger(__name__)
 
