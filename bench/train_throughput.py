@@ -21,8 +21,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from aeflow.models import build_model
 from aeflow.device import autocast, describe_device, select_device
+from aeflow.models import build_model
 from aeflow.training.loop import Trainer
 
 
