@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -179,3 +180,33 @@ def http_server(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+# ---- shared hand-made data -----------------------------------------------------------------
+GALAXIES = {
+    "kind": "galaxies",
+    "source": "simulate",
+    "n_samples": 1200,
+    "seed": 5,
+    "simulate": {"image_size": 32},
+    "preprocess": {"image_size": 16},
+}
+
+
+def bars(n=256, size=28, seed=0):
+    """Images of horizontal bars at random rows: structured, learnable by a small code."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, 1, size, size)
+    for i, r in enumerate(torch.randint(4, size - 4, (n,), generator=g)):
+        x[i, 0, r - 2 : r + 2, 4 : size - 4] = 1.0
+    return x
+
+
+@pytest.fixture
+def raw_radio():
+    """Book layout: traces and signals (N, 500), 180 MHz; two noise-only traces."""
+    rng = np.random.default_rng(0)
+    signals = np.zeros((10, 500), np.float32)
+    signals[:8, 200:210] = np.hanning(10) * 3
+    traces = signals + rng.normal(0, 1, size=signals.shape).astype(np.float32)
+    return {"traces": traces, "signals": signals}

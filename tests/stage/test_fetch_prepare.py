@@ -115,16 +115,6 @@ def _radio_dataset_cfg(source, **split):
     return cfg
 
 
-@pytest.fixture
-def raw_radio():
-    """Book layout: traces and signals (N, 500), 180 MHz; two noise-only traces."""
-    rng = np.random.default_rng(0)
-    signals = np.zeros((10, 500), np.float32)
-    signals[:8, 200:210] = np.hanning(10) * 3
-    traces = signals + rng.normal(0, 1, size=signals.shape).astype(np.float32)
-    return {"traces": traces, "signals": signals}
-
-
 def test_prepare_normalizes_by_the_training_std(tmp_path, raw_radio):
     raw = tmp_path / "radio.npz"
     write_npz(raw, raw_radio)

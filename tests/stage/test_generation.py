@@ -14,15 +14,8 @@ from aeflow.data.store import open_store
 from aeflow.stages import generate as generate_stage
 from aeflow.stages.classifier import train_classifier
 from aeflow.stages.data import fetch_raw, prepare
+from conftest import GALAXIES
 
-GALAXIES = {
-    "kind": "galaxies",
-    "source": "simulate",
-    "n_samples": 1200,
-    "seed": 5,
-    "simulate": {"image_size": 32},
-    "preprocess": {"image_size": 16},
-}
 CLASSIFIER = {
     "epochs": 8,
     "batch_size": 64,

@@ -10,15 +10,7 @@ from aeflow.data.simulate.radio import RadioSimulation, simulate_radio
 from aeflow.evaluation.baselines import pca_reconstructor
 from aeflow.models import build_model, count_parameters
 from aeflow.training.adversarial import AdversarialTrainer
-
-
-def bars(n=256, size=28, seed=0):
-    """Images of horizontal bars at random rows: structured, learnable by a small code."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.zeros(n, 1, size, size)
-    for i, r in enumerate(torch.randint(4, size - 4, (n,), generator=g)):
-        x[i, 0, r - 2 : r + 2, 4 : size - 4] = 1.0
-    return x
+from conftest import bars
 
 
 # ---- image autoencoders --------------------------------------------------------------------------

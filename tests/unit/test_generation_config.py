@@ -6,15 +6,7 @@ import pytest
 
 from aeflow.config import ConfigError, validate_config
 from aeflow.evaluation.baselines import pca_gaussian_samples
-
-GALAXIES = {
-    "kind": "galaxies",
-    "source": "simulate",
-    "n_samples": 1200,
-    "seed": 5,
-    "simulate": {"image_size": 32},
-    "preprocess": {"image_size": 16},
-}
+from conftest import GALAXIES
 
 
 def test_pca_gaussian_samples_have_the_data_shape_and_range():

@@ -10,15 +10,7 @@ import torch
 from aeflow.models import build_model, count_parameters
 from aeflow.models.vae import kl_divergence
 from aeflow.training.pretrain import greedy_layerwise, pretrain_layer
-
-
-def bars(n=256, size=28, seed=0):
-    """Images of horizontal bars at random rows: structured, learnable by a small code."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.zeros(n, 1, size, size)
-    for i, r in enumerate(torch.randint(4, size - 4, (n,), generator=g)):
-        x[i, 0, r - 2 : r + 2, 4 : size - 4] = 1.0
-    return x
+from conftest import bars
 
 
 def test_sparse_ae_adds_an_l1_penalty_on_the_code():

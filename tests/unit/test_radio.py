@@ -151,14 +151,6 @@ def test_config_checks_radio_consistency():
 
 
 # ---- raw format and preprocessing -------------------------------------------------------------
-@pytest.fixture
-def raw_radio():
-    """Book layout: traces and signals (N, 500), 180 MHz; two noise-only traces."""
-    rng = np.random.default_rng(0)
-    signals = np.zeros((10, 500), np.float32)
-    signals[:8, 200:210] = np.hanning(10) * 3
-    traces = signals + rng.normal(0, 1, size=signals.shape).astype(np.float32)
-    return {"traces": traces, "signals": signals}
 
 
 @pytest.mark.parametrize(
