@@ -55,7 +55,7 @@ def family_run(tmp_path_factory):
         for e in ("vae", "stacked", "denoise")
         for name in ("latent_space", "latent_walks")
     ]
-    targets += ["results/figures/compression/digits28.png"]
+    targets += ["results/figures/datasets/digits28/compression.png"]
     proc = run_snakemake(workdir, workdir / "cfg.yaml", "--cores", "2", *targets)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir
@@ -115,4 +115,6 @@ def test_compression_study(family_run):
     pca = [row["pca_mse"] for row in r["rows"]]
     assert pca[1] < pca[0]  # nested subspaces: more components, less error
     assert all(row["autoencoder_mse"] > 0 for row in r["rows"])
-    assert (family_run / "results/figures/compression/digits28.png").read_bytes()[:4] == b"\x89PNG"
+    assert (family_run / "results/figures/datasets/digits28/compression.png").read_bytes()[
+        :4
+    ] == b"\x89PNG"
