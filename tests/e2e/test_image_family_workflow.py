@@ -115,6 +115,5 @@ def test_compression_study(family_run):
     pca = [row["pca_mse"] for row in r["rows"]]
     assert pca[1] < pca[0]  # nested subspaces: more components, less error
     assert all(row["autoencoder_mse"] > 0 for row in r["rows"])
-    assert (family_run / "results/figures/datasets/digits28/compression.png").read_bytes()[
-        :4
-    ] == b"\x89PNG"
+    figure = family_run / "results/figures/datasets/digits28/compression.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG"
