@@ -11,6 +11,7 @@ import torch
 from aeflow.config import validate_config
 from aeflow.data.split import split_images, split_labels
 from aeflow.data.store import open_store
+from aeflow.stages import common as stage_common
 from aeflow.stages import generate as generate_stage
 from aeflow.stages.classifier import train_classifier
 from aeflow.stages.data import fetch_raw, prepare
@@ -66,7 +67,7 @@ def run_generate(root, tmp_path, monkeypatch, model):
         "trained_on_device",
         lambda cfg, d, threads: (model, {"n_parameters": 0}, torch.device("cpu")),
     )
-    monkeypatch.setattr(generate_stage, "record_run", _write_record)
+    monkeypatch.setattr(stage_common, "record_run", _write_record)
     exp = {"dataset": "g", "model": "gan", "train": {"device": "cpu"}, "generate": GENERATE}
     return generate_stage.generate(
         "e", exp, {}, tmp_path / "model", root / "g.zarr", root / "clf", tmp_path / "out"

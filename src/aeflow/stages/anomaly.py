@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from aeflow.data import kinds
-from aeflow.data.store import open_store, write_store
+from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
 from aeflow.evaluation.suites import AnomalyDetection
 from aeflow.models.inference import code_size, predict
 from aeflow.stages import PathLike
-from aeflow.stages.common import record_header, trained_on_device
-from aeflow.training.tracking import record_run
+from aeflow.stages.common import publish, record_header, trained_on_device
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +53,8 @@ def anomaly(
     summary = record_header(experiment, exp_cfg) | block
     scores.attrs.update({"experiment": experiment, "dataset": exp_cfg["dataset"]})
     out_dir = Path(out_dir)
-    write_store(scores, out_dir / "scores.zarr", groups={"examples": examples})
-    record_run(
-        mlflow_cfg,
-        f"anomaly {experiment}",
-        "anomaly",
-        [(suite.flat(block), None)],
-        summary,
-        out_dir / "thresholds.json",
-        experiment,
-        model_dir,
-    )
-    log.info("%s: %s", experiment, suite.headline(block))
+    store = (out_dir / "scores.zarr", scores, {"examples": examples})
+    record = (out_dir / "thresholds.json", summary)
+    flat, headline = suite.flat(block), suite.headline(block)
+    publish("anomaly", experiment, mlflow_cfg, model_dir, store, record, flat, headline)
     return summary

@@ -1,14 +1,20 @@
-"""What the stages that apply a trained model share: the model on the run-time device."""
+"""What the stages that judge a trained model share: the model on the run-time device, the
+first keys of their records, and writing + tracking their outputs."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 
+from aeflow.data.store import write_store
 from aeflow.device import configure_backends, select_device
 from aeflow.models.trained import load_trained
 from aeflow.stages import PathLike
+from aeflow.training.tracking import record_run
+
+log = logging.getLogger(__name__)
 
 
 def trained_on_device(exp_cfg: dict[str, Any], model_dir: PathLike, threads: int):
@@ -28,3 +34,26 @@ def record_header(experiment: str, exp_cfg: dict[str, Any]) -> dict[str, Any]:
         "dataset": exp_cfg["dataset"],
         "model": exp_cfg["model"],
     }
+
+
+def publish(
+    stage: str,
+    experiment: str,
+    mlflow_cfg: dict[str, Any],
+    model_dir: PathLike,
+    store: tuple[PathLike, Any, dict[str, Any]],
+    record: tuple[PathLike, dict[str, Any]],
+    flat: dict[str, float],
+    headline: str,
+) -> None:
+    """The end of every judging stage (evaluate, anomaly, generate): write its per-sample
+    store (path, Dataset, groups), then its JSON record (path, dict) tracked as a child run
+    of the experiment's training run with the scalars ``flat``; log the headline."""
+    path, ds, groups = store
+    write_store(ds, path, groups=groups)
+    record_path, values = record
+    run_name = f"{stage} {experiment}"
+    record_run(
+        mlflow_cfg, run_name, stage, [(flat, None)], values, record_path, experiment, model_dir
+    )
+    log.info("%s: %s", experiment, headline)

@@ -14,8 +14,7 @@ from aeflow.evaluation import suites
 from aeflow.evaluation.latent import knn_downstream
 from aeflow.models.inference import code_size, predict
 from aeflow.stages import PathLike
-from aeflow.stages.common import record_header, trained_on_device
-from aeflow.training.tracking import record_run
+from aeflow.stages.common import publish, record_header, trained_on_device
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ def evaluate(
     for name, path in also_on.items():
         other = with_task_inputs(open_store(path), exp_cfg)
         metrics["also_on"][name], groups[name] = suite.evaluate(run_model, other, "test")
-    write_store(pred, out_dir / "predictions.zarr", groups=groups)
     flat = suite.flat(block)
     if hasattr(model, "encode") and "label" in ds:
         d = metrics["downstream"] = knn_downstream(model, ds, ec["batch_size"], device)
@@ -66,17 +64,11 @@ def evaluate(
         }
     for name, other_block in metrics["also_on"].items():
         flat |= {f"{name}.{k}": v for k, v in suite.flat(other_block).items()}
-    record_run(
-        mlflow_cfg,
-        f"evaluate {experiment}",
-        "evaluate",
-        [(flat, None)],
-        metrics,
-        out_dir / "metrics.json",
-        experiment,
-        model_dir,
+    store = (out_dir / "predictions.zarr", pred, groups)
+    record = (out_dir / "metrics.json", metrics)
+    publish(
+        "evaluate", experiment, mlflow_cfg, model_dir, store, record, flat, suite.headline(block)
     )
-    log.info("%s: %s", experiment, suite.headline(block))
     return metrics
 
 

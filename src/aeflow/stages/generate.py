@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from aeflow.data import kinds
-from aeflow.data.store import open_store, write_store
+from aeflow.data.store import open_store
 from aeflow.evaluation.suites import GenerativeSamples
 from aeflow.stages import PathLike
 from aeflow.stages.classifier import class_names, load_classifier
-from aeflow.stages.common import record_header, trained_on_device
-from aeflow.training.tracking import record_run
+from aeflow.stages.common import publish, record_header, trained_on_device
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +49,8 @@ def generate(
     metrics |= block
     samples.attrs["experiment"] = experiment
     out_dir = Path(out_dir)
-    write_store(samples, out_dir / "samples.zarr", groups={"pca_gaussian": baseline})
-    record_run(
-        mlflow_cfg,
-        f"generate {experiment}",
-        "generate",
-        [(suite.flat(block), None)],
-        metrics,
-        out_dir / "metrics.json",
-        experiment,
-        model_dir,
-    )
-    log.info("%s: %s", experiment, suite.headline(block))
+    store = (out_dir / "samples.zarr", samples, {"pca_gaussian": baseline})
+    record = (out_dir / "metrics.json", metrics)
+    flat, headline = suite.flat(block), suite.headline(block)
+    publish("generate", experiment, mlflow_cfg, model_dir, store, record, flat, headline)
     return metrics

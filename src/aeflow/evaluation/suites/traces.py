@@ -49,7 +49,7 @@ class TraceDenoising:
             "snr_bins": tc["snr_bins"],
         }
 
-    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
+    def _check_geometry(self, ds: xr.Dataset) -> None:
         rate, length = float(ds.attrs["sampling_rate_mhz"]), ds.sizes["time"]
         if rate != self.rate or length != self.length:
             raise ValueError(
@@ -57,6 +57,21 @@ class TraceDenoising:
                 f"{rate} MHz; the model and baselines were fitted on {self.length} samples "
                 f"at {self.rate} MHz"
             )
+
+    @staticmethod
+    def _per_denoiser(outputs, targets, has_signal, snr, settings):
+        """Metric blocks by denoiser, and the per-trace values stacked (denoiser, sample)."""
+        blocks, per_trace = {}, {"per_sample_mse": [], "peak_hit": [], "energy_ratio": []}
+        for name, y in outputs.items():
+            m = per_sample_mse(y, targets)
+            block, values = trace_metrics(y, targets, has_signal, snr, **settings)
+            blocks[name] = {"test_loss": float(m.mean()), "mse": summarize(m), **block}
+            for key, rows in per_trace.items():
+                rows.append(m if key == "per_sample_mse" else values[key])
+        return blocks, {key: np.stack(rows) for key, rows in per_trace.items()}
+
+    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
+        self._check_geometry(ds)
         inputs, targets = inputs_targets(ds, split)
         has_signal = split_values(ds, split, "has_signal").astype(bool)
         snr = split_values(ds, split, "snr")
@@ -64,14 +79,7 @@ class TraceDenoising:
         settings = self._settings(inputs.shape[-1], noise_rms)
         outputs = {"model": predict(inputs).astype(np.float32)}
         outputs |= {f.name: f.apply(inputs) for f in self.filters}
-        blocks, per_trace, mse = {}, {"peak_hit": [], "energy_ratio": []}, []
-        for name, y in outputs.items():
-            m = per_sample_mse(y, targets)
-            block, values = trace_metrics(y, targets, has_signal, snr, **settings)
-            blocks[name] = {"test_loss": float(m.mean()), "mse": summarize(m), **block}
-            mse.append(m)
-            for key in per_trace:
-                per_trace[key].append(values[key])
+        blocks, per_trace = self._per_denoiser(outputs, targets, has_signal, snr, settings)
         block = {
             **blocks.pop("model"),
             "n_test": len(inputs),
@@ -90,22 +98,23 @@ class TraceDenoising:
         for f in self.filters:
             if f.value is not None:
                 block["baselines"][f.name][f.parameter] = f.value
-        denoisers = list(outputs)
+        by_sample = {"input": inputs, "target": targets, "snr": snr, "has_signal": has_signal}
+        pred = self._predictions(ds, split, by_sample, outputs, per_trace, settings)
+        return block, pred
+
+    def _predictions(self, ds, split, by_sample, outputs, per_trace, settings) -> xr.Dataset:
+        """The predictions store: inputs, targets, every denoiser's output and per-trace
+        values, SNR and signal flags of the split's traces."""
+        dims = {1: ("sample",), 2: ("sample", "time")}
+        data = {key: (dims[values.ndim], values) for key, values in by_sample.items()}
+        data["denoised"] = (("denoiser", "sample", "time"), np.stack(list(outputs.values())))
+        data |= {key: (("denoiser", "sample"), values) for key, values in per_trace.items()}
         pred = xr.Dataset(
-            {
-                "input": (("sample", "time"), inputs),
-                "target": (("sample", "time"), targets),
-                "denoised": (("denoiser", "sample", "time"), np.stack(list(outputs.values()))),
-                "per_sample_mse": (("denoiser", "sample"), np.stack(mse)),
-                "peak_hit": (("denoiser", "sample"), np.stack(per_trace["peak_hit"])),
-                "energy_ratio": (("denoiser", "sample"), np.stack(per_trace["energy_ratio"])),
-                "snr": (("sample",), snr),
-                "has_signal": (("sample",), has_signal),
-            },
+            data,
             coords={
                 "sample": split_sample_ids(ds, split),
                 "time": ds["time"].values,
-                "denoiser": denoisers,
+                "denoiser": list(outputs),
             },
             attrs={
                 "dataset": ds.attrs.get("dataset", ""),
@@ -116,7 +125,7 @@ class TraceDenoising:
             },
         )
         pred["time"].attrs["units"] = "ns"
-        return block, pred
+        return pred
 
     @staticmethod
     def flat(block: dict[str, Any]) -> dict[str, float]:
