@@ -141,6 +141,14 @@ def _targets(y: np.ndarray | torch.Tensor, n: int, n_classes: int, name: str) ->
     return y
 
 
+def _labelled_images(x, y, n_classes: int, name: str) -> dict[str, torch.Tensor]:
+    """Checked images (N, C, S, S) and labels (N,) of one split, as the loop takes them."""
+    images = _images(x, f"{name}_x")
+    if len(images) == 0:
+        raise ValueError("need non-empty training and validation sets")
+    return {"image": images, "label": _targets(y, len(images), n_classes, f"{name}_y")}
+
+
 def augment_dihedral(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each image (N, C, S, S) under a random one of the 8 symmetries of the square (rot90
     by 0-3 quarter turns, optionally mirrored): the class of a galaxy does not change."""
@@ -193,11 +201,9 @@ def fit_classifier(
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
     device = torch.device(device)
-    train_x, val_x = _images(train_x, "train_x"), _images(val_x, "val_x")
-    train_y = _targets(train_y, len(train_x), n_classes, "train_y")
-    val_y = _targets(val_y, len(val_x), n_classes, "val_y")
-    if len(train_x) == 0 or len(val_x) == 0:
-        raise ValueError("need non-empty training and validation sets")
+    train = _labelled_images(train_x, train_y, n_classes, "train")
+    val = _labelled_images(val_x, val_y, n_classes, "val")
+    train_x, val_x = train["image"], val["image"]
     if train_x.shape[1:] != val_x.shape[1:]:
         raise ValueError(f"image shapes differ: {train_x.shape[1:]} vs {val_x.shape[1:]}")
 
@@ -228,9 +234,7 @@ def fit_classifier(
     )
     model.augment_generator = torch.Generator().manual_seed(seed) if augment else None
     try:
-        history = trainer.fit(
-            {"image": train_x, "label": train_y}, {"image": val_x, "label": val_y}, epochs
-        )
+        history = trainer.fit(train, val, epochs)
     finally:
         model.augment_generator = None
     keys = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
