@@ -98,6 +98,16 @@ def configure_backends(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+def runtime_device(preference: str = "auto", threads: int | None = None) -> torch.device:
+    """The device a job runs on (:func:`select_device`) with its backends configured, and
+    ``threads`` CPU threads for torch when given."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    device = select_device(preference)
+    configure_backends(device)
+    return device
+
+
 def bf16_native(device: torch.device) -> bool:
     """True on GPUs with native bf16 (Ampere and newer); older ones would only emulate it."""
     return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)

@@ -2,6 +2,7 @@
 # which stage judges an experiment, which figures it gets) are in aeflow.plan, which the
 # aeflow CLI reads too.
 
+import functools
 import sys
 from pathlib import Path
 
@@ -96,12 +97,16 @@ def experiment_kind(wildcards):
 def _render_caption(figure, wildcards, dataset_scope):
     """The figure's caption (workflow/report/<caption>.rst, Jinja with snakemake.wildcards
     and snakemake.config), rendered here so one rule serves every figure."""
-    spec = plan.figure_spec(figure, dataset_scope)
-    text = (
-        Path(workflow.basedir) / "workflow/report" / f"{spec.caption}.rst"
-    ).read_text()
+    template = _caption_template(plan.figure_spec(figure, dataset_scope).caption)
     ns = {"wildcards": wildcards, "config": config}
-    return jinja2.Template(text).render(snakemake=type("Snakemake", (), ns))
+    return template.render(snakemake=type("Snakemake", (), ns))
+
+
+@functools.cache
+def _caption_template(caption):
+    """A caption file, read and compiled once per run (not once per figure job)."""
+    path = Path(workflow.basedir) / "workflow/report" / f"{caption}.rst"
+    return jinja2.Template(path.read_text())
 
 
 def experiment_caption(wildcards):

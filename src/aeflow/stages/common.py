@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import torch
-
 from aeflow.data.store import write_store
-from aeflow.device import configure_backends, select_device
+from aeflow.device import runtime_device
 from aeflow.models.trained import load_trained
 from aeflow.stages import PathLike
 from aeflow.training.tracking import record_run
@@ -20,9 +18,7 @@ log = logging.getLogger(__name__)
 def trained_on_device(exp_cfg: dict[str, Any], model_dir: PathLike, threads: int):
     """(model in eval mode, its description, device): the device the experiment's
     ``train.device`` asks for (a GPU when present under ``auto``), ``threads`` CPU threads."""
-    torch.set_num_threads(threads)
-    device = select_device(exp_cfg["train"]["device"])
-    configure_backends(device)
+    device = runtime_device(exp_cfg["train"]["device"], threads)
     model, description = load_trained(model_dir, device)
     return model, description, device
 

@@ -11,7 +11,7 @@ import torch
 
 from aeflow.data.split import SPLITS
 from aeflow.data.store import open_store
-from aeflow.device import configure_backends, select_device
+from aeflow.device import runtime_device
 from aeflow.evaluation.baselines import pca_reconstructor
 from aeflow.evaluation.metrics import per_sample_mse
 from aeflow.models import build_model
@@ -52,9 +52,7 @@ def compression(
     cfg: dict[str, Any], mlflow_cfg: dict[str, Any], prepared: PathLike, out: PathLike
 ) -> dict[str, Any]:
     """The compression study of the ``compression:`` section; writes its JSON record."""
-    torch.set_num_threads(cfg["threads"])
-    device = select_device("auto")
-    configure_backends(device)
+    device = runtime_device("auto", cfg["threads"])
     ds = open_store(prepared)
     data = {s: experiment_tensors(ds, s) for s in SPLITS}
     rows = []

@@ -234,7 +234,7 @@ def energy_ratio(f: FigureInputs):
 # ---- anomaly detection -------------------------------------------------------------------------
 def _anomaly_test(f: FigureInputs):
     ds = f.store("scores")
-    test = ds.isel(sample=np.flatnonzero(ds["split"].values == "test"))
+    test = ds.isel(sample=split_index(ds, "test"))
     return ds, test, test["is_anomaly"].values.astype(bool), read_json(f.files["thresholds"])
 
 

@@ -14,10 +14,10 @@ import torch
 
 import aeflow
 from aeflow.atomic import atomic_path, write_json
-from aeflow.data.split import SPLITS
+from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
-from aeflow.device import configure_backends, describe_device, select_device
+from aeflow.device import describe_device, runtime_device
 from aeflow.models import build_model
 from aeflow.models.trained import save_trained
 from aeflow.plan import training_spec
@@ -73,7 +73,7 @@ def _open_data(experiment: str, spec: dict[str, Any], prepared: PathLike):
     """The prepared store with the task's inputs, checked: every split has samples."""
     ds = with_task_inputs(open_store(prepared), spec)
     for split in SPLITS:
-        if int((ds["split"].values == split).sum()) == 0:
+        if len(split_index(ds, split)) == 0:
             raise ValueError(
                 f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty "
                 f"(see datasets.{spec['dataset']}.split)"
@@ -162,9 +162,7 @@ def train(
     """
     spec, out_dir = training_spec(spec), Path(out_dir)
     tc = spec["train"]
-    torch.set_num_threads(threads)
-    device = select_device(tc["device"])
-    configure_backends(device)
+    device = runtime_device(tc["device"], threads)
     ds = _open_data(experiment, spec, prepared)
     torch.manual_seed(tc["seed"])
     model = _build(experiment, spec, ds, prepared)

@@ -186,10 +186,6 @@ class Trainer:
         tracked = {f"val_{k}": (v / n).item() for k, v in sums.items()}
         return {"val_loss": (total / n).item()} | tracked
 
-    def evaluate_loss(self, data: TensorData) -> float:
-        """Mean loss per sample over ``data`` in eval mode."""
-        return self.evaluate(data)["val_loss"]
-
     def run_epoch(self, train: TensorData, val: TensorData | None, epoch: int) -> dict[str, float]:
         """One epoch of training and its validation: the epoch's record (without timing)."""
         lr = self.optimizer.param_groups[0]["lr"]

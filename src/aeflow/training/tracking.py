@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aeflow.atomic import read_json, write_json
 from aeflow.training.callbacks import Callback
 
 log = logging.getLogger(__name__)
@@ -212,8 +213,6 @@ def record_run(
     training run in ``model_dir`` if given - then write ``record`` with the run id to the
     JSON file ``out`` (atomically) and attach it. A failure marks the run FAILED.
     """
-    from aeflow.atomic import read_json, write_json
-
     tags = {"aeflow.stage": stage} | ({"aeflow.experiment": experiment} if experiment else {})
     parent = read_json(Path(model_dir) / "run.json")["run_id"] if model_dir else None
     run = Run(
@@ -239,8 +238,6 @@ def attach_to_training_run(
     paths: Iterable[str | os.PathLike], model_dir: str | os.PathLike, artifact_path: str
 ) -> None:
     """Attach files (figures) to the finished training run of the model in ``model_dir``."""
-    from aeflow.atomic import read_json
-
     info = read_json(Path(model_dir) / "run.json")
     run = Run(info["tracking_uri"], info["experiment"], "", run_id=info["run_id"], reopen=False)
     run.log_artifacts(paths, artifact_path)

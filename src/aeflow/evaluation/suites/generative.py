@@ -88,10 +88,10 @@ class GenerativeSamples:
         self.gc, self.kind, self.names = gc, kind, list(names)
         self.classifier, self.classifier_record = classifier or (None, None)
 
-    def _sets(self, model, ds, n: int, device) -> tuple[dict[str, np.ndarray], Any]:
+    def _sets(self, model, ds, train, n: int, device) -> tuple[dict[str, np.ndarray], Any]:
         """Generated, PCA-Gaussian and real-training sets of ``n`` images; the classes asked
         of a conditional model (drawn with the training set's class mix)."""
-        gc, train = self.gc, split_images(ds, "train")
+        gc = self.gc
         requested = None
         if getattr(model, "conditional", False):
             rng = np.random.default_rng(gc["seed"])
@@ -103,12 +103,12 @@ class GenerativeSamples:
         }
         return sets, requested
 
-    def _features(self, ds, real, sets, block) -> tuple[np.ndarray, dict, dict]:
+    def _features(self, ds, real, train, sets, block) -> tuple[np.ndarray, dict, dict]:
         """Features of the real test images and of every set, and the classes the classifier
         predicts for each set (labelled data only)."""
         predicted: dict[str, np.ndarray] = {}
         if self.classifier is None:
-            real_f, feats = pixel_features(real, sets, split_images(ds, "train"), self.gc["seed"])
+            real_f, feats = pixel_features(real, sets, train, self.gc["seed"])
             block["feature_space"] = (
                 f"pixels ({real_f.shape[1]}-d)"
                 if np.prod(real.shape[1:]) <= MAX_PIXEL_FEATURES
@@ -145,11 +145,11 @@ class GenerativeSamples:
     def evaluate(self, model, ds: xr.Dataset, device):
         """(metrics block, generated samples Dataset, baseline samples Dataset)."""
         gc = self.gc
-        real = split_images(ds, "test")
+        real, train = split_images(ds, "test"), split_images(ds, "train")
         n = int(gc["n_samples"] or len(real))
-        sets, requested = self._sets(model, ds, n, device)
+        sets, requested = self._sets(model, ds, train, n, device)
         block: dict[str, Any] = {"n_generated": n, "n_real_test": len(real)}
-        real_f, feats, predicted = self._features(ds, real, sets, block)
+        real_f, feats, predicted = self._features(ds, real, train, sets, block)
         for name in sets:
             block[name] = set_metrics(real_f, feats[name], gc["k"], gc["seed"])
             if name in predicted:

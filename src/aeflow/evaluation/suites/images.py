@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from aeflow.data.split import split_sample_ids, split_values
+from aeflow.data.split import split_index, split_sample_ids, split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation.metrics import reconstruction_metrics, ssim, summarize
 from aeflow.evaluation.suites.common import Predict, inputs_targets
@@ -44,11 +44,9 @@ class ImageDenoising:
             self.tuning = {"bicubic": f"cubic-spline upsampling of the {f}x pooled image"}
             return
         if np.array_equal(val_input, val_target):
-            train = np.asarray(ds["split"].values == "train")
-            if "is_anomaly" in ds:
-                train &= ~ds["is_anomaly"].values.astype(bool)
+            train = split_index(ds, "train", normal_only="is_anomaly" in ds)
             k = code_size or 32
-            pca = bl.pca_reconstructor(ds["input"].isel(sample=np.flatnonzero(train)).values, k)
+            pca = bl.pca_reconstructor(ds["input"].isel(sample=train).values, k)
             self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
             self.tuning = {
                 "pca": f"fitted on the {'normal ' if 'is_anomaly' in ds else ''}training "
