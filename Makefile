@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: setup system-packages run report test lint unit stage e2e bench clean
+.PHONY: setup system-packages run report test lint unit stage e2e bench bench-peer-env bench-peer clean
 
 # Debian packages the tests and data need: a single-node SLURM for the cluster test, and the
 # real Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist).
@@ -65,6 +65,14 @@ e2e: setup
 bench: setup
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/train_throughput.py --model conv1d_dae --size 500 --batch-size 64
+
+## bench-peer-env: bench/peer/.venv with TensorFlow (CPU) for the Keras peer benchmark
+bench-peer-env:
+	PYTHON=$(PYTHON) bash bench/peer/setup.sh
+
+## bench-peer: the SAXS network's training throughput, ours against Keras, alternating rounds
+bench-peer: setup bench-peer-env
+	$(BIN)/python bench/train_throughput.py --peer $(BENCH_PEER_ARGS)
 
 clean:
 	rm -rf results data .snakemake

@@ -139,3 +139,34 @@ def test_unreadable_checkpoint_is_moved_aside(tmp_path, prepared_store):
     desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
     assert desc["epochs_run"] == 1
     assert (ckpt / "last.pt.stale").read_bytes() == b"truncated"
+
+
+def test_precision_is_chosen_at_run_time_and_recorded(tmp_path, prepared_store, monkeypatch):
+    """On a CPU with native bf16 the networks train under bf16 autocast; the run says so."""
+    from mlflow.tracking import MlflowClient
+
+    from aeflow import device
+
+    monkeypatch.setattr(device, "_host_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    seen = []
+    original = Trainer.train_epoch
+
+    def spying(self, data, epoch):
+        with device.autocast(self.device, self.amp):
+            seen.append(torch.is_autocast_enabled("cpu"))
+        return original(self, data, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", spying)
+    exp, _ = _exp_cfg(epochs=1)
+    mlflow_cfg = _tracking(tmp_path)
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", tmp_path / "c")
+    assert seen == [True]
+    assert desc["precision"] == "bf16"
+    assert np.isfinite(desc["best_val_loss"])
+    client = MlflowClient(mlflow_cfg["tracking_uri"])
+    run = client.search_runs([client.get_experiment_by_name("t").experiment_id])[0]
+    assert run.data.tags["aeflow.precision"] == "bf16"
+
+    exp["train"]["amp"] = False
+    desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m2", tmp_path / "c2")
+    assert desc["precision"] == "fp32"

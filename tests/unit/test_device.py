@@ -14,9 +14,29 @@ def test_cpu_when_no_cuda(monkeypatch):
         dev.select_device("cuda")
 
 
-def test_autocast_is_a_noop_on_cpu():
-    assert isinstance(dev.autocast(torch.device("cpu"), True), contextlib.nullcontext)
-    assert not dev.bf16_native(torch.device("cpu"))
+def test_cpu_bf16_follows_the_cpu_flags(tmp_path, monkeypatch):
+    cpu = torch.device("cpu")
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n\n")
+    assert "avx512_bf16" in dev.cpu_flags(info)
+    assert dev.cpu_flags(tmp_path / "absent") == frozenset()
+    # AVX2 (emulated bf16: slower than fp32) vs AVX512_BF16 / AMX (native)
+    assert not dev.bf16_native(cpu, frozenset({"avx2", "avx512f"}))
+    assert dev.bf16_native(cpu, dev.cpu_flags(info))
+    assert dev.bf16_native(cpu, frozenset({"amx_bf16"}))
+
+    monkeypatch.setattr(dev, "_host_cpu_flags", lambda: frozenset({"avx2"}))
+    assert dev.precision(cpu, True) == "fp32"
+    assert isinstance(dev.autocast(cpu, True), contextlib.nullcontext)
+    monkeypatch.setattr(dev, "_host_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert dev.precision(cpu, True) == "bf16"
+    assert dev.precision(cpu, False) == "fp32"
+    ctx = dev.autocast(cpu, True)
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+    with ctx:  # the loss of a bf16 network output stays fp32
+        out = torch.nn.Linear(4, 4)(torch.rand(3, 4))
+        assert out.dtype == torch.bfloat16
+        assert torch.nn.functional.mse_loss(out, torch.rand(3, 4)).dtype == torch.float32
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")

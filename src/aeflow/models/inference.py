@@ -19,13 +19,13 @@ def batched(
     amp: bool = False,
     channels_last: bool = False,
 ) -> np.ndarray:
-    """``fn`` applied to ``inputs`` batch by batch on ``device``, without gradients (under
+    """``fn`` applied to ``inputs`` batch by batch on ``device``, under ``inference_mode`` (under
     bf16 autocast where ``amp`` and the device support it); the outputs concatenated as a
     float32 array. Empty inputs give an empty array of the inputs' trailing shape."""
     x_all = torch.as_tensor(np.ascontiguousarray(inputs, dtype=np.float32))
     device = torch.device(device)
     outs = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, len(x_all), batch_size):
             x = x_all[start : start + batch_size].to(device)
             if channels_last:

@@ -17,7 +17,7 @@ from aeflow.atomic import atomic_path, write_json
 from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
-from aeflow.device import describe_device, runtime_device
+from aeflow.device import describe_device, precision, runtime_device
 from aeflow.models import build_model
 from aeflow.models.trained import save_trained
 from aeflow.plan import training_spec
@@ -201,11 +201,12 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
     model, tc = trainer.model, spec["train"]
     device_name = describe_device(trainer.device)
     log.info(
-        "training %s (%s, %d parameters) on %s; %d train / %d val samples",
+        "training %s (%s, %d parameters) on %s in %s; %d train / %d val samples",
         experiment,
         spec["model"],
         sum(p.numel() for p in model.parameters()),
         device_name,
+        precision(trainer.device, tc["amp"]),
         len(next(iter(train_data.values()))),
         len(next(iter(val_data.values()))),
     )
@@ -214,7 +215,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         run.log_params(
             {"experiment": experiment, **spec, "data": {k: ds.attrs.get(k) for k in data_keys}}
         )
-    run.set_tags({"aeflow.device": device_name})
+    arithmetic = precision(trainer.device, tc["amp"])
+    run.set_tags({"aeflow.device": device_name, "aeflow.precision": arithmetic})
     pretraining = [] if state is not None else _pretrain(model, train_data, tc, trainer.device, run)
     t0 = time.perf_counter()
     trainer.fit(train_data, val_data, tc["epochs"])
@@ -227,6 +229,7 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         "best_val_loss": trainer.best_val,
         "epochs_run": trainer.epoch,
         "device": device_name,
+        "precision": arithmetic,
         "fingerprint": trainer.extra_state["fingerprint"],
         "aeflow_version": aeflow.__version__,
     }

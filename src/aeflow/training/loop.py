@@ -153,7 +153,7 @@ class Trainer:
             if self.schedule is not None:
                 self.schedule.step()
             b = n_samples(batch)
-            total += loss.detach() * b
+            total += loss.detach().float() * b
             for name in sums:
                 sums[name] += terms[name].detach().float() * b
             seen += b
