@@ -22,6 +22,8 @@ from aeflow.models import catalog
 # ---- the results layout ---------------------------------------------------------------------
 MLFLOW_STORE = "results/mlflow/store.json"
 SUMMARY = "results/summary/metrics.html"
+TIMING = "results/summary/timing.html"
+TIMING_CSV = "results/summary/timing.csv"
 
 
 def raw_path(dataset: str, dataset_cfg: Mapping[str, Any]) -> str:
@@ -350,6 +352,28 @@ class Plan:
         spec = figure_spec(figure, dataset_scope)
         files = self.dataset_files(target) if dataset_scope else self.experiment_files(target)
         return {key: files[key] for key in spec.inputs}
+
+    def figure_jobs(self, dataset_scope: bool = False) -> list[tuple[str, dict[str, dict]]]:
+        """One plotting job per experiment (or dataset, with ``dataset_scope``) that gets
+        figures: ``(target, {figure: its named input files})``, figures in table order.
+        Python and its imports then start once per target, not once per figure."""
+        targets = self.config["datasets"] if dataset_scope else self.config["experiments"]
+        jobs = []
+        for target in targets:
+            names = self.dataset_figures(target) if dataset_scope else self.figures(target)
+            if names:
+                files = {name: self.figure_inputs(target, name, dataset_scope) for name in names}
+                jobs.append((target, files))
+        return jobs
+
+    @staticmethod
+    def figure_job_files(figures: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """The input files of a plotting job: the union of its figures' named inputs (one name
+        is one file throughout a target)."""
+        union: dict[str, Any] = {}
+        for files in figures.values():
+            union.update(files)
+        return union
 
     def targets(self) -> list[str]:
         """Everything a full run produces (the ``all`` rule's inputs)."""

@@ -2,13 +2,10 @@
 # which stage judges an experiment, which figures it gets) are in aeflow.plan, which the
 # aeflow CLI reads too.
 
-import functools
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
-import jinja2
 
 from aeflow import plan
 from aeflow.config import validate_config
@@ -77,54 +74,3 @@ def classifier_input(wildcards):
         return []
     dataset = PLAN.dataset_of(wildcards.experiment)
     return [f"{plan.classifier_dir(dataset)}/classifier.json"]
-
-
-# ---- figures: one rule for an experiment's, one for a dataset's; the table is plan.FIGURES
-
-
-def experiment_figure_inputs(wildcards):
-    return PLAN.figure_inputs(wildcards.experiment, wildcards.figure)
-
-
-def dataset_figure_inputs(wildcards):
-    return PLAN.figure_inputs(wildcards.dataset, wildcards.figure, dataset_scope=True)
-
-
-def experiment_kind(wildcards):
-    return PLAN.kind(wildcards.experiment).name
-
-
-def _render_caption(figure, wildcards, dataset_scope):
-    """The figure's caption (workflow/report/<caption>.rst, Jinja with snakemake.wildcards
-    and snakemake.config), rendered here so one rule serves every figure."""
-    template = _caption_template(plan.figure_spec(figure, dataset_scope).caption)
-    ns = {"wildcards": wildcards, "config": config}
-    return template.render(snakemake=type("Snakemake", (), ns))
-
-
-@functools.cache
-def _caption_template(caption):
-    """A caption file, read and compiled once per run (not once per figure job)."""
-    path = Path(workflow.basedir) / "workflow/report" / f"{caption}.rst"
-    return jinja2.Template(path.read_text())
-
-
-def experiment_caption(wildcards):
-    return _render_caption(wildcards.figure, wildcards, False)
-
-
-def dataset_caption(wildcards):
-    return _render_caption(wildcards.figure, wildcards, True)
-
-
-def experiment_figure_label(wildcards):
-    return {"figure": plan.figure_spec(wildcards.figure).label}
-
-
-def dataset_figure_label(wildcards):
-    spec = plan.figure_spec(wildcards.figure, dataset_scope=True)
-    return {"figure": spec.label, "dataset": wildcards.dataset}
-
-
-def dataset_figure_category(wildcards):
-    return plan.figure_spec(wildcards.figure, dataset_scope=True).category

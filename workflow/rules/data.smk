@@ -8,6 +8,8 @@ rule fetch_npz:
         raw="data/raw/{dataset}.npz",
     log:
         "results/logs/fetch/{dataset}.log",
+    benchmark:
+        "results/benchmarks/fetch/{dataset}.tsv"
     conda:
         ENV
     params:
@@ -28,6 +30,8 @@ rule prepare:
         store=directory("results/prepared/{dataset}.zarr"),
     log:
         "results/logs/prepare/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}.tsv"
     conda:
         ENV
     params:

@@ -13,6 +13,8 @@ rule evaluate:
         predictions=directory("results/eval/{experiment}/predictions.zarr"),
     log:
         "results/logs/evaluate/{experiment}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{experiment}.tsv"
     conda:
         ENV
     threads: train_threads
@@ -33,6 +35,8 @@ rule spectra:
         spectra=directory("results/eval/{experiment}/spectra.zarr"),
     log:
         "results/logs/evaluate/{experiment}.spectra.log",
+    benchmark:
+        "results/benchmarks/spectra/{experiment}.tsv"
     conda:
         ENV
     params:
@@ -52,6 +56,8 @@ rule anomaly:
         thresholds="results/anomaly/{experiment}/thresholds.json",
     log:
         "results/logs/anomaly/{experiment}.log",
+    benchmark:
+        "results/benchmarks/anomaly/{experiment}.tsv"
     conda:
         ENV
     threads: train_threads
@@ -72,6 +78,8 @@ rule compression:
         result="results/compression/{dataset}.json",
     log:
         "results/logs/compression/{dataset}.log",
+    benchmark:
+        "results/benchmarks/compression/{dataset}.tsv"
     conda:
         ENV
     threads: lambda wildcards: config["compression"]["threads"]

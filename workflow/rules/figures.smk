@@ -1,57 +1,79 @@
 # Figures (each marked for the report) and the summary table. Which figures an experiment or
-# dataset gets, and from which files, is the table aeflow.plan.FIGURES.
+# dataset gets, and from which files, is the table aeflow.plan.FIGURES. One plotting job per
+# experiment (and per dataset) draws all of its figures, so Python, torch, xarray and
+# matplotlib start once per target rather than once per figure; a rule per target, because
+# the set of figures (the outputs) differs between targets.
 
 
-rule experiment_figure:
-    input:
-        unpack(experiment_figure_inputs),
-    output:
-        figure=report(
-            "results/figures/{experiment}/{figure}.png",
-            caption="../report/figure.rst",
-            category="{experiment}",
-            labels=experiment_figure_label,
-        ),
-    log:
-        "results/logs/plots/{experiment}/{figure}.log",
-    wildcard_constraints:
-        figure="|".join(plan.figure_names()),
-    conda:
-        ENV
-    params:
-        figure=lambda wildcards: wildcards.figure,
-        target=lambda wildcards: wildcards.experiment,
-        experiment=experiment_config,
-        kind=experiment_kind,
-        caption=experiment_caption,
-    script:
-        "../scripts/figure.py"
+for _experiment, _figures in PLAN.figure_jobs():
+
+    rule:
+        name:
+            f"figures_{_experiment}"
+        input:
+            **PLAN.figure_job_files(_figures),
+        output:
+            **{
+                figure: report(
+                    plan.figure_path("{experiment}", figure),
+                    caption=f"../report/{plan.figure_spec(figure).caption}.rst",
+                    category="{experiment}",
+                    labels={"figure": plan.figure_spec(figure).label},
+                )
+                for figure in _figures
+            },
+        log:
+            "results/logs/figures/{experiment}.log",
+        benchmark:
+            "results/benchmarks/figures/{experiment}.tsv"
+        wildcard_constraints:
+            experiment=_experiment,
+        conda:
+            ENV
+        params:
+            figures=_figures,
+            target=_experiment,
+            experiment=config["experiments"][_experiment],
+            kind=PLAN.kind(_experiment).name,
+        script:
+            "../scripts/figures.py"
 
 
-rule dataset_figure:
-    input:
-        unpack(dataset_figure_inputs),
-    output:
-        figure=report(
-            "results/figures/datasets/{dataset}/{figure}.png",
-            caption="../report/figure.rst",
-            category=dataset_figure_category,
-            labels=dataset_figure_label,
-        ),
-    log:
-        "results/logs/plots/datasets/{dataset}/{figure}.log",
-    wildcard_constraints:
-        figure="|".join(plan.figure_names(dataset_scope=True)),
-    conda:
-        ENV
-    params:
-        figure=lambda wildcards: wildcards.figure,
-        target=lambda wildcards: wildcards.dataset,
-        experiment=None,
-        kind=lambda wildcards: config["datasets"][wildcards.dataset]["kind"],
-        caption=dataset_caption,
-    script:
-        "../scripts/figure.py"
+for _dataset, _figures in PLAN.figure_jobs(dataset_scope=True):
+
+    rule:
+        name:
+            f"dataset_figures_{_dataset}"
+        input:
+            **PLAN.figure_job_files(_figures),
+        output:
+            **{
+                figure: report(
+                    plan.dataset_figure_path("{dataset}", figure),
+                    caption=f"../report/{plan.figure_spec(figure, True).caption}.rst",
+                    category=plan.figure_spec(figure, True).category,
+                    labels={
+                        "figure": plan.figure_spec(figure, True).label,
+                        "dataset": _dataset,
+                    },
+                )
+                for figure in _figures
+            },
+        log:
+            "results/logs/figures/datasets/{dataset}.log",
+        benchmark:
+            "results/benchmarks/dataset_figures/{dataset}.tsv"
+        wildcard_constraints:
+            dataset=_dataset,
+        conda:
+            ENV
+        params:
+            figures=_figures,
+            target=_dataset,
+            experiment=None,
+            kind=config["datasets"][_dataset]["kind"],
+        script:
+            "../scripts/figures.py"
 
 
 rule summary:
@@ -70,6 +92,8 @@ rule summary:
         ),
     log:
         "results/logs/summary.log",
+    benchmark:
+        "results/benchmarks/summary/metrics.tsv"
     conda:
         ENV
     params:
@@ -77,3 +101,24 @@ rule summary:
         anomaly=PLAN.anomaly_experiments(),
     script:
         "../scripts/summary.py"
+
+
+rule timing:
+    input:
+        PLAN.targets(),
+    output:
+        table=report(
+            plan.TIMING,
+            caption="../report/timing.rst",
+            category="Summary",
+            labels={"table": "where the time went"},
+        ),
+        jobs=plan.TIMING_CSV,
+    log:
+        "results/logs/timing.log",
+    conda:
+        ENV
+    params:
+        benchmarks="results/benchmarks",
+    script:
+        "../scripts/timing.py"

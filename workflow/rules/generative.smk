@@ -10,6 +10,8 @@ rule classifier:
         record="results/classifiers/{dataset}/classifier.json",
     log:
         "results/logs/classifiers/{dataset}.log",
+    benchmark:
+        "results/benchmarks/classifier/{dataset}.tsv"
     conda:
         ENV
     threads: lambda wildcards: config["classifier"]["threads"]
@@ -31,6 +33,8 @@ rule generate:
         samples=directory("results/generative/{experiment}/samples.zarr"),
     log:
         "results/logs/generate/{experiment}.log",
+    benchmark:
+        "results/benchmarks/generate/{experiment}.tsv"
     conda:
         ENV
     threads: train_threads

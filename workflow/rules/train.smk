@@ -6,6 +6,8 @@ rule mlflow_init:
         store="results/mlflow/store.json",
     log:
         "results/logs/mlflow_init.log",
+    benchmark:
+        "results/benchmarks/mlflow_init/store.tsv"
     conda:
         ENV
     params:
@@ -25,6 +27,8 @@ rule train:
         run="results/models/{experiment}/run.json",
     log:
         "results/logs/train/{experiment}.log",
+    benchmark:
+        "results/benchmarks/train/{experiment}.tsv"
     conda:
         ENV
     threads: train_threads

@@ -462,19 +462,36 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
 )
 
 
+def _drawer(figure: str, dataset_scope: bool) -> Callable[[FigureInputs], Any]:
+    try:
+        return DRAW[(dataset_scope, figure)]
+    except KeyError:
+        scope = "dataset" if dataset_scope else "experiment"
+        raise ValueError(f"unknown {scope} figure {figure!r}") from None
+
+
+def draw_all(
+    figures: Mapping[str, tuple[FigureInputs, PathLike]], dataset_scope: bool = False
+) -> None:
+    """Draw figures (``{name: (inputs, output path)}``) of one target, each saved atomically as
+    PNG; then attach the experiment figures to the training run, in one MLflow call.
+
+    Every name is checked before anything is drawn."""
+    drawers = {name: _drawer(name, dataset_scope) for name in figures}
+    attach: dict[Path, list[PathLike]] = {}
+    for name, (inputs, out) in figures.items():
+        save(drawers[name](inputs), out)
+        if "run" in inputs.files:
+            attach.setdefault(Path(inputs.files["run"]).parent, []).append(out)
+    for model_dir, paths in attach.items():
+        attach_to_training_run(paths, model_dir, "figures")
+
+
 def draw(
     figure: str,
     inputs: FigureInputs,
     out: PathLike,
     dataset_scope: bool = False,
 ) -> None:
-    """Draw one figure, save it atomically as PNG and attach experiment figures to the
-    training run."""
-    try:
-        draw_fn = DRAW[(dataset_scope, figure)]
-    except KeyError:
-        scope = "dataset" if dataset_scope else "experiment"
-        raise ValueError(f"unknown {scope} figure {figure!r}") from None
-    save(draw_fn(inputs), out)
-    if "run" in inputs.files:
-        attach_to_training_run([out], Path(inputs.files["run"]).parent, "figures")
+    """Draw one figure (:func:`draw_all` of one)."""
+    draw_all({figure: (inputs, out)}, dataset_scope)
