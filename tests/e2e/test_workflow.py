@@ -47,12 +47,26 @@ def test_every_declared_output_exists(finished_run):
         "results/figures/saxs_dae/also_on_examples.png",
         "results/summary/metrics.html",
         "results/logs/train/saxs_dae.log",
+        "results/benchmarks/train/saxs_dae.tsv",
+        "results/summary/timing.html",
+        "results/summary/timing.csv",
     ]
     missing = [p for p in expected if not (w / p).exists()]
     assert not missing
     for png in (w / "results/figures/saxs_dae").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(w.rglob(".*.tmp-*"))  # no temporaries left
+
+
+def test_timing_table_covers_every_job(finished_run):
+    import pandas as pd
+
+    jobs = pd.read_csv(finished_run / "results/summary/timing.csv")
+    # every rule that ran has a row; the one plotting job of saxs_dae drew all its figures
+    assert {"prepare", "train", "evaluate", "figures"} <= set(jobs["rule"])
+    train = jobs[(jobs["rule"] == "train") & (jobs["target"] == "saxs_dae")].iloc[0]
+    assert train["wall_s"] > 0 and train["peak_rss_mb"] > 50
+    assert len(jobs[(jobs["rule"] == "figures") & (jobs["target"] == "saxs_dae")]) == 1
 
 
 def test_metrics_are_finite_and_the_dae_beats_the_identity(finished_run):

@@ -115,3 +115,26 @@ def test_every_figure_has_a_caption_and_known_inputs(figure):
         assert "run" in figure.inputs
     else:
         assert figure.category
+
+
+def test_one_plotting_job_per_target_draws_every_planned_figure():
+    """The default config: every figure path of the plan belongs to exactly one plotting job,
+    whose inputs are the union of its figures' inputs."""
+    import yaml
+
+    cfg = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    p = plan.Plan(cfg)
+    jobs = p.figure_jobs()
+    dataset_jobs = p.figure_jobs(dataset_scope=True)
+    assert [target for target, _ in jobs] == list(cfg["experiments"])  # every one has figures
+    drawn = [plan.figure_path(t, f) for t, figs in jobs for f in figs]
+    drawn += [plan.dataset_figure_path(t, f) for t, figs in dataset_jobs for f in figs]
+    planned = [path for path in p.targets() if path.startswith("results/figures/")]
+    assert sorted(drawn) == sorted(planned)
+    assert len(drawn) == len(set(drawn))
+    target, figs = next((t, f) for t, f in jobs if t == "saxs_dae")
+    union = p.figure_job_files(figs)
+    assert set(figs) >= {"history", "examples", "also_on_examples"}
+    for files in figs.values():
+        assert all(union[key] == path for key, path in files.items())
+    assert union["history"] == "results/models/saxs_dae/history.csv"

@@ -1,0 +1,74 @@
+"""The timing stage on hand-made benchmark files (Snakemake's TSV format)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from aeflow.stages.timing import job_table, read_benchmark, timing_report, totals
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _bench(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{s}\t0:00:{int(s):02d}\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n" for s, rss, cpu in rows]
+    path.write_text(HEADER + "".join(lines))
+
+
+@pytest.fixture
+def benchmarks(tmp_path):
+    root = tmp_path / "benchmarks"
+    _bench(root / "train/saxs_dae.tsv", [(100.0, 700.0, 190.0)])
+    _bench(root / "train/jets_ae.tsv", [(40.0, 500.0, 75.0)])
+    _bench(root / "evaluate/saxs_dae.tsv", [(10.0, 800.0, 12.0), (14.0, 900.0, 16.0)])
+    _bench(root / "figures/saxs_dae.tsv", [(6.0, 300.0, 5.0)])
+    return root
+
+
+def test_job_table_reads_every_file_longest_first(benchmarks):
+    jobs = job_table(benchmarks)
+    assert list(jobs["rule"]) == ["train", "train", "evaluate", "figures"]
+    assert list(jobs["target"]) == ["saxs_dae", "jets_ae", "saxs_dae", "saxs_dae"]
+    evaluate = jobs.iloc[2]  # two repeats: their mean
+    assert evaluate["wall_s"] == pytest.approx(12.0)
+    assert evaluate["cpu_s"] == pytest.approx(14.0)
+    assert evaluate["peak_rss_mb"] == pytest.approx(850.0)
+
+
+def test_totals_per_rule_and_per_target(benchmarks):
+    jobs = job_table(benchmarks)
+    per_rule = totals(jobs, "rule").set_index("rule")
+    assert per_rule.loc["train", "wall_s"] == pytest.approx(140.0)
+    assert per_rule.loc["train", "jobs"] == 2
+    assert per_rule.loc["train", "peak_rss_mb"] == pytest.approx(700.0)
+    assert per_rule["wall_share"].sum() == pytest.approx(1.0)
+    per_target = totals(jobs, "target").set_index("target")
+    assert per_target.loc["saxs_dae", "wall_s"] == pytest.approx(118.0)
+    assert per_target.loc["saxs_dae", "cpu_s"] == pytest.approx(209.0)
+    assert list(per_target.index) == ["saxs_dae", "jets_ae"]
+
+
+def test_timing_report_writes_page_and_csv(benchmarks, tmp_path):
+    html, csv = tmp_path / "out/timing.html", tmp_path / "out/timing.csv"
+    timing_report(benchmarks, html, csv)
+    page = html.read_text()
+    assert "Per rule" in page and "Per experiment or dataset" in page and "jets_ae" in page
+    assert len(pd.read_csv(csv)) == 4
+
+
+def test_bad_benchmark_files_are_named(tmp_path):
+    bad = tmp_path / "train/x.tsv"
+    bad.parent.mkdir()
+    bad.write_text("s\tmax_rss\n1.0\t2.0\n")
+    with pytest.raises(ValueError, match=r"x\.tsv.*no column 'cpu_time'"):
+        read_benchmark(bad)
+    bad.write_text(HEADER + "0.1\t0:00:00\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n")
+    short = read_benchmark(bad)  # a job shorter than the sampling interval
+    assert short["wall_s"] == pytest.approx(0.1) and math.isnan(short["peak_rss_mb"])
+    bad.write_text(HEADER + "oops\t-\t1\t1\t1\t1\t0\t0\t0\t1\n")
+    with pytest.raises(ValueError, match=r"x\.tsv.*column 's' is not a number"):
+        read_benchmark(bad)
+    with pytest.raises(ValueError, match="no benchmark files"):
+        timing_report(tmp_path / "empty", tmp_path / "t.html", tmp_path / "t.csv")
+    assert not (tmp_path / "t.html").exists()
