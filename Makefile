@@ -31,11 +31,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-## run: the embedded default workflow, then the HTML report
+## run: the embedded default workflow, then the HTML report (rebuilt only when a job ran:
+## the timing table is the last job of every run that did something)
 run: setup
 	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
-	@echo "report: results/report.html"
+	@if [ results/report.html -nt results/summary/timing.html ]; then \
+		echo "report: results/report.html (up to date)"; \
+	else \
+		$(BIN)/snakemake --report results/report.html && echo "report: results/report.html"; \
+	fi
 
 report: setup
 	$(BIN)/snakemake --report results/report.html
