@@ -26,7 +26,12 @@ MODELS = {
     "conv_ae": ("conv_ae", {}, (1, 28, 28), 128),
     "conv_ae_32": ("conv_ae", {"channels": [32, 32]}, (1, 28, 28), 128),
     "conv1d_dae": ("conv1d_dae", {"channels": [16, 32, 32, 32], "kernel_size": 9}, (1, 500), 64),
-    "jets_conv_ae": ("conv_ae", {"channels": [16, 8, 8], "output": "linear"}, (1, 40, 40), 128),
+    "jets_conv_ae": (
+        "conv_ae",
+        {"channels": [16, 8, 8], "output": "linear", "loss": "mse"},
+        (1, 40, 40),
+        128,
+    ),
     "skip_dae": ("skip_dae", {}, (1, 64, 64), 128),
 }
 

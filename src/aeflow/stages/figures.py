@@ -8,6 +8,8 @@ load what it needs. Experiment figures are attached to the training run in MLflo
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from aeflow.plotting import save
 from aeflow.plotting import traces as trace_plots
 from aeflow.stages import PathLike
 from aeflow.training.tracking import attach_to_training_run
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -480,7 +484,9 @@ def draw_all(
     drawers = {name: _drawer(name, dataset_scope) for name in figures}
     attach: dict[Path, list[PathLike]] = {}
     for name, (inputs, out) in figures.items():
+        t0 = time.perf_counter()
         save(drawers[name](inputs), out)
+        log.info("%s: %s drawn in %.1f s", inputs.target, name, time.perf_counter() - t0)
         if "run" in inputs.files:
             attach.setdefault(Path(inputs.files["run"]).parent, []).append(out)
     for model_dir, paths in attach.items():
