@@ -9,6 +9,11 @@ the same two one after the other with two threads each (how Snakemake runs two j
 ``threads: 1`` or ``threads: 2`` on 2 cores). Repeated ``--rounds`` times, alternating. The
 last line is JSON: per model the median wall seconds of both and ``parallel_speedup``
 (sequential / parallel; > 1 means 1-thread jobs fill the cores better).
+
+Random in-cache data over a few steps flatters the 1-thread pair: in a full default run,
+1-thread training jobs beside each other and beside 2-thread jobs were slower than 2-thread
+jobs one at a time (see ``results/summary/timing.html`` of such a run before changing
+``train.threads``).
 """
 
 from __future__ import annotations
