@@ -253,10 +253,6 @@ def figure_spec(name: str, dataset_scope: bool = False) -> Figure:
     raise KeyError(f"unknown {scope} figure {name!r}")
 
 
-def figure_names(dataset_scope: bool = False) -> list[str]:
-    return [f.name for f in FIGURES if f.dataset_scope == dataset_scope]
-
-
 # ---- the plan of one validated config ----------------------------------------------------------
 class Plan:
     """Questions about a validated config: what each experiment is and what it produces."""

@@ -14,13 +14,13 @@ for _experiment, _figures in PLAN.figure_jobs():
             **PLAN.figure_job_files(_figures),
         output:
             **{
-                figure: report(
-                    plan.figure_path("{experiment}", figure),
-                    caption=f"../report/{plan.figure_spec(figure).caption}.rst",
+                spec.name: report(
+                    plan.figure_path("{experiment}", spec.name),
+                    caption=f"../report/{spec.caption}.rst",
                     category="{experiment}",
-                    labels={"figure": plan.figure_spec(figure).label},
+                    labels={"figure": spec.label},
                 )
-                for figure in _figures
+                for spec in map(plan.figure_spec, _figures)
             },
         log:
             "results/logs/figures/{experiment}.log",
@@ -48,16 +48,13 @@ for _dataset, _figures in PLAN.figure_jobs(dataset_scope=True):
             **PLAN.figure_job_files(_figures),
         output:
             **{
-                figure: report(
-                    plan.dataset_figure_path("{dataset}", figure),
-                    caption=f"../report/{plan.figure_spec(figure, True).caption}.rst",
-                    category=plan.figure_spec(figure, True).category,
-                    labels={
-                        "figure": plan.figure_spec(figure, True).label,
-                        "dataset": _dataset,
-                    },
+                spec.name: report(
+                    plan.dataset_figure_path("{dataset}", spec.name),
+                    caption=f"../report/{spec.caption}.rst",
+                    category=spec.category,
+                    labels={"figure": spec.label, "dataset": _dataset},
                 )
-                for figure in _figures
+                for spec in (plan.figure_spec(name, True) for name in _figures)
             },
         log:
             "results/logs/figures/datasets/{dataset}.log",
