@@ -129,7 +129,7 @@ class TinyRuns:
 
     # ---- stage outputs ---------------------------------------------------------------------------
     def mlflow_store(self) -> Path:
-        from aeflow.stages.train import init_mlflow
+        from aeflow.stages.tracking import init_mlflow
 
         out = self.path(plan.MLFLOW_STORE)
         self._once("mlflow", "", lambda: init_mlflow(self.mlflow, out))

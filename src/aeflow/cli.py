@@ -150,7 +150,7 @@ def _check(config, name: str | None, threads: int) -> None:
 
 
 def _init_mlflow(config, name: str | None, threads: int) -> None:
-    from aeflow.stages.train import init_mlflow
+    from aeflow.stages.tracking import init_mlflow
 
     init_mlflow(config["mlflow"], plan.MLFLOW_STORE)
 

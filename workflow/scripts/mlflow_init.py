@@ -4,6 +4,6 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 from aeflow.logs import to_file
 
 to_file(snakemake.log[0])
-from aeflow.stages.train import init_mlflow
+from aeflow.stages.tracking import init_mlflow
 
 init_mlflow(snakemake.params.mlflow, snakemake.output.store)

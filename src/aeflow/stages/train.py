@@ -1,4 +1,4 @@
-"""Stages ``mlflow_init`` and ``train``: the tracking store, then one experiment's model."""
+"""Stage ``train``: one experiment's model, checkpointed every epoch and tracked."""
 
 from __future__ import annotations
 
@@ -25,23 +25,9 @@ from aeflow.stages import PathLike
 from aeflow.training.callbacks import Checkpoint
 from aeflow.training.pretrain import greedy_layerwise
 from aeflow.training.recipe import build_trainer, experiment_tensors, load_checkpoint
-from aeflow.training.tracking import MlflowCallback, Run, init_store
+from aeflow.training.tracking import MlflowCallback, Run
 
 log = logging.getLogger(__name__)
-
-
-def init_mlflow(mlflow_cfg: dict[str, Any], out: PathLike) -> None:
-    """Create the MLflow store and experiment once, before any training job."""
-    experiment_id = init_store(
-        mlflow_cfg["tracking_uri"], mlflow_cfg["experiment"], mlflow_cfg["artifact_location"]
-    )
-    write_json(out, {**mlflow_cfg, "experiment_id": experiment_id})
-    log.info(
-        "MLflow store ready: %s, experiment %s (%s)",
-        mlflow_cfg["tracking_uri"],
-        mlflow_cfg["experiment"],
-        experiment_id,
-    )
 
 
 def data_shape(ds) -> dict[str, int]:

@@ -11,8 +11,6 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from aeflow.atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -111,6 +109,8 @@ class Checkpoint(Callback):
         self.path = path
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        import torch  # here, so that tracking (which figure jobs use) needs no torch
+
         with atomic_path(self.path) as tmp:
             torch.save(trainer.state_dict(), tmp)
 
