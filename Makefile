@@ -26,7 +26,7 @@ system-packages:
 
 # uv installs the environment in seconds where pip takes about 90 s. Wheels kept on disk for
 # pip (its find-links, e.g. a CPU build of torch) are handed to uv; pip is the fallback.
-FIND_LINKS := $(strip $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+FIND_LINKS := $(sort $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,9 +50,9 @@ report: setup
 	$(BIN)/snakemake --report results/report.html
 
 ## test: quality gates and the whole test suite (tiers: tests/unit, tests/stage, tests/e2e),
-## one pytest worker per core (a test file stays on one worker, so its fixtures run once)
+## one pytest worker per core (the e2e files in two lanes: see tests/conftest.py)
 PYTEST_WORKERS ?= auto
-PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 test: setup lint
 	$(BIN)/pytest $(PARALLEL)
 

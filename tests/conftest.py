@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -32,9 +33,17 @@ REPO = TESTS.parent
 TIERS = ("unit", "stage", "e2e")
 
 
-@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these markers
+# `make test` runs one pytest-xdist worker per core with ``--dist loadgroup``. The e2e files
+# run in two lanes of about equal time (measured: about 5 minutes each on 2 cores), one per
+# worker, and start first; each file stays in its lane, so its module fixture (one workflow
+# run) runs once. Unit and stage tests fill in around them. A new e2e file joins lane "b".
+E2E_LANE_A = {"test_cluster.py", "test_anomaly_workflow.py", "test_tracking_concurrency.py"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these markers, before xdist groups
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its tier, the directory it is in (``-m "not e2e"`` etc.)."""
+    """Mark every test with its tier, the directory it is in (``-m "not e2e"`` etc.), and
+    every e2e test with its xdist lane."""
     for item in items:
         path = Path(item.path).resolve()
         if not path.is_relative_to(TESTS):
@@ -45,6 +54,9 @@ def pytest_collection_modifyitems(config, items):
                 f"{path}: a test belongs in a tier directory, tests/{{{','.join(TIERS)}}}"
             )
         item.add_marker(tier)
+        if tier == "e2e":
+            lane = "a" if path.name in E2E_LANE_A else "b"
+            item.add_marker(pytest.mark.xdist_group(f"e2e-{lane}"))
 
 
 @pytest.fixture(autouse=True)
@@ -138,8 +150,18 @@ def tiny_runs(tmp_path_factory):
     return TinyRuns(tmp_path_factory.mktemp("tiny_runs"))
 
 
+def _sharing_cores() -> bool:
+    """Whether other pytest-xdist workers run beside this one (``make test``: one per core)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
+
+
 def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:
-    """The command running the workflow of this checkout in ``workdir`` with ``configfile``."""
+    """The command running the workflow of this checkout in ``workdir`` with ``configfile``.
+
+    Beside other test workers every job runs one thread (``--max-threads 1``): a two-thread
+    torch job spin-waits whenever another process holds the second core, and took minutes.
+    """
+    one_thread = ["--max-threads", "1"] if _sharing_cores() else []
     return [
         sys.executable,
         "-m",
@@ -150,6 +172,7 @@ def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:
         str(workdir),
         "--configfile",
         str(configfile),
+        *one_thread,
         *args,
     ]
 
