@@ -2,6 +2,7 @@
 kill from the checkpoint, and checkpoints that do not belong to the run."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -13,7 +14,7 @@ from aeflow.models.trained import load_trained
 from aeflow.stages.train import train
 from aeflow.training.callbacks import Checkpoint
 from aeflow.training.loop import Trainer
-from aeflow.training.tracking import init_store
+from aeflow.training.tracking import Run, init_store
 
 
 @pytest.fixture
@@ -116,18 +117,25 @@ def test_train_stage_resumes_after_kill(tmp_path, prepared_store, monkeypatch):
 
 
 def test_checkpoint_of_another_config_is_ignored(tmp_path, prepared_store):
+    """A checkpoint left by a kill -9 (its MLflow run still RUNNING), then the config
+    changed: training starts afresh, and the orphaned run is ended as KILLED."""
+    from mlflow.tracking import MlflowClient
+
     exp, _ = _exp_cfg(epochs=1)
     mlflow_cfg = _tracking(tmp_path)
+    orphan = Run(mlflow_cfg["tracking_uri"], "t", "train toy_dae")  # RUNNING, never ended
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     model = build_model("skip_dae", {"width": 4})
     optimizer = torch.optim.Adam(model.parameters())
     trainer = Trainer(model, optimizer, torch.device("cpu"), batch_size=8, progress=False)
     trainer.epoch = 5
-    trainer.extra_state = {"fingerprint": "other"}
+    trainer.extra_state = {"fingerprint": "other", "mlflow_run_id": orphan.run_id}
     torch.save(trainer.state_dict(), ckpt / "last.pt")
     desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m", ckpt)
     assert desc["epochs_run"] == 1
+    client = MlflowClient(mlflow_cfg["tracking_uri"])
+    assert client.get_run(orphan.run_id).info.status == "KILLED"
 
 
 def test_unreadable_checkpoint_is_moved_aside(tmp_path, prepared_store):
@@ -170,3 +178,44 @@ def test_precision_is_chosen_at_run_time_and_recorded(tmp_path, prepared_store, 
     exp["train"]["amp"] = False
     desc = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m2", tmp_path / "c2")
     assert desc["precision"] == "fp32"
+
+
+def _model_cfg(model, model_params, epochs):
+    exp, _ = _exp_cfg(epochs)
+    return {**exp, "model": model, "model_params": model_params, "task": "reconstruct"}
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("vae", {"architecture": "dense", "hidden": 16, "latent_dim": 2}),  # sampled code
+        ("wgan_gp", {"channels": [8, 4], "latent_dim": 4}),  # noise, gradient-penalty mixing
+    ],
+)
+def test_resumed_training_matches_the_uninterrupted_one_exactly(
+    tmp_path, prepared_store, monkeypatch, model, params
+):
+    """Models that draw random numbers while training (a VAE, a GAN) resume bit for bit: the
+    checkpoint carries the random streams, so epoch 2 after a kill is epoch 2 without one."""
+    exp = _model_cfg(model, params, epochs=2)
+    mlflow_cfg = _tracking(tmp_path)
+    whole = train(model, exp, mlflow_cfg, prepared_store, tmp_path / "a", tmp_path / "ca")
+
+    original = Checkpoint.on_epoch_end
+
+    def killing(self, trainer, record):
+        original(self, trainer, record)
+        raise KeyboardInterrupt  # after epoch 1's checkpoint
+
+    monkeypatch.setattr(Checkpoint, "on_epoch_end", killing)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, exp, mlflow_cfg, prepared_store, tmp_path / "b", tmp_path / "cb")
+    monkeypatch.setattr(Checkpoint, "on_epoch_end", original)
+    resumed = train(model, exp, mlflow_cfg, prepared_store, tmp_path / "b", tmp_path / "cb")
+
+    assert whole["epochs_run"] == resumed["epochs_run"] == 2
+    a = pd.read_csv(tmp_path / "a/history.csv").drop(columns="seconds")
+    b = pd.read_csv(tmp_path / "b/history.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    weights = [load_trained(tmp_path / run)[0].state_dict() for run in ("a", "b")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -108,6 +108,20 @@ def _open_run(mlflow_cfg, experiment: str, run_id: str | None):
     return Run(uri, name, f"train {experiment}", tags=tags)
 
 
+def _end_stale_run(mlflow_cfg, extra: dict[str, Any]) -> None:
+    """End the MLflow run of a discarded checkpoint (its job was killed, then the config or
+    data changed) as KILLED, so that it does not stay RUNNING for ever."""
+    run_id = extra.get("mlflow_run_id")
+    if run_id is None:
+        return
+    uri = extra.get("mlflow_tracking_uri", mlflow_cfg["tracking_uri"])
+    try:
+        Run(uri, mlflow_cfg["experiment"], "", run_id=run_id, reopen=False).finish("KILLED")
+        log.info("MLflow run %s of the discarded checkpoint marked KILLED", run_id)
+    except Exception as exc:  # the store or the run is gone: nothing left to end
+        log.warning("could not mark MLflow run %s KILLED: %s", run_id, exc)
+
+
 def _pretrain(model, train_data, tc, device, run) -> list[dict[str, float]]:
     """What a model does with the data before the first epoch of a fresh training: GANs
     take the data's mean colour, the stacked autoencoder pretrains layer by layer."""
@@ -160,13 +174,19 @@ def train(
     fingerprint = _fingerprint(spec, model, ds, mlflow_cfg)
     trainer = build_trainer(model, tc, device)
     ckpt_path = Path(checkpoint_dir) / "last.pt"
-    state = load_checkpoint(ckpt_path, fingerprint)
+    state = load_checkpoint(ckpt_path, fingerprint, lambda extra: _end_stale_run(mlflow_cfg, extra))
     if state is not None:
         trainer.load_state_dict(state)
         log.info("resuming %s from %s (epoch %d)", experiment, ckpt_path, trainer.epoch)
     run = _open_run(mlflow_cfg, experiment, state["extra"].get("mlflow_run_id") if state else None)
     try:
-        trainer.extra_state.update({"fingerprint": fingerprint, "mlflow_run_id": run.run_id})
+        trainer.extra_state.update(
+            {
+                "fingerprint": fingerprint,
+                "mlflow_run_id": run.run_id,
+                "mlflow_tracking_uri": mlflow_cfg["tracking_uri"],
+            }
+        )
         trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
         description = _fit(experiment, spec, ds, trainer, (train_data, val_data), run, state)
         _write_outputs(trainer, description, trainer.history, out_dir, run)

@@ -151,18 +151,10 @@ class AdversarialTrainer(Trainer):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["generator_optimizer"] = self.generator_optimizer.state_dict()
-        state["steps"] = self.steps
-        # noise, interpolation weights and fake labels come from the global generators: a
-        # resumed run continues their streams
-        state["rng"] = {"cpu": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        state["steps"] = self.steps  # noise and penalty mixing: the random streams (Trainer)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.generator_optimizer.load_state_dict(state["generator_optimizer"])
         self.steps = int(state["steps"])
-        torch.set_rng_state(state["rng"]["cpu"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)

@@ -248,6 +248,7 @@ class Trainer:
             "best_model": self.best_state,
             "stop": self.stop,
             "extra": self.extra_state,
+            "rng": _rng_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -265,3 +266,22 @@ class Trainer:
         self.best_state = state["best_model"]
         self.stop = bool(state["stop"])
         self.extra_state = dict(state["extra"])
+        if "rng" in state:  # older checkpoints had none: they resume, not bit for bit
+            _set_rng_state(state["rng"])
+
+
+def _rng_state() -> dict[str, Any]:
+    """The global random streams a training step draws from (dropout, a VAE's sampled code,
+    GAN noise and gradient-penalty mixing): torch's CPU generator and every CUDA device's."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    """Restore :func:`_rng_state`, so a resumed run draws what the uninterrupted one drew."""
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

@@ -4,6 +4,7 @@ the training tensors of its data, and resuming from a checkpoint of the same tra
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +82,17 @@ def experiment_tensors(
     return real
 
 
-def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
+def load_checkpoint(
+    path: Path, fingerprint: str, on_discard: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any] | None:
     """The checkpoint at ``path`` if it is readable and belongs to this training, else None.
 
-    An unreadable or foreign checkpoint is moved aside (``*.stale``) so it never blocks.
+    An unreadable or foreign checkpoint is moved aside (``*.stale``) so it never blocks; a
+    readable foreign one's ``extra`` state (its MLflow run) is passed to ``on_discard``.
     """
     if not path.exists():
         return None
+    state = None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state["extra"].get("fingerprint") == fingerprint:
@@ -98,4 +103,6 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
     stale = path.with_name(path.name + ".stale")
     path.replace(stale)
     log.warning("not resuming from %s: %s; moved to %s", path, reason, stale)
+    if on_discard is not None and isinstance(state, dict) and "extra" in state:
+        on_discard(state["extra"])
     return None
