@@ -7,6 +7,8 @@ are retried briefly, since a SQLite store is locked while another job writes.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -56,37 +58,62 @@ def artifact_uri(location: str) -> str:
     return Path(location).resolve().as_uri()
 
 
-LOCAL_ARTIFACTS = "results/mlartifacts"
-
-
 def default_artifact_location(tracking_uri: str) -> str | None:
-    """Where a new experiment keeps artifacts when the config does not say: beside a local
-    store (``results/mlartifacts``); for a tracking server, the server's own default (it
-    serves and stores them, so jobs on other machines can reach them)."""
-    return None if tracking_uri.startswith(("http://", "https://")) else LOCAL_ARTIFACTS
+    """Where a new experiment keeps artifacts when the config does not say: beside a SQLite
+    store (``results/mlartifacts`` for the default ``results/mlflow.db``; a store shared by
+    several projects keeps them beside itself, so cleaning one project deletes none of the
+    others' artifacts); for a tracking server, the server's own default (it serves and stores
+    them, so jobs on other machines can reach them)."""
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        return str(db.parent / "mlartifacts")
+    return None if tracking_uri.startswith(("http://", "https://")) else "results/mlartifacts"
+
+
+@contextlib.contextmanager
+def _store_lock(tracking_uri: str):
+    """An exclusive lock on ``<db>.lock`` beside a SQLite store (no-op for other stores):
+    MLflow's schema migration fails when two processes create one new database together."""
+    db = sqlite_path(tracking_uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def init_store(tracking_uri: str, experiment: str, artifact_location: str | None) -> str:
     """Create the store (and its schema) and the experiment if missing; return its id.
 
-    ``artifact_location`` None means :func:`default_artifact_location`.
+    Several workflows may start on one new SQLite store at once: creation is serialized by a
+    file lock. ``artifact_location`` None means :func:`default_artifact_location`. An
+    existing experiment whose artifacts live elsewhere than a configured location is an
+    error (MLflow would put every run's artifacts where the experiment's creator said).
     """
-    if artifact_location is None:
+    explicit = artifact_location is not None
+    if not explicit:
         artifact_location = default_artifact_location(tracking_uri)
-    db = sqlite_path(tracking_uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    client = _client(tracking_uri)
-    found = _retry(lambda: client.get_experiment_by_name(experiment), "get experiment")
-    if found is not None:
-        return found.experiment_id
-    return _retry(
-        lambda: client.create_experiment(
-            experiment,
-            artifact_location=artifact_uri(artifact_location) if artifact_location else None,
-        ),
-        "create experiment",
-    )
+    wanted = artifact_uri(artifact_location) if artifact_location else None
+    with _store_lock(tracking_uri):
+        client = _client(tracking_uri)
+        found = _retry(lambda: client.get_experiment_by_name(experiment), "get experiment")
+        if found is None:
+            return _retry(
+                lambda: client.create_experiment(experiment, artifact_location=wanted),
+                "create experiment",
+            )
+    if explicit and wanted != found.artifact_location:
+        raise ValueError(
+            f"mlflow.artifact_location: experiment {experiment!r} in {tracking_uri} keeps its "
+            f"artifacts in {found.artifact_location}, not in {wanted} as configured: set "
+            "mlflow.artifact_location to that (or null), or use another mlflow.experiment"
+        )
+    return found.experiment_id
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
