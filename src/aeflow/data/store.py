@@ -1,7 +1,16 @@
-"""Prepared datasets and predictions as Zarr stores (xarray), written atomically."""
+"""Prepared datasets and predictions as Zarr stores (xarray), written atomically and
+verified when read.
+
+Every store carries ``manifest.json``: the size and SHA-256 of each of its files (array
+chunks and metadata alike) and a content digest over them. :func:`open_store` checks it, so
+a flipped bit, a truncated or missing chunk or an edited attribute is an error naming the
+store and the array, never a silently different number.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -9,6 +18,12 @@ from pathlib import Path
 import xarray as xr
 
 from aeflow.atomic import atomic_path
+
+MANIFEST = "manifest.json"
+
+
+class StoreIntegrityError(ValueError):
+    """A store's files do not match its manifest: it was damaged after it was written."""
 
 
 def sample_chunks(ds: xr.Dataset, sample_chunk: int) -> dict[str, dict]:
@@ -54,10 +69,101 @@ def write_store(
                 consolidated=True,
                 encoding=sample_chunks(group, sample_chunk),
             )
+        _write_manifest(Path(tmp))
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _store_files(root: Path) -> dict[str, Path]:
+    return {
+        p.relative_to(root).as_posix(): p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def _write_manifest(root: Path) -> None:
+    files = {rel: [p.stat().st_size, _file_sha256(p)] for rel, p in _store_files(root).items()}
+    lines = "".join(f"{rel} {sha}\n" for rel, (_, sha) in files.items())
+    manifest = {
+        "format": 1,
+        "content_sha256": hashlib.sha256(lines.encode()).hexdigest(),
+        "files": files,
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=0))
+
+
+def _where(rel: str) -> str:
+    """'saxs_partial/input/c/3/0/0' -> "array 'saxs_partial/input' (chunk c/3/0/0)"."""
+    parts = rel.split("/")
+    if "c" in parts:
+        i = parts.index("c")
+        return f"array {'/'.join(parts[:i])!r} (chunk {'/'.join(parts[i:])})"
+    if parts[-1] == "zarr.json" and len(parts) > 1:
+        return f"the metadata of {'/'.join(parts[:-1])!r}"
+    return f"the store's metadata ({rel})"
+
+
+_VERIFIED: dict[tuple[str, int], str] = {}
+
+
+def verify_store(path: str | os.PathLike) -> str:
+    """Check every file of the store at ``path`` against its manifest; return the content
+    digest. Raises :class:`StoreIntegrityError` naming the store and the damaged array.
+    (A store is hashed once per process and manifest version.)"""
+    root = Path(path)
+    manifest_path = root / MANIFEST
+    hint = (
+        "the store is damaged: delete it and run the workflow again to rebuild it "
+        "(or `snakemake --forcerun <its rule>`)"
+    )
+    try:
+        key = (str(root.resolve()), manifest_path.stat().st_mtime_ns)
+        if key in _VERIFIED:
+            return _VERIFIED[key]
+        manifest = json.loads(manifest_path.read_text())
+        expected = manifest["files"]
+    except FileNotFoundError:
+        raise StoreIntegrityError(
+            f"{root}: no {MANIFEST}, so its content cannot be verified (written by an older "
+            f"aeflow, or not by aeflow): {hint}"
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreIntegrityError(f"{manifest_path}: unreadable manifest ({exc}): {hint}") from None
+    found = _store_files(root)
+    for rel in expected.keys() - found.keys():
+        raise StoreIntegrityError(f"{root}: {_where(rel)} is missing ({rel}): {hint}")
+    for rel in found.keys() - expected.keys():
+        raise StoreIntegrityError(f"{root}: {_where(rel)} is not in its manifest ({rel}): {hint}")
+    for rel, (size, sha) in expected.items():
+        p = found[rel]
+        if p.stat().st_size != size or _file_sha256(p) != sha:
+            raise StoreIntegrityError(
+                f"{root}: {_where(rel)} does not match its checksum ({rel}): {hint}"
+            )
+    _VERIFIED[key] = manifest["content_sha256"]
+    return manifest["content_sha256"]
 
 
 def open_store(path: str | os.PathLike, group: str | None = None) -> xr.Dataset:
+    """The store at ``path`` (or one of its groups), verified against its manifest; its
+    content digest is in ``attrs["content_sha256"]``."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: Zarr store not found")
-    return xr.open_zarr(path, group=group)
+    digest = verify_store(path)
+    try:
+        ds = xr.open_zarr(path, group=group)
+    except Exception as exc:
+        where = f" (group {group!r})" if group else ""
+        raise StoreIntegrityError(
+            f"{path}{where}: cannot be opened as a Zarr store: {exc}"
+        ) from exc
+    ds.attrs["content_sha256"] = digest
+    return ds
