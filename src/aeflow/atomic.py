@@ -64,5 +64,9 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """The JSON at ``path``; a damaged file is a ValueError naming it."""
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not readable JSON (truncated or damaged?): {exc}") from exc

@@ -16,6 +16,8 @@ spacing (``simulate.spacing_m``, default 1500 m, also used for files) goes to
 from __future__ import annotations
 
 import logging
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,7 +78,8 @@ def read_raw(path: str | Path, name: str | None = None) -> dict[str, np.ndarray]
             for key in EXTRA_KEYS:
                 if key in npz.files:
                     arrays[key] = npz[key]
-    except ValueError as exc:  # e.g. an object array refused by allow_pickle=False
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # an object array refused by allow_pickle=False, a truncated or damaged member
         raise RawDataError(f"{label}: key {key!r}: cannot read: {exc}") from exc
     return arrays
 

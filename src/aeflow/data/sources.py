@@ -11,6 +11,8 @@ import os
 import shutil
 import urllib.parse
 import urllib.request
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,6 +56,13 @@ def _download_url(url: str, dest: Path, timeout_s: float) -> None:
         raise RawDataError(f"{url}: unsupported URL scheme {scheme!r}")
     with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
         shutil.copyfileobj(response, out, length=1 << 20)
+        expected = response.headers.get("Content-Length")
+        got = out.tell()
+    if expected is not None and expected.isdigit() and got != int(expected):
+        raise RawDataError(
+            f"{url}: download cut short: {got} of {int(expected)} bytes (Content-Length); "
+            "run again to retry"
+        )
 
 
 def _download_gdrive(file_id: str, dest: Path) -> None:
@@ -172,8 +181,11 @@ def read_arrays(
         raise
     except ValueError as exc:  # e.g. object arrays refused by allow_pickle=False
         raise RawDataError(f"{label}: cannot read: {exc}") from exc
-    except OSError as exc:
-        raise RawDataError(f"{label}: not a readable {suffix} file: {exc}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # truncated, damaged
+        raise RawDataError(
+            f"{label}: not a readable {suffix} file (truncated or damaged?): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     return out
 
 

@@ -28,8 +28,23 @@ def load_trained(model_dir: str | os.PathLike, device=None):
     model_dir = Path(model_dir)
     description = read_json(model_dir / "model.json")
     model = model_from_description(description)
-    state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
+    load_weights(model, model_dir / "model.pt")
     if device is not None:
         model = model.to(device)
     return model.eval(), description
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load the weights file ``path`` into ``model``; a truncated or damaged file, or one of
+    another architecture, is a ValueError naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except FileNotFoundError:
+        raise
+    except (OSError, RuntimeError, EOFError, KeyError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: cannot load the weights (truncated or damaged, or written for another "
+            f"architecture?): {type(exc).__name__}: {str(exc)[:300]}; delete it and run the "
+            "workflow again to retrain"
+        ) from exc

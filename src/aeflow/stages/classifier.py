@@ -14,6 +14,7 @@ from aeflow.atomic import atomic_path, read_json, write_json
 from aeflow.data.split import SPLITS, split_images, split_labels
 from aeflow.data.store import open_store
 from aeflow.evaluation.feature_net import FeatureClassifier, extract, fit_classifier
+from aeflow.models.trained import load_weights
 from aeflow.stages import PathLike
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,5 @@ def load_classifier(clf_dir: PathLike):
     clf_dir = Path(clf_dir)
     record = read_json(clf_dir / "classifier.json")
     model = FeatureClassifier(**record["architecture"])
-    state = torch.load(clf_dir / "model.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
+    load_weights(model, clf_dir / "model.pt")
     return model.eval(), record
