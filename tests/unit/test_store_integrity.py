@@ -46,6 +46,12 @@ def test_an_intact_store_opens_with_its_content_digest(store, tmp_path):
     assert "input/zarr.json" in manifest["files"] and "other/target/zarr.json" in manifest["files"]
 
 
+def test_hidden_files_are_not_content(store):
+    """Snakemake marks a directory output with ``.snakemake_timestamp``: not a damage."""
+    (store / ".snakemake_timestamp").write_text("")
+    assert len(open_store(store).attrs["content_sha256"]) == 64
+
+
 def test_one_flipped_bit_in_a_chunk_is_caught(store):
     chunk = _chunk(store)
     data = bytearray(chunk.read_bytes())
@@ -73,3 +79,30 @@ def test_a_store_without_manifest_is_refused(store):
     (store / MANIFEST).unlink()
     with pytest.raises(StoreIntegrityError, match=r"no manifest\.json"):
         open_store(store)
+
+
+def test_damaged_weights_and_json_files_are_named(tmp_path):
+    """A truncated model.pt or JSON record is an error naming the file, not a bare OSError."""
+    import torch
+
+    from aeflow.atomic import read_json, write_json
+    from aeflow.models import build_model
+    from aeflow.models.trained import load_weights
+
+    model = build_model("dense_ae", {"image_size": 8, "code_size": 2})
+    weights = tmp_path / "model.pt"
+    torch.save(model.state_dict(), weights)
+    load_weights(model, weights)  # intact: loads
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"model\.pt: cannot load the weights"):
+        load_weights(model, weights)
+    other = build_model("dense_ae", {"image_size": 8, "code_size": 3})
+    torch.save(other.state_dict(), weights)
+    with pytest.raises(ValueError, match="another architecture"):
+        load_weights(model, weights)
+
+    record = tmp_path / "model.json"
+    write_json(record, {"model": "dense_ae"})
+    record.write_text(record.read_text()[:10])
+    with pytest.raises(ValueError, match=r"model\.json: not readable JSON"):
+        read_json(record)

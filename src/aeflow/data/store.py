@@ -14,6 +14,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -81,10 +82,12 @@ def _file_sha256(path: Path) -> str:
 
 
 def _store_files(root: Path) -> dict[str, Path]:
+    """The files Zarr reads (hidden files are not: e.g. Snakemake's ``.snakemake_timestamp``
+    in a directory output)."""
     return {
         p.relative_to(root).as_posix(): p
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
     }
 
 
@@ -110,23 +113,26 @@ def _where(rel: str) -> str:
     return f"the store's metadata ({rel})"
 
 
-_VERIFIED: dict[tuple[str, int], str] = {}
+_VERIFIED: dict[str, tuple[Any, str]] = {}
 
 
 def verify_store(path: str | os.PathLike) -> str:
     """Check every file of the store at ``path`` against its manifest; return the content
     digest. Raises :class:`StoreIntegrityError` naming the store and the damaged array.
-    (A store is hashed once per process and manifest version.)"""
+    (Within a process a store is hashed again only when a file's size or mtime changed.)"""
     root = Path(path)
     manifest_path = root / MANIFEST
     hint = (
         "the store is damaged: delete it and run the workflow again to rebuild it "
         "(or `snakemake --forcerun <its rule>`)"
     )
+    found = _store_files(root)
+    stamp = [(rel, p.stat().st_size, p.stat().st_mtime_ns) for rel, p in found.items()]
     try:
-        key = (str(root.resolve()), manifest_path.stat().st_mtime_ns)
-        if key in _VERIFIED:
-            return _VERIFIED[key]
+        stamp.append((MANIFEST, manifest_path.stat().st_size, manifest_path.stat().st_mtime_ns))
+        key = str(root.resolve())
+        if key in _VERIFIED and _VERIFIED[key][0] == stamp:
+            return _VERIFIED[key][1]
         manifest = json.loads(manifest_path.read_text())
         expected = manifest["files"]
     except FileNotFoundError:
@@ -136,10 +142,12 @@ def verify_store(path: str | os.PathLike) -> str:
         ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreIntegrityError(f"{manifest_path}: unreadable manifest ({exc}): {hint}") from None
-    found = _store_files(root)
-    for rel in expected.keys() - found.keys():
+    missing, extra = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    if missing:
+        rel = missing[0]
         raise StoreIntegrityError(f"{root}: {_where(rel)} is missing ({rel}): {hint}")
-    for rel in found.keys() - expected.keys():
+    if extra:
+        rel = extra[0]
         raise StoreIntegrityError(f"{root}: {_where(rel)} is not in its manifest ({rel}): {hint}")
     for rel, (size, sha) in expected.items():
         p = found[rel]
@@ -147,7 +155,7 @@ def verify_store(path: str | os.PathLike) -> str:
             raise StoreIntegrityError(
                 f"{root}: {_where(rel)} does not match its checksum ({rel}): {hint}"
             )
-    _VERIFIED[key] = manifest["content_sha256"]
+    _VERIFIED[key] = (stamp, manifest["content_sha256"])
     return manifest["content_sha256"]
 
 
