@@ -26,15 +26,40 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_siblings(path: Path) -> list[Path]:
+    """Remove the temporary siblings of ``path`` left by killed writers (``kill -9`` gives no
+    chance to clean up): those whose process no longer runs. Returns what was removed."""
+    removed = []
+    prefix = f".{path.stem}.tmp-"
+    for sibling in path.parent.glob(f"{prefix}*{path.suffix}"):
+        pid = sibling.name[len(prefix) : len(sibling.name) - len(path.suffix)]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            _remove(sibling)
+            removed.append(sibling)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success rename it to ``path``.
 
     Works for files and directories (e.g. Zarr stores). On any exception the temporary is
-    removed and ``path`` is left untouched.
+    removed and ``path`` is left untouched; temporaries of killed earlier writers of ``path``
+    are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(path)
     tmp = _tmp_sibling(path)
     _remove(tmp)
     try:
