@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", help="dataset name (fetch, prepare, classifier)")
     parser.add_argument("--experiment", help="experiment name (train, evaluate, anomaly, generate)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -202,9 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             name = _pick(config, section, wanted)
             _check_judged_by(config, args.stage, name)
         run(config, name, args.threads)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
-        print(f"aeflow {args.stage}: error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        known = isinstance(exc, ConfigError | ValueError | FileNotFoundError)
+        what = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        print(f"aeflow {args.stage}: error: {what} (--debug for the traceback)", file=sys.stderr)
+        return 2 if known else 1
     return 0
 
 

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import yaml
 
 from aeflow.cli import main
@@ -78,3 +79,46 @@ def test_a_generative_experiment_by_hand(tmp_path, monkeypatch, capsys):
     scores = json.loads(capsys.readouterr().out)
     assert scores["frechet_distance"] >= 0 and 0 <= scores["precision"] <= 1
     assert (tmp_path / "results/generative/w/samples.zarr").is_dir()
+
+
+def test_damaged_files_are_named_in_one_line(tmp_path, monkeypatch, capsys):
+    """A truncated raw file, a damaged store chunk and a missing tracking store: one line on
+    stderr naming the file (no traceback), and --debug shows the traceback."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    target = rng.uniform(1, 100, (40, 16, 16)).astype(np.float32)
+    np.savez(tmp_path / "beam.npz", target_images=target, speckle_images=rng.poisson(target))
+    data = (tmp_path / "beam.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    cfg = {
+        "mlflow": {"tracking_uri": "sqlite:///results/mlflow.db", "experiment": "cli-damage"},
+        "datasets": {
+            "cut": {"kind": "saxs", "source": str(tmp_path / "cut.npz")},
+            "beam": {"kind": "saxs", "source": str(tmp_path / "beam.npz")},
+        },
+        "experiments": {"e": {"dataset": "beam", "model": "skip_dae", "train": {"epochs": 1}}},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = ["--config", str(tmp_path / "c.yaml")]
+
+    assert main(["fetch", "--dataset", "cut", *run]) == 2  # read when it is copied in
+    err = capsys.readouterr().err.strip()
+    assert "cut.npz" in err and "truncated or damaged" in err and len(err.splitlines()) == 1
+
+    assert main(["train", "--experiment", "e", *run]) == 2  # nothing fetched yet
+    assert "beam.zarr" in capsys.readouterr().err
+    for stage in ("fetch", "prepare"):
+        assert main([stage, "--dataset", "beam", *run]) == 0
+    assert main(["train", "--experiment", "e", *run]) == 1  # no init-mlflow yet
+    assert "aeflow init-mlflow" in capsys.readouterr().err
+
+    chunk = sorted((tmp_path / "results/prepared/beam.zarr/input/c").rglob("*"))[-1]
+    chunk.write_bytes(chunk.read_bytes()[:-1])
+    assert main(["init-mlflow", *run]) == 0
+    assert main(["train", "--experiment", "e", *run]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "beam.zarr" in err and "array 'input'" in err and len(err.splitlines()) == 1
+    with pytest.raises(ValueError, match="does not match its checksum"):
+        main(["train", "--experiment", "e", "--debug", *run])

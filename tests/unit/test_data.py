@@ -132,6 +132,47 @@ def test_download_http_with_hash(http_server, tmp_path, raw_saxs):
     assert not dest2.exists()
 
 
+def test_truncated_npz_is_named(tmp_path, raw_saxs):
+    path = tmp_path / "cut.npz"
+    np.savez(path, **raw_saxs)
+    data = path.read_bytes()
+    for size in (len(data) // 2, len(data) - 30):  # the member table gone; a member cut
+        path.write_bytes(data[:size])
+        with pytest.raises(sources.RawDataError, match=r"cut\.npz: not a readable .* damaged"):
+            sources.read_arrays(path, ["speckle_images", "target_images"])
+
+
+def test_a_download_cut_short_is_refused(tmp_path):
+    """The server promises 1000 bytes (Content-Length) and closes after 100: an error naming
+    the URL, and nothing at the destination (no truncated raw file to trip over later)."""
+    import http.server
+    import threading
+
+    class CutShort(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"PK" + b"x" * 98)
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/speckles.npz"
+        dest = tmp_path / "raw" / "saxs.npz"
+        with pytest.raises(
+            sources.RawDataError, match=r"speckles\.npz: download (cut short|failed)"
+        ):
+            sources.download(dest, url=url)
+        assert not dest.exists() and list(dest.parent.iterdir()) == []
+    finally:
+        server.shutdown()
+
+
 def test_download_file_url(tmp_path, raw_saxs):
     src = tmp_path / "speckles.npz"
     np.savez(src, **raw_saxs)

@@ -6,6 +6,7 @@ Readers never unpickle: ``np.load(..., allow_pickle=False)``; HDF5 through h5py.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -96,8 +97,8 @@ def download(
                 _download_gdrive(gdrive_id, tmp)
             else:
                 raise RawDataError(f"{dest}: no url or gdrive_id to download from")
-        except OSError as exc:
-            raise RawDataError(f"{what}: download failed: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:  # refused, timed out, cut off
+            raise RawDataError(f"{what}: download failed: {type(exc).__name__}: {exc}") from exc
         digest = check_sha256(tmp, sha256, what)
     log.info("downloaded %s -> %s (sha256 %s)", what, dest, digest)
     return digest

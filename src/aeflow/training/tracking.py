@@ -157,7 +157,7 @@ class Run:
         if exp is None:
             raise RuntimeError(
                 f"MLflow experiment {experiment!r} does not exist at {tracking_uri}; "
-                "the mlflow_init rule creates it"
+                "the mlflow_init rule (or `aeflow init-mlflow`) creates it"
             )
         all_tags = dict(tags or {})
         if parent_run_id:
