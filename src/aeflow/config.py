@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,21 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
             best = jsonschema.exceptions.best_match([err])
             lines.append(f"  {_key_path(best)}: {best.message}")
         raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines))
+    _check_finite(filled, source)
     check_references(filled, source)
     return filled
+
+
+def _check_finite(value: Any, source: str, key: str = "") -> None:
+    """YAML reads ``.nan`` and ``.inf`` as numbers the schema accepts: refuse them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {key}: {value} is not a finite number")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_finite(v, source, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_finite(v, source, f"{key}[{i}]")
 
 
 def check_references(config: Mapping[str, Any], source: str = "config") -> None:
@@ -158,6 +172,7 @@ def _check_experiment(
                 f"{source}: experiments.{name}.evaluate.also_on: unknown dataset {other!r}"
             )
     _check_hook(kind, "check_experiment", source, name, exp, datasets)
+    _check_split_sizes(name, exp["dataset"], datasets[exp["dataset"]], source)
     if exp["anomaly"]:
         _check_anomaly(name, datasets[exp["dataset"]], source)
     _check_task(name, exp, kind, source)
@@ -170,6 +185,33 @@ def _check_experiment(
                 f"kind {datasets[other]['kind']!r}, the model was trained on "
                 f"{datasets[exp['dataset']]['kind']!r}"
             )
+
+
+def _check_split_sizes(experiment: str, name: str, ds: Mapping[str, Any], source: str) -> None:
+    """The dataset an experiment trains on needs train, validation and test samples: a split
+    that leaves one empty fails here, before any data is fetched (sizes are known for
+    simulated data; for files, fractions of 0 or 1 are caught)."""
+    sp = ds.get("split") or {}
+    if not sp or sp.get("n_train") is not None:
+        return
+    where = f"{source}: datasets.{name}.split"
+    why = f"(experiment {experiment!r} trains and is tested on it)"
+    n = ds.get("n_samples") if ds["source"] == "simulate" else None
+    if isinstance(n, int):
+        n_test = round(sp["test_fraction"] * n)
+        n_val = round(sp["val_fraction"] * (n - n_test))
+        sizes = {"train": n - n_test - n_val, "val": n_val, "test": n_test}
+        empty = [split for split, size in sizes.items() if size < 1]
+        if empty:
+            raise ConfigError(
+                f"{where}: test_fraction {sp['test_fraction']} and val_fraction "
+                f"{sp['val_fraction']} of {n} samples leave the {'/'.join(empty)} split empty "
+                f"{why}"
+            )
+        return
+    for key, bad in (("test_fraction", (0, 1)), ("val_fraction", (0, 1))):
+        if sp[key] in bad:
+            raise ConfigError(f"{where}.{key}: {sp[key]} leaves a split empty {why}")
 
 
 def _check_simulation(name: str, ds: Mapping[str, Any], source: str) -> None:

@@ -68,6 +68,30 @@ def test_defaults_are_not_shared_between_entries(tiny_config):
             lambda c: c["datasets"]["saxs"].update(simulate={"radius_range": [3.0, 1.0]}),
             "datasets.saxs.simulate.radius_range",
         ),
+        # YAML's .nan and .inf are numbers to the schema
+        (
+            lambda c: c["experiments"]["saxs_dae"]["train"].update(learning_rate=float("nan")),
+            "experiments.saxs_dae.train.learning_rate: nan is not a finite number",
+        ),
+        (
+            lambda c: c["datasets"]["saxs"].update(simulate={"radius_range": [1.0, float("inf")]}),
+            r"datasets.saxs.simulate.radius_range\[1\]: inf",
+        ),
+        # sane upper bounds
+        (
+            lambda c: c["experiments"]["saxs_dae"]["train"].update(epochs=10**9),
+            "experiments.saxs_dae.train.epochs",
+        ),
+        (lambda c: c["datasets"]["saxs"].update(n_samples=10**12), "datasets.saxs.n_samples"),
+        # splits an experiment needs, checked before any data exist
+        (
+            lambda c: c["datasets"]["saxs"].update(split={"test_fraction": 0.0}),
+            "leave the test split empty",
+        ),
+        (
+            lambda c: c["datasets"]["saxs"].update(n_samples=4, split={"val_fraction": 0.1}),
+            "leave the val split empty",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tiny_config, mutate, message):
