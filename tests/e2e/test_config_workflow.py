@@ -11,6 +11,9 @@ def test_workflow_refuses_bad_config_before_any_job(tmp_path, tiny_config):
     cfg.write_text(yaml.safe_dump(tiny_config))
     proc = run_snakemake(tmp_path, cfg, "--cores", "1")
     assert proc.returncode != 0
-    assert "experiments.saxs_dae.train.batch_size" in proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "experiments.saxs_dae.train.batch_size" in out
+    assert f"{cfg}: invalid configuration" in out  # the file given, not the default
+    assert "config/config.yaml" not in out
     assert not (tmp_path / "data").exists()
     assert not (tmp_path / "results").exists()

@@ -10,8 +10,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from aeflow import plan
 from aeflow.config import validate_config
 
-# Validate once, fill the schema's defaults, and fail before any job starts.
-_validated = validate_config(config, source="config (config/config.yaml + overrides)")
+# Validate once, fill the schema's defaults, and fail before any job starts. Errors name the
+# config file(s) actually read (--configfile replaces the default; --config may override).
+_files = [str(f) for f in workflow.overwrite_configfiles] or ["config/config.yaml"]
+_validated = validate_config(config, source=" + ".join(_files))
 config.clear()
 config.update(_validated)
 PLAN = plan.Plan(config)
