@@ -3,12 +3,14 @@
     aeflow check --config config/config.yaml
     aeflow fetch --config config/config.yaml --dataset saxs
     aeflow prepare --config config/config.yaml --dataset saxs
+    aeflow init-mlflow --config config/config.yaml
     aeflow train --config config/config.yaml --experiment saxs_dae
     aeflow evaluate --config config/config.yaml --experiment saxs_dae
     aeflow evaluate --config config/config.yaml --experiment radio_galactic_dae  # + spectra
     aeflow anomaly --config config/config.yaml --experiment jets_ae
     aeflow classifier --config config/config.yaml --dataset galaxies
     aeflow generate --config config/config.yaml --experiment galaxy_wgan_gp
+    aeflow verify   # every store under results/ against its manifest
 
 Snakemake calls the same functions (src/aeflow/stages/) from the rules, with the same paths
 (src/aeflow/plan.py); use the workflow to get the whole chain, and this to poke at one step.
@@ -155,12 +157,35 @@ def _init_mlflow(config, name: str | None, threads: int) -> None:
     init_mlflow(config["mlflow"], plan.MLFLOW_STORE)
 
 
+def _verify(config, name: str | None, threads: int) -> None:
+    """Check every Zarr store under results/ against its manifest; name the damaged ones."""
+    from aeflow.data.store import StoreIntegrityError, verify_store
+
+    stores = sorted(Path("results").rglob("*.zarr"))
+    damaged = []
+    for store in stores:
+        if any(part.startswith(".") for part in store.parts):  # a writer's temporary
+            continue
+        try:
+            print(f"ok       {store}  (content {verify_store(store)[:12]})")
+        except StoreIntegrityError as exc:
+            print(f"DAMAGED  {exc}")
+            damaged.append(store)
+    if damaged:
+        raise ValueError(
+            f"{len(damaged)} of {len(stores)} stores damaged; remove them "
+            f"(rm -r {' '.join(map(str, damaged))}) and run snakemake again to rebuild them "
+            "and what depends on them"
+        )
+
+
 # stage -> (config section its --name picks from, or None; the function)
 STAGES: dict[str, tuple[str | None, Callable[[Any, Any, int], None]]] = {
     "check": (None, _check),
     "fetch": ("datasets", _fetch),
     "prepare": ("datasets", _prepare),
     "init-mlflow": (None, _init_mlflow),
+    "verify": (None, _verify),
     "train": ("experiments", _train),
     "evaluate": ("experiments", _evaluate),
     "anomaly": ("experiments", _anomaly),

@@ -122,3 +122,28 @@ def test_damaged_files_are_named_in_one_line(tmp_path, monkeypatch, capsys):
     assert "beam.zarr" in err and "array 'input'" in err and len(err.splitlines()) == 1
     with pytest.raises(ValueError, match="does not match its checksum"):
         main(["train", "--experiment", "e", "--debug", *run])
+
+
+def test_verify_names_the_damaged_stores(tmp_path, tiny_config, monkeypatch, capsys):
+    import numpy as np
+    import xarray as xr
+
+    from aeflow.data.store import write_store
+
+    monkeypatch.chdir(tmp_path)
+    ds = xr.Dataset({"input": (("sample", "x"), np.arange(600.0).reshape(300, 2))})
+    for name in ("a", "b"):
+        write_store(ds, tmp_path / f"results/prepared/{name}.zarr", sample_chunk=100)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config))
+    assert main(["verify", "--config", str(cfg)]) == 0
+    assert capsys.readouterr().out.count("ok ") == 2
+    chunk = sorted((tmp_path / "results/prepared/b.zarr/input/c").rglob("*"))[-1]
+    chunk.write_bytes(b"\0" + chunk.read_bytes()[1:])
+    assert main(["verify", "--config", str(cfg)]) == 2
+    captured = capsys.readouterr()
+    assert "ok       results/prepared/a.zarr" in captured.out
+    assert "DAMAGED  results/prepared/b.zarr: array 'input'" in captured.out
+    assert (
+        "1 of 2 stores damaged" in captured.err and "rm -r results/prepared/b.zarr" in captured.err
+    )
