@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import aeflow
+from aeflow import memory
 from aeflow.atomic import atomic_path
 from aeflow.data import kinds, sources
 from aeflow.data.split import SPLITS, assign_split
@@ -35,6 +37,7 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
         if converted:
             log.info("fetched %s from %s", name, source)
         elif source == "simulate":
+            _check_simulation_fits(kind, name, dataset_cfg)
             t0 = time.perf_counter()
             digest = sources.write_npz(tmp, kind.simulate(dataset_cfg))
             log.info(
@@ -59,6 +62,19 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
         kind.check_raw(kinds.read(kind, tmp, name=what), what)
     log.info("raw %s -> %s (sha256 %s)", name, out, digest)
     return digest
+
+
+def _check_simulation_fits(kind, name: str, dataset_cfg: dict[str, Any]) -> None:
+    """Simulate 4 samples first: their size sets the memory the whole simulation needs."""
+    n = dataset_cfg["n_samples"]
+    probe = kind.simulate({**dataset_cfg, "n_samples": 4})
+    per_sample = sum(np.asarray(a).nbytes for a in probe.values()) / 4
+    memory.require(
+        per_sample * n,
+        memory.SIMULATE_FACTOR,
+        f"simulating {n} samples of {name}",
+        f"datasets.{name}.n_samples",
+    )
 
 
 def _split(kind, checked, dataset_cfg: dict[str, Any], name: str, raw_path: PathLike):
@@ -100,6 +116,12 @@ def provenance(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike) -> di
 def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: PathLike) -> None:
     """Preprocess raw data into ``results/prepared/<name>.zarr`` with provenance attrs."""
     kind = kinds.get(dataset_cfg["kind"])
+    memory.require(
+        Path(raw_path).stat().st_size,
+        memory.PREPARE_FACTOR,
+        f"preparing {raw_path}",
+        f"datasets.{name}.n_samples (or a smaller datasets.{name}.source)",
+    )
     # checked once, first: errors name file and key before anything else
     checked = kind.check_raw(kinds.read(kind, raw_path), str(raw_path))
     checked, split = _split(kind, checked, dataset_cfg, name, raw_path)

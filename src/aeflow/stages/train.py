@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 import aeflow
+from aeflow import memory
 from aeflow.atomic import atomic_path, write_json
 from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import open_store
@@ -84,6 +86,21 @@ def _build(experiment: str, spec: dict[str, Any], ds, prepared: PathLike):
             f"{spec['dataset']!r} has no 'label' variable"
         )
     return model
+
+
+def _check_training_fits(experiment: str, spec: dict[str, Any], ds, adversarial: bool) -> None:
+    """The training and validation tensors (float32 input and target) must fit in memory."""
+    n = len(split_index(ds, "train"))
+    limit = spec["train"]["max_train_samples"]
+    n = (min(n, limit) if limit else n) + len(split_index(ds, "val"))
+    per_sample = 4 * int(np.prod(ds["target"].shape[1:])) * (1 if adversarial else 2)
+    memory.require(
+        n * per_sample,
+        memory.TRAIN_FACTOR,
+        f"training {experiment} on {n} samples",
+        f"datasets.{spec['dataset']}.n_samples (or experiments.{experiment}.train."
+        "max_train_samples)",
+    )
 
 
 def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike):
@@ -166,6 +183,7 @@ def train(
     ds = _open_data(experiment, spec, prepared)
     torch.manual_seed(tc["seed"])
     model = _build(experiment, spec, ds, prepared)
+    _check_training_fits(experiment, spec, ds, model.adversarial)
     train_data, val_data = _tensors(model, spec, ds, prepared)
     # Move before building the optimizer, so its state lives beside the parameters.
     model = model.to(device)
