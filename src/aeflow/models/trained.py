@@ -45,6 +45,6 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
     except (OSError, RuntimeError, EOFError, KeyError, ValueError) as exc:
         raise ValueError(
             f"{path}: cannot load the weights (truncated or damaged, or written for another "
-            f"architecture?): {type(exc).__name__}: {str(exc)[:300]}; delete it and run the "
-            "workflow again to retrain"
+            f"architecture?): {type(exc).__name__}: {str(exc).split('. ')[0][:160]}; delete it "
+            "and run the workflow again to retrain"
         ) from exc
