@@ -50,9 +50,9 @@ report: setup
 	$(BIN)/snakemake --report results/report.html
 
 ## test: quality gates and the whole test suite (tiers: tests/unit, tests/stage, tests/e2e),
-## one pytest worker per core, the long e2e files first (see tests/conftest.py)
+## one pytest worker per core, each test file on one worker
 PYTEST_WORKERS ?= auto
-PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 test: setup lint
 	$(BIN)/pytest $(PARALLEL)
 

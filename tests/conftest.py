@@ -9,11 +9,9 @@ Tests live in one directory per tier, and each test is marked with its tier:
   for many steps;
 - ``tests/e2e`` (marker ``e2e``): the Snakemake workflow end to end.
 
-Order: ``make test`` runs one pytest-xdist worker per core, each test file on one worker
-(``--dist loadfile``, so a module fixture, one workflow run, runs once), files handed out in
-collection order (``--no-loadscope-reorder``). The collection puts the e2e files first, the
-longest first (:data:`E2E_SECONDS`), so they run side by side from the start and the unit
-and stage tests fill in around them.
+Workers: ``make test`` runs one pytest-xdist worker per core, each test file on one worker
+(``--dist loadfile``, so a module fixture, one workflow run, runs once). Beside another
+worker, every workflow job runs one thread (:func:`snakemake_command`).
 
 This directory is on ``sys.path`` (``pythonpath`` in pyproject.toml), so tests import the
 helpers here as ``from conftest import ...``.
@@ -39,30 +37,9 @@ REPO = TESTS.parent
 TIERS = ("unit", "stage", "e2e")
 
 
-# Seconds each e2e file takes on 2 cores beside a second worker (measured), for the order.
-E2E_SECONDS = {
-    "test_workflow.py": 140,
-    "test_cluster.py": 120,
-    "test_tracking_concurrency.py": 100,
-    "test_image_family_workflow.py": 100,
-    "test_anomaly_workflow.py": 70,
-    "test_generative_workflow.py": 60,
-}
-
-
-def _run_order(item) -> tuple[int, int]:
-    """e2e files first, the longest first; then the rest in collection order."""
-    path = Path(item.path)
-    if path.parent.name != "e2e":
-        return (1, 0)
-    return (0, -E2E_SECONDS.get(path.name, 30))
-
-
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these markers
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its tier, the directory it is in (``-m "not e2e"`` etc.), and
-    order the run: the long e2e files first."""
-    items.sort(key=_run_order)  # stable: a file's tests stay together and in order
+    """Mark every test with its tier, the directory it is in (``-m "not e2e"`` etc.)."""
     for item in items:
         path = Path(item.path).resolve()
         if not path.is_relative_to(TESTS):
