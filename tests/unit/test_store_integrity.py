@@ -106,3 +106,18 @@ def test_damaged_weights_and_json_files_are_named(tmp_path):
     record.write_text(record.read_text()[:10])
     with pytest.raises(ValueError, match=r"model\.json: not readable JSON"):
         read_json(record)
+
+
+@pytest.mark.parametrize(
+    ("key", "named"),
+    [
+        ("saxs_partial/input/c/3/0/0", "array 'saxs_partial/input' (chunk c/3/0/0)"),
+        ("c/c/0/1", "array 'c' (chunk c/0/1)"),  # an array called c
+        ("input/zarr.json", "the metadata of 'input'"),
+        ("zarr.json", "the store's metadata (zarr.json)"),
+    ],
+)
+def test_errors_name_the_array_of_a_file(key, named):
+    from aeflow.data.store import _where
+
+    assert _where(key) == named

@@ -105,9 +105,9 @@ def _write_manifest(root: Path) -> None:
 def _where(rel: str) -> str:
     """'saxs_partial/input/c/3/0/0' -> "array 'saxs_partial/input' (chunk c/3/0/0)"."""
     parts = rel.split("/")
-    if "c" in parts:
-        i = parts.index("c")
-        return f"array {'/'.join(parts[:i])!r} (chunk {'/'.join(parts[i:])})"
+    for i in range(len(parts) - 1, 0, -1):  # a chunk key: <array path>/c/<index>/<index>...
+        if parts[i] == "c" and all(p.isdigit() for p in parts[i + 1 :]):
+            return f"array {'/'.join(parts[:i])!r} (chunk {'/'.join(parts[i:])})"
     if parts[-1] == "zarr.json" and len(parts) > 1:
         return f"the metadata of {'/'.join(parts[:-1])!r}"
     return f"the store's metadata ({rel})"
