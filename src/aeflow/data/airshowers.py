@@ -16,8 +16,6 @@ spacing (``simulate.spacing_m``, default 1500 m, also used for files) goes to
 from __future__ import annotations
 
 import logging
-import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ import xarray as xr
 from aeflow.data.kinds import Kind
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.airshowers import AirShowerSimulation, simulate_airshowers
-from aeflow.data.sources import NPZ_SUFFIXES, RawDataError, float_array, read_arrays
+from aeflow.data.sources import NPZ_SUFFIXES, UNREADABLE, RawDataError, float_array, read_arrays
 
 KINDS = (Kind("airshowers", __name__, modality="images", generative=True, observables=True),)
 RAW_KEYS = ("shower_maps",)
@@ -78,7 +76,7 @@ def read_raw(path: str | Path, name: str | None = None) -> dict[str, np.ndarray]
             for key in EXTRA_KEYS:
                 if key in npz.files:
                     arrays[key] = npz[key]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (ValueError, *UNREADABLE) as exc:
         # an object array refused by allow_pickle=False, a truncated or damaged member
         raise RawDataError(f"{label}: key {key!r}: cannot read: {exc}") from exc
     return arrays

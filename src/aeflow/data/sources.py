@@ -145,6 +145,10 @@ def _check_magic(path: Path, suffix: str, label: str) -> None:
     raise RawDataError(f"{label}: not a valid {kind} file{hint}")
 
 
+# What reading a truncated or damaged .npz / HDF5 file raises.
+UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
 def read_arrays(
     path: str | os.PathLike, keys: Sequence[str], name: str | None = None
 ) -> dict[str, np.ndarray]:
@@ -182,7 +186,7 @@ def read_arrays(
         raise
     except ValueError as exc:  # e.g. object arrays refused by allow_pickle=False
         raise RawDataError(f"{label}: cannot read: {exc}") from exc
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # truncated, damaged
+    except UNREADABLE as exc:
         raise RawDataError(
             f"{label}: not a readable {suffix} file (truncated or damaged?): "
             f"{type(exc).__name__}: {exc}"

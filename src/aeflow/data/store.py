@@ -19,6 +19,7 @@ from typing import Any
 import xarray as xr
 
 from aeflow.atomic import atomic_path
+from aeflow.data.sources import sha256_file
 
 MANIFEST = "manifest.json"
 
@@ -73,14 +74,6 @@ def write_store(
         _write_manifest(Path(tmp))
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _store_files(root: Path) -> dict[str, Path]:
     """The files Zarr reads (hidden files are not: e.g. Snakemake's ``.snakemake_timestamp``
     in a directory output)."""
@@ -92,7 +85,7 @@ def _store_files(root: Path) -> dict[str, Path]:
 
 
 def _write_manifest(root: Path) -> None:
-    files = {rel: [p.stat().st_size, _file_sha256(p)] for rel, p in _store_files(root).items()}
+    files = {rel: [p.stat().st_size, sha256_file(p)] for rel, p in _store_files(root).items()}
     lines = "".join(f"{rel} {sha}\n" for rel, (_, sha) in files.items())
     manifest = {
         "format": 1,
@@ -127,9 +120,10 @@ def verify_store(path: str | os.PathLike) -> str:
         "(or `snakemake --forcerun <its rule>`)"
     )
     found = _store_files(root)
-    stamp = [(rel, p.stat().st_size, p.stat().st_mtime_ns) for rel, p in found.items()]
+    stats = {rel: p.stat() for rel, p in found.items()}
     try:
-        stamp.append((MANIFEST, manifest_path.stat().st_size, manifest_path.stat().st_mtime_ns))
+        stats[MANIFEST] = manifest_path.stat()
+        stamp = [(rel, st.st_size, st.st_mtime_ns) for rel, st in stats.items()]
         key = str(root.resolve())
         if key in _VERIFIED and _VERIFIED[key][0] == stamp:
             return _VERIFIED[key][1]
@@ -150,8 +144,7 @@ def verify_store(path: str | os.PathLike) -> str:
         rel = extra[0]
         raise StoreIntegrityError(f"{root}: {_where(rel)} is not in its manifest ({rel}): {hint}")
     for rel, (size, sha) in expected.items():
-        p = found[rel]
-        if p.stat().st_size != size or _file_sha256(p) != sha:
+        if stats[rel].st_size != size or sha256_file(found[rel]) != sha:
             raise StoreIntegrityError(
                 f"{root}: {_where(rel)} does not match its checksum ({rel}): {hint}"
             )

@@ -79,12 +79,9 @@ def _store_lock(tracking_uri: str):
         yield
         return
     db.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{db}.lock", "a") as handle:
+    with open(f"{db}.lock", "a") as handle:  # closing it releases the lock
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
 
 
 def init_store(tracking_uri: str, experiment: str, artifact_location: str | None) -> str:
