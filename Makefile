@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: setup system-packages run report test lint unit stage e2e bench bench-peer-env bench-peer clean
+.PHONY: setup system-packages run report readme test lint unit stage e2e bench bench-peer-env bench-peer clean
 
 # Debian packages the tests and data need: a single-node SLURM for the cluster test, and the
 # real Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist).
@@ -51,6 +51,11 @@ run: setup
 report: setup
 	$(BIN)/snakemake --report results/report.html
 
+## readme: keep a run's published-vs-ours table (results/reproduction.json ->
+## docs/reproduction/<MLflow experiment>.json) and regenerate the README's table from them
+readme: setup
+	$(BIN)/python -m aeflow.reproduction $(if $(wildcard results/reproduction.json),--collect results/reproduction.json)
+
 ## test: quality gates and the whole test suite (tiers: tests/unit, tests/stage, tests/e2e),
 ## one pytest worker per core, each test file on one worker
 PYTEST_WORKERS ?= auto
@@ -63,6 +68,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
+	$(BIN)/python -m aeflow.reproduction --check
 
 ## unit: pure functions, models and configs (under a minute)
 unit: setup

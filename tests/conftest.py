@@ -94,6 +94,7 @@ TINY_CONFIG = {
             "evaluate": {"also_on": ["saxs_partial"], "n_examples": 4},
         }
     },
+    "reproduction": {"book_saxs_val_loss": "saxs_dae"},
 }
 
 

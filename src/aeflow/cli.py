@@ -10,6 +10,7 @@
     aeflow anomaly --config config/config.yaml --experiment jets_ae
     aeflow classifier --config config/config.yaml --dataset galaxies
     aeflow generate --config config/config.yaml --experiment galaxy_wgan_gp
+    aeflow reproduction --config config/lectures.yaml   # published numbers beside ours
     aeflow verify   # every store under results/ against its manifest
 
 Snakemake calls the same functions (src/aeflow/stages/) from the rules, with the same paths
@@ -28,6 +29,8 @@ from typing import Any
 
 from aeflow import plan
 from aeflow.config import ConfigError, load_config
+
+_CONFIG_FILE = "config/config.yaml"  # the --config of this invocation (tables name it)
 
 
 def _pick(config, section: str, name: str | None) -> str:
@@ -157,6 +160,26 @@ def _init_mlflow(config, name: str | None, threads: int) -> None:
     init_mlflow(config["mlflow"], plan.MLFLOW_STORE)
 
 
+def _reproduction(config, name: str | None, threads: int) -> None:
+    """results/reproduction.json and its report page from the records already written."""
+    from aeflow.stages.reproduction import reproduction_table
+
+    p = plan.Plan(config)
+    records = p.reproduction_records()
+    if not records:
+        raise ConfigError("reproduction: the config binds no published numbers")
+    doc = reproduction_table(
+        config["reproduction"],
+        records,
+        {e: plan.prepared(p.dataset_of(e)) for e in records},
+        Path(_CONFIG_FILE).name,
+        config["mlflow"]["experiment"],
+        plan.REPRODUCTION,
+        plan.REPRODUCTION_TABLE,
+    )
+    print(json.dumps(doc["verdicts"]))
+
+
 def _verify(config, name: str | None, threads: int) -> None:
     """Check every Zarr store under results/ against its manifest; name the damaged ones."""
     from aeflow.data.store import StoreIntegrityError, verify_store
@@ -186,6 +209,7 @@ STAGES: dict[str, tuple[str | None, Callable[[Any, Any, int], None]]] = {
     "prepare": ("datasets", _prepare),
     "init-mlflow": (None, _init_mlflow),
     "verify": (None, _verify),
+    "reproduction": (None, _reproduction),
     "train": ("experiments", _train),
     "evaluate": ("experiments", _evaluate),
     "anomaly": ("experiments", _anomaly),
@@ -220,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     section, run = STAGES[args.stage]
+    global _CONFIG_FILE
+    _CONFIG_FILE = args.config
     try:
         config = load_config(args.config)
         name = None

@@ -105,6 +105,25 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
             )
     for name, exp in config["experiments"].items():
         _check_experiment(name, exp, datasets, source)
+    _check_reproduction(config, source)
+
+
+def _check_reproduction(config: Mapping[str, Any], source: str) -> None:
+    """Published ids and experiments of ``reproduction:``; an anomaly entry needs an
+    experiment with an anomaly section."""
+    from aeflow import reproduction
+
+    try:
+        reproduction.check_section(config.get("reproduction"), config["experiments"])
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    for key, experiment in reproduction.bindings(config.get("reproduction")):
+        anomaly_number = reproduction.catalog()[key]["record"] == "anomaly"
+        if anomaly_number and not config["experiments"][experiment]["anomaly"]:
+            raise ConfigError(
+                f"{source}: reproduction.{key}: experiment {experiment!r} has no "
+                "anomaly section (the number is an anomaly score's)"
+            )
 
 
 def _check_dataset(name: str, ds: Mapping[str, Any], source: str) -> None:
@@ -172,7 +191,8 @@ def _check_experiment(
                 f"{source}: experiments.{name}.evaluate.also_on: unknown dataset {other!r}"
             )
     _check_hook(kind, "check_experiment", source, name, exp, datasets)
-    _check_split_sizes(name, exp["dataset"], datasets[exp["dataset"]], source)
+    needs_val = watches_validation(exp)
+    _check_split_sizes(name, exp["dataset"], datasets[exp["dataset"]], source, needs_val)
     if exp["anomaly"]:
         _check_anomaly(name, datasets[exp["dataset"]], source)
     _check_task(name, exp, kind, source)
@@ -187,10 +207,22 @@ def _check_experiment(
             )
 
 
-def _check_split_sizes(experiment: str, name: str, ds: Mapping[str, Any], source: str) -> None:
-    """The dataset an experiment trains on needs train, validation and test samples: a split
-    that leaves one empty fails here, before any data is fetched (sizes are known for
-    simulated data; for files, fractions of 0 or 1 are caught)."""
+WATCH_VALIDATION = ("early_stopping", "lr_plateau")  # train: keys that watch val_loss
+
+
+def watches_validation(exp: Mapping[str, Any]) -> bool:
+    """Whether early stopping or the LR schedule of an experiment watch the val split."""
+    tc = exp.get("train") or {}
+    return any((tc.get(key) or {}).get("patience") is not None for key in WATCH_VALIDATION)
+
+
+def _check_split_sizes(
+    experiment: str, name: str, ds: Mapping[str, Any], source: str, needs_val: bool = True
+) -> None:
+    """The dataset an experiment trains on needs train and test samples, and validation
+    samples when ``needs_val`` (early stopping or the LR schedule watch them): a split that
+    leaves one empty fails here, before any data is fetched (sizes are known for simulated
+    data; for files, fractions of 0 or 1 are caught)."""
     sp = ds.get("split") or {}
     if not sp or sp.get("n_train") is not None:
         return
@@ -201,7 +233,7 @@ def _check_split_sizes(experiment: str, name: str, ds: Mapping[str, Any], source
         n_test = round(sp["test_fraction"] * n)
         n_val = round(sp["val_fraction"] * (n - n_test))
         sizes = {"train": n - n_test - n_val, "val": n_val, "test": n_test}
-        empty = [split for split, size in sizes.items() if size < 1]
+        empty = [s for s, size in sizes.items() if size < 1 and (needs_val or s != "val")]
         if empty:
             raise ConfigError(
                 f"{where}: test_fraction {sp['test_fraction']} and val_fraction "
@@ -209,7 +241,7 @@ def _check_split_sizes(experiment: str, name: str, ds: Mapping[str, Any], source
                 f"{why}"
             )
         return
-    for key, bad in (("test_fraction", (0, 1)), ("val_fraction", (0, 1))):
+    for key, bad in (("test_fraction", (0, 1)), ("val_fraction", (0, 1) if needs_val else (1,))):
         if sp[key] in bad:
             raise ConfigError(f"{where}.{key}: {sp[key]} leaves a split empty {why}")
 

@@ -24,6 +24,8 @@ MLFLOW_STORE = "results/mlflow/store.json"
 SUMMARY = "results/summary/metrics.html"
 TIMING = "results/summary/timing.html"
 TIMING_CSV = "results/summary/timing.csv"
+REPRODUCTION = "results/reproduction.json"
+REPRODUCTION_TABLE = "results/summary/reproduction.html"
 
 
 def raw_path(dataset: str, dataset_cfg: Mapping[str, Any]) -> str:
@@ -371,9 +373,23 @@ class Plan:
             union.update(files)
         return union
 
+    def reproduction_records(self) -> dict[str, dict[str, str]]:
+        """The records the ``reproduction:`` section reads: experiment -> {record kind: path}
+        (``metrics``: its evaluate or generate record, ``anomaly``: thresholds.json)."""
+        from aeflow import reproduction
+
+        out: dict[str, dict[str, str]] = {}
+        for key, e in reproduction.bindings(self.config.get("reproduction")):
+            kind = reproduction.catalog()[key]["record"]
+            path = self.record(e) if kind == "metrics" else f"{anomaly_dir(e)}/thresholds.json"
+            out.setdefault(e, {})[kind] = path
+        return out
+
     def targets(self) -> list[str]:
         """Everything a full run produces (the ``all`` rule's inputs)."""
         out = [SUMMARY]
+        if self.config.get("reproduction"):
+            out += [REPRODUCTION, REPRODUCTION_TABLE]
         for dataset in self.config["datasets"]:
             out += [dataset_figure_path(dataset, f) for f in self.dataset_figures(dataset)]
         for e in self.config["experiments"]:

@@ -50,6 +50,8 @@ def test_every_declared_output_exists(finished_run):
         "results/benchmarks/train/saxs_dae.tsv",
         "results/summary/timing.html",
         "results/summary/timing.csv",
+        "results/reproduction.json",
+        "results/summary/reproduction.html",
     ]
     missing = [p for p in expected if not (w / p).exists()]
     assert not missing
@@ -78,6 +80,17 @@ def test_metrics_are_finite_and_the_dae_beats_the_identity(finished_run):
         assert math.isfinite(block["test_loss"]) and block["test_loss"] > 0
     assert m["test_loss"] < m["baselines"]["identity"]["test_loss"]
     assert m["also_on"]["saxs_partial"]["n_test"] == 40
+
+
+def test_the_published_number_stands_beside_ours(finished_run):
+    doc = json.loads((finished_run / "results/reproduction.json").read_text())
+    m = json.loads((finished_run / "results/eval/saxs_dae/metrics.json").read_text())
+    (row,) = doc["rows"]
+    assert row["id"] == "book_saxs_val_loss" and row["reference"] == 4.29e-4
+    assert row["ours"] == m["test_loss"]
+    assert row["data"].startswith("simulation") and row["config"] == "tiny.yaml"
+    assert row["verdict"] in ("matched", "better", "worse")
+    assert "val_loss" in (finished_run / "results/summary/reproduction.html").read_text()
 
 
 def test_stores_explain_themselves(finished_run):

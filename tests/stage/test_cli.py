@@ -147,3 +147,42 @@ def test_verify_names_the_damaged_stores(tmp_path, tiny_config, monkeypatch, cap
     assert (
         "1 of 2 stores damaged" in captured.err and "rm -r results/prepared/b.zarr" in captured.err
     )
+
+
+def test_the_lecture_config_by_hand_up_to_its_reproduction_table(tmp_path, monkeypatch, capsys):
+    """config/lectures.yaml as shipped (only shrunk: 1 epoch, a tiny MNIST-layout directory)
+    runs every stage, and its four published numbers get rows measured on that directory."""
+    from pathlib import Path
+
+    from conftest import write_idx_set
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = yaml.safe_load((repo / "config" / "lectures.yaml").read_text())
+    write_idx_set(tmp_path / "mnist", n_train=64, n_test=32)
+    cfg["datasets"]["mnist"]["source"] = str(tmp_path / "mnist")
+    for exp in cfg["experiments"].values():
+        exp["train"] = dict(exp["train"], epochs=1, threads=1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lectures.yaml").write_text(yaml.safe_dump(cfg))
+    c = ["--config", "lectures.yaml"]
+    for stage in ("fetch", "prepare"):
+        assert main([stage, *c]) == 0
+    assert main(["init-mlflow", *c]) == 0
+    for experiment in cfg["experiments"]:
+        assert main(["train", *c, "--experiment", experiment]) == 0
+        assert main(["evaluate", *c, "--experiment", experiment]) == 0
+    capsys.readouterr()
+    assert main(["reproduction", *c]) == 0
+    assert json.loads(capsys.readouterr().out)["missing"] == 0
+    doc = json.loads((tmp_path / "results/reproduction.json").read_text())
+    assert [r["id"] for r in doc["rows"]] == [
+        "lecture_mnist_conv_ae",
+        "lecture_mnist_denoise",
+        "lecture_mnist_superres",
+        "lecture_mnist_vae",
+    ]
+    assert {r["config"] for r in doc["rows"]} == {"lectures.yaml"}
+    assert all(r["data"].startswith("local: IDX files in ") for r in doc["rows"])
+    vae = json.loads((tmp_path / "results/eval/mnist_vae/metrics.json").read_text())
+    assert doc["rows"][3]["ours"] == vae["test_objective"] > 0
+    assert doc["mlflow_experiment"] == "aeflow-lectures"

@@ -3,6 +3,7 @@ hash-checked download, the Debian package and scikit-learn's digits; official sp
 and held-out classes."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,6 +49,35 @@ def test_idx_directory_keeps_the_official_split_and_marks_held_out_classes(tmp_p
     np.testing.assert_array_equal(ds["is_anomaly"].values, np.isin(labels, [3, 7]))
     assert ds["label"].attrs["class_names"][3] == "3"
     assert ds.attrs["collection"] == "mnist"
+
+
+def test_the_prepared_store_says_what_the_data_are(tmp_path, monkeypatch):
+    """An IDX directory is "real" only when every uncompressed file matches the published
+    MD5 (as a re-gzipped official copy does); otherwise it is a local file in the format."""
+    write_idx_set(tmp_path / "idx")
+    cfg = config(str(tmp_path / "idx"))
+    ds = fetch_and_prepare(tmp_path / "a", cfg)
+    assert ds.attrs["raw_provenance"].startswith("local: IDX files in ")
+    assert "not checked against the published mnist files" in ds.attrs["raw_provenance"]
+    ours = {name: idx.content_md5(tmp_path / "idx" / name) for name in images.IDX_FILES}
+    monkeypatch.setitem(images.COLLECTIONS["mnist"], "content_md5", ours)
+    ds = fetch_and_prepare(tmp_path / "b", cfg)
+    assert ds.attrs["raw_provenance"].startswith("real: the published mnist files")
+
+
+MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason="no local copy of the real MNIST")
+def test_real_mnist_from_a_local_directory(tmp_path):
+    """The real MNIST (a checked, re-gzipped copy on the development machines): the
+    official 60,000 / 10,000 split, the published label counts, recognized as the real files."""
+    ds = fetch_and_prepare(tmp_path, config(str(MNIST)))
+    split, labels = ds["split"].values, ds["label"].values
+    assert (split == "test").sum() == 10_000 and ds.sizes["sample"] == 70_000
+    counts = np.bincount(labels[split == "test"], minlength=10)
+    assert counts.tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert ds.attrs["raw_provenance"].startswith("real: the published mnist files")
 
 
 def test_subsets_are_seeded_and_sized(tmp_path):

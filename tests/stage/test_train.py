@@ -219,3 +219,24 @@ def test_resumed_training_matches_the_uninterrupted_one_exactly(
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     weights = [load_trained(tmp_path / run)[0].state_dict() for run in ("a", "b")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_training_without_a_validation_split_runs_every_epoch(tmp_path, prepared_store):
+    """The lecture notebooks' recipe (validation on the test set, no early stopping): with no
+    val samples and nothing watching them, training runs all epochs and keeps the last
+    weights; a run whose early stopping would watch the empty split is refused."""
+    ds = xr.open_zarr(prepared_store).load()
+    split = ds["split"].values.astype(object)
+    split[split == "val"] = "train"
+    no_val = tmp_path / "no_val.zarr"
+    write_store(ds.assign_coords(split=("sample", split)), no_val)
+    exp, _ = _exp_cfg(epochs=3)
+    mlflow_cfg = _tracking(tmp_path)
+    with pytest.raises(ValueError, match=r"'val' split of dataset 'toy' is empty \(early_stop"):
+        train("toy_dae", exp, mlflow_cfg, no_val, tmp_path / "m0", tmp_path / "c0")
+    exp["train"]["early_stopping"]["patience"] = exp["train"]["lr_plateau"]["patience"] = None
+    desc = train("toy_dae", exp, mlflow_cfg, no_val, tmp_path / "m", tmp_path / "c")
+    assert desc["epochs_run"] == 3
+    assert desc["best_epoch"] is None and desc["best_val_loss"] is None
+    history = pd.read_csv(tmp_path / "m" / "history.csv")
+    assert len(history) == 3 and "val_loss" not in history

@@ -100,6 +100,16 @@ def test_bad_config_names_the_key(tiny_config, mutate, message):
         validate_config(tiny_config, source="my.yaml")
 
 
+def test_an_empty_val_split_is_allowed_only_when_nothing_watches_it(tiny_config):
+    tiny_config["datasets"]["saxs"]["split"] = {"test_fraction": 0.2, "val_fraction": 0.0}
+    with pytest.raises(ConfigError, match="leave the val split empty"):
+        validate_config(tiny_config)  # early stopping and the LR schedule watch val_loss
+    train = tiny_config["experiments"]["saxs_dae"]["train"]
+    train |= {"early_stopping": {"patience": None}, "lr_plateau": {"patience": None}}
+    cfg = validate_config(tiny_config)  # the lectures' recipe: all epochs, no validation
+    assert cfg["datasets"]["saxs"]["split"]["val_fraction"] == 0.0
+
+
 def test_shipped_configs_are_valid():
     for name in ("config.yaml", "paper.yaml"):
         cfg = load_config(REPO / "config" / name)

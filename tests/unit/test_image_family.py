@@ -106,9 +106,45 @@ def test_vae_shapes_and_loss_terms(architecture):
     )
 
 
+def test_vae_mse_reconstruction_is_the_keras_pixels_times_mse():
+    """The lecture VAE's loss: 784 x MSE of the sigmoid output + KL, per image."""
+    torch.manual_seed(0)
+    model = build_model("vae", {"reconstruction": "mse"})
+    x = bars(16)
+    gen_state = torch.get_rng_state()
+    terms = model.loss({"input": x, "target": x})
+    # the same sampled code by hand
+    torch.set_rng_state(gen_state)
+    mu, logvar = model.posterior(x)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    out = model.decode(z)
+    expected = 784 * ((out - x) ** 2).mean(dim=(1, 2, 3)).mean()
+    assert float(terms["reconstruction"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(terms["loss"]) == pytest.approx(float(expected + terms["kl"]), rel=1e-5)
+    # far below the BCE form on the same images (BCE of a pixel >= its squared error)
+    bce = build_model("vae", {})
+    bce.load_state_dict(model.state_dict())
+    torch.set_rng_state(gen_state)
+    assert float(bce.loss({"input": x, "target": x})["reconstruction"]) > float(expected)
+
+
+def test_rmsprop_takes_keras_defaults():
+    from aeflow.training.recipe import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    tc = {"learning_rate": 1e-3, "weight_decay": 0.0, "optimizer": "rmsprop"}
+    opt = make_optimizer(params, tc)
+    assert isinstance(opt, torch.optim.RMSprop)
+    group = opt.param_groups[0]
+    assert (group["alpha"], group["eps"], group["lr"]) == (0.9, 1e-7, 1e-3)
+    assert isinstance(make_optimizer(params, tc | {"optimizer": "adam"}), torch.optim.Adam)
+
+
 def test_bad_family_params_are_named():
     with pytest.raises(ValueError, match=r"model_params\.architecture"):
         build_model("vae", {"architecture": "rnn"})
+    with pytest.raises(ValueError, match=r"model_params\.reconstruction"):
+        build_model("vae", {"reconstruction": "l1"})
     with pytest.raises(ValueError, match=r"model_params\.code_activation"):
         build_model("sparse_ae", {"code_activation": "tanh"})
     with pytest.raises(ValueError, match=r"model_params\.layers"):

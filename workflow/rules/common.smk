@@ -14,6 +14,8 @@ from aeflow.config import validate_config
 # config file(s) actually read (--configfile replaces the default; --config may override).
 _files = [str(f) for f in workflow.overwrite_configfiles] or ["config/config.yaml"]
 _validated = validate_config(config, source=" + ".join(_files))
+# how tables name this run's configuration (the file names, without their folders)
+CONFIG_LABEL = " + ".join(Path(f).name for f in _files)
 config.clear()
 config.update(_validated)
 PLAN = plan.Plan(config)

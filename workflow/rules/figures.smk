@@ -100,6 +100,42 @@ rule summary:
         "../scripts/summary.py"
 
 
+rule reproduction:
+    input:
+        records=[
+            path
+            for files in PLAN.reproduction_records().values()
+            for path in files.values()
+        ],
+        prepared=[
+            plan.prepared(PLAN.dataset_of(e)) for e in PLAN.reproduction_records()
+        ],
+    output:
+        json=plan.REPRODUCTION,
+        table=report(
+            plan.REPRODUCTION_TABLE,
+            caption="../report/reproduction.rst",
+            category="Summary",
+            labels={"table": "published vs obtained"},
+        ),
+    log:
+        "results/logs/reproduction.log",
+    benchmark:
+        "results/benchmarks/summary/reproduction.tsv"
+    conda:
+        ENV
+    params:
+        section=config["reproduction"],
+        records=PLAN.reproduction_records(),
+        prepared={
+            e: plan.prepared(PLAN.dataset_of(e)) for e in PLAN.reproduction_records()
+        },
+        config_label=CONFIG_LABEL,
+        mlflow_experiment=config["mlflow"]["experiment"],
+    script:
+        "../scripts/reproduction.py"
+
+
 rule timing:
     input:
         PLAN.targets(),

@@ -8,6 +8,7 @@ big-endian uint32, then the values in C order, big-endian.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         .reshape(shape)
         .astype(dtype.newbyteorder("="))
     )
+
+
+def content_md5(path: str | os.PathLike) -> str | None:
+    """MD5 of the file's uncompressed content (None if it cannot be read)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            opener = gzip.open if f.read(2) == b"\x1f\x8b" else open
+        h = hashlib.md5(usedforsecurity=False)
+        with opener(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except (OSError, EOFError):
+        return None
+    return h.hexdigest()
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:

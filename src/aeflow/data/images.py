@@ -96,6 +96,20 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
                 strict=True,
             )
         ),
+        # MD5 of the uncompressed official files: a re-compressed copy (say a local directory)
+        # is still recognized as the published data
+        "content_md5": dict(
+            zip(
+                IDX_FILES,
+                (
+                    "6bbc9ace898e44ae57da46a324031adb",
+                    "a25bea736e30d166cdddb491f175f624",
+                    "2646ac647ad5339dbf082846283269ea",
+                    "27ae3e4e09519cfbb04c329615203637",
+                ),
+                strict=True,
+            )
+        ),
         "classes": tuple(str(d) for d in range(10)),
     },
     "digits": {"installed": "scikit-learn", "classes": tuple(str(d) for d in range(10))},
@@ -130,6 +144,15 @@ def _idx_arrays(directory: Path) -> dict[str, np.ndarray]:
     }
 
 
+def _directory_provenance(name: str, directory: Path) -> str:
+    """What a directory of IDX files is: the published collection (every uncompressed file
+    matches its published MD5) or files in its format."""
+    known = COLLECTIONS[name].get("content_md5")
+    if known and all(idx.content_md5(directory / f) == md5 for f, md5 in known.items()):
+        return f"real: the published {name} files (uncompressed MD5s match), from {directory}"
+    return f"local: IDX files in {directory} (not checked against the published {name} files)"
+
+
 def _download_idx(dataset_cfg: dict[str, Any], directory: Path) -> None:
     name = collection(dataset_cfg)
     known = COLLECTIONS[name]
@@ -162,11 +185,12 @@ def _digits() -> dict[str, np.ndarray]:
 
 
 def fetch(dataset_cfg: dict[str, Any], out: Path) -> str | None:
-    """Write the raw ``.npz`` for ``installed``, ``download`` or an IDX directory; returns its
-    sha256, or None when the source is a plain file (the generic copy handles it)."""
+    """Write the raw ``.npz`` for ``installed``, ``download`` or an IDX directory, with what
+    the data are (see :func:`aeflow.data.sources.raw_provenance`); returns its sha256, or
+    None when the source is a plain file (the generic copy handles it)."""
     source, name = dataset_cfg["source"], collection(dataset_cfg)
     known = COLLECTIONS[name]
-    arrays = None
+    arrays, origin = None, None
     if source == "installed":
         where = known["installed"]
         if where is None:
@@ -175,9 +199,9 @@ def fetch(dataset_cfg: dict[str, Any], out: Path) -> str | None:
                 "(or a directory holding its IDX files)"
             )
         if where == "scikit-learn":
-            arrays = _digits()
+            arrays, origin = _digits(), "real: the digits bundled with scikit-learn"
         elif Path(where).is_dir():
-            arrays = _idx_arrays(Path(where))
+            arrays, origin = _idx_arrays(Path(where)), f"real: the installed copy in {where}"
         else:
             log.warning(
                 "%s not found (Debian package dataset-fashion-mnist; make setup installs it "
@@ -191,11 +215,12 @@ def fetch(dataset_cfg: dict[str, Any], out: Path) -> str | None:
         with tempfile.TemporaryDirectory(dir=Path(out).parent) as tmp:
             _download_idx(dataset_cfg, Path(tmp))
             arrays = _idx_arrays(Path(tmp))
+        origin = f"real: the official {name} download"
     elif arrays is None:
         if not Path(source).is_dir():
             return None
-        arrays = _idx_arrays(Path(source))
-    return sources.write_npz(out, arrays)
+        arrays, origin = _idx_arrays(Path(source)), _directory_provenance(name, Path(source))
+    return sources.write_npz(out, arrays | {sources.PROVENANCE_KEY: np.array(origin)})
 
 
 def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, ...]:

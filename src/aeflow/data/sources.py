@@ -227,6 +227,30 @@ def check_finite(a: np.ndarray, path, key: str, item: str = "sample") -> None:
         )
 
 
+# The optional string a fetch stores beside the arrays of a raw ``.npz``: what the data are
+# ("real: ...", "local: ...").
+PROVENANCE_KEY = "aeflow_provenance"
+
+
+def raw_provenance(path: str | os.PathLike, source: str) -> str:
+    """What the raw data at ``path`` are, for tables that set our numbers beside published
+    ones: ``simulation``, ``real: <how we know>`` or ``local: <file>`` (a local file in the
+    source's format, not known to be the published one)."""
+    if source == "simulate":
+        return "simulation: aeflow's simulator"
+    if str(path).endswith(NPZ_SUFFIXES):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if PROVENANCE_KEY in npz.files:
+                    return str(npz[PROVENANCE_KEY])
+        except (*UNREADABLE, ValueError):
+            pass
+    if source == "download":
+        return "real: downloaded from the source"
+    name = Path(source).name
+    return f"local: {name} (in the source's format; not checked to be the published file)"
+
+
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
     """Write arrays to a compressed ``.npz`` atomically; returns its sha256."""
     with atomic_path(path) as tmp:

@@ -80,18 +80,28 @@ def sample(model, n: int, labels, batch_size: int, device, seed: int) -> np.ndar
     return torch.cat(out).numpy()
 
 
-def mean_loss(model, images: np.ndarray, batch_size: int, device, seed: int = 0) -> float:
-    """The model's own loss (e.g. the VAE's negative ELBO per image) averaged over images
-    (N, C, H, W) reconstructing themselves. A stochastic loss (the VAE's sampled code) draws
-    from a generator seeded by ``seed``, so the estimate is the same in every run; the
-    global RNG is left as it was."""
+def mean_loss(
+    model,
+    images: np.ndarray,
+    batch_size: int,
+    device,
+    seed: int = 0,
+    targets: np.ndarray | None = None,
+) -> float:
+    """The model's own loss (its training objective, e.g. the VAE's negative ELBO per image)
+    averaged over ``images`` (N, C, ...) with their ``targets`` (default: the images
+    themselves). A stochastic loss (the VAE's sampled code) draws from a generator seeded by
+    ``seed``, so the estimate is the same in every run; the global RNG is left as it was."""
+    targets = images if targets is None else targets
     total, seen = 0.0, 0
     model.eval()
     devices = [device] if torch.device(device).type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for start in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[start : start + batch_size]).to(device)
-            total += float(model.loss({"input": x, "target": x})["loss"]) * len(x)
+            stop = start + batch_size
+            x = torch.from_numpy(np.ascontiguousarray(images[start:stop], np.float32)).to(device)
+            y = torch.from_numpy(np.ascontiguousarray(targets[start:stop], np.float32)).to(device)
+            total += float(model.loss({"input": x, "target": y})["loss"]) * len(x)
             seen += len(x)
     return total / max(seen, 1)

@@ -1,9 +1,10 @@
 """Variational autoencoder (Kingma & Welling 2014) for images in [0, 1]: the lectures' dense
 VAE (784 -> 512 -> 2-D latent) and a convolutional variant, with a beta on the KL term.
 
-Loss per image: the Bernoulli reconstruction term (binary cross-entropy summed over pixels)
-plus beta times KL(q(z|x) || N(0, 1)) in closed form; ``loss`` is its batch mean (the negative
-ELBO for beta = 1, in nats per image). ``forward`` decodes the posterior mean (a
+Loss per image: the Bernoulli reconstruction term (binary cross-entropy summed over pixels;
+or, with ``reconstruction: mse``, squared errors summed over pixels: the Keras example's
+784 x MSE) plus beta times KL(q(z|x) || N(0, 1)) in closed form; ``loss`` is its batch mean
+(the negative ELBO for beta = 1, in nats per image). ``forward`` decodes the posterior mean (a
 deterministic reconstruction); :meth:`decode` turns latent codes into images.
 """
 
@@ -26,6 +27,7 @@ class VAEConfig:
     channels: tuple[int, ...] = (32, 64)  # conv: widths of the two stride-2 convolutions
     latent_dim: int = 2
     beta: float = 1.0
+    reconstruction: str = "bce"  # bce | mse (pixel count x MSE: squared errors summed)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -38,6 +40,10 @@ class VAEConfig:
                 raise ValueError(f"model_params.{name} must be >= 1")
         if self.beta < 0:
             raise ValueError("model_params.beta must be >= 0")
+        if self.reconstruction not in ("bce", "mse"):
+            raise ValueError(
+                f"model_params.reconstruction must be 'bce' or 'mse', got {self.reconstruction!r}"
+            )
         if self.architecture == "conv" and (len(self.channels) != 2 or self.image_size % 4):
             raise ValueError(
                 "model_params: the conv VAE takes two channels and an image_size divisible by 4"
@@ -117,7 +123,10 @@ class VAE(Autoencoder):
         mu, logvar = mu.float(), logvar.float()
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         logits = self.decode_logits(z).float()
-        rec = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        if self.config.reconstruction == "mse":  # the Keras example's pixels x MSE
+            rec = (torch.sigmoid(logits) - target).pow(2)
+        else:
+            rec = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
         rec = rec.flatten(1).sum(dim=1).mean()
         kl = kl_divergence(mu, logvar).mean()
         return {"loss": rec + self.config.beta * kl, "reconstruction": rec, "kl": kl}

@@ -56,9 +56,10 @@ def training_history(history: pd.DataFrame, title: str | None = None):
         2, 1, figsize=(6, 5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
     ax_loss.plot(history["epoch"], history["train_loss"], "o-", label="train")
-    ax_loss.plot(history["epoch"], history["val_loss"], "s-", label="validation")
-    best = history["val_loss"].idxmin()
-    ax_loss.axvline(history["epoch"][best], color="grey", ls=":", label="best epoch")
+    if "val_loss" in history:  # (trained without validation: the last epoch's weights)
+        ax_loss.plot(history["epoch"], history["val_loss"], "s-", label="validation")
+        best = history["val_loss"].idxmin()
+        ax_loss.axvline(history["epoch"][best], color="grey", ls=":", label="best epoch")
     ax_loss.set_yscale("log")
     ax_loss.set_ylabel("loss")
     ax_loss.legend()

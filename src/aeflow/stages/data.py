@@ -105,6 +105,7 @@ def provenance(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike) -> di
         "source": dataset_cfg["source"],
         "raw_file": str(raw_path),
         "raw_sha256": sources.sha256_file(raw_path),
+        "raw_provenance": sources.raw_provenance(raw_path, dataset_cfg["source"]),
         "aeflow_version": aeflow.__version__,
         "config": json.dumps(dataset_cfg, sort_keys=True),
     }

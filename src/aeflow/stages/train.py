@@ -16,6 +16,7 @@ import torch
 import aeflow
 from aeflow import memory
 from aeflow.atomic import atomic_path, write_json
+from aeflow.config import watches_validation
 from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
@@ -58,13 +59,16 @@ def _fingerprint(spec: dict[str, Any], model, ds, mlflow_cfg: dict[str, Any]) ->
 
 
 def _open_data(experiment: str, spec: dict[str, Any], prepared: PathLike):
-    """The prepared store with the task's inputs, checked: every split has samples."""
+    """The prepared store with the task's inputs, checked: every split has samples (the
+    val split may be empty when nothing watches it: training then runs all its epochs)."""
     ds = with_task_inputs(open_store(prepared), spec)
+    optional = () if watches_validation(spec) else ("val",)
     for split in SPLITS:
-        if len(split_index(ds, split)) == 0:
+        if len(split_index(ds, split)) == 0 and split not in optional:
+            why = " (early_stopping or lr_plateau watches it)" if split == "val" else ""
             raise ValueError(
-                f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty "
-                f"(see datasets.{spec['dataset']}.split)"
+                f"{prepared}: the {split!r} split of dataset {spec['dataset']!r} is empty"
+                f"{why} (see datasets.{spec['dataset']}.split)"
             )
     return ds
 
@@ -108,7 +112,9 @@ def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike):
     common = {"adversarial": model.adversarial, "where": str(prepared)}
     common["normal_only"] = not model.adversarial and "anomaly" in spec
     train = experiment_tensors(ds, "train", limit=spec["train"]["max_train_samples"], **common)
-    return train, experiment_tensors(ds, "val", **common)
+    val = experiment_tensors(ds, "val", **common)
+    # no validation samples: trained for train.epochs, the last weights kept
+    return train, (val if len(next(iter(val.values()))) else None)
 
 
 def _open_run(mlflow_cfg, experiment: str, run_id: str | None):
@@ -229,7 +235,7 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         device_name,
         precision(trainer.device, tc["amp"]),
         len(next(iter(train_data.values()))),
-        len(next(iter(val_data.values()))),
+        len(next(iter(val_data.values()))) if val_data else 0,
     )
     if state is None or run.run_id != state["extra"].get("mlflow_run_id"):
         data_keys = ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")
@@ -256,11 +262,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
     }
     if pretraining:
         description["pretraining"] = pretraining
-    run.log_metrics(
-        {
-            "best_val_loss": trainer.best_val,
-            "best_epoch": trainer.best_epoch,
-            "train_seconds": seconds,
-        }
-    )
+    if val_data is None:  # no validation: nothing was "best"
+        description |= {"best_epoch": None, "best_val_loss": None}
+    best = {k: description[k] for k in ("best_val_loss", "best_epoch")}
+    run.log_metrics({k: v for k, v in best.items() if v is not None} | {"train_seconds": seconds})
     return description

@@ -127,11 +127,12 @@ class EpochLogger(Callback):
             )
             log.info("epoch %d: %s  (%.1f s)", record["epoch"], terms, record["seconds"])
             return
+        val = f"  val_loss {record['val_loss']:.4g}" if "val_loss" in record else ""
         log.info(
-            "epoch %d: train_loss %.4g  val_loss %.4g  lr %.3g  (%.1f s)",
+            "epoch %d: train_loss %.4g%s  lr %.3g  (%.1f s)",
             record["epoch"],
             record["train_loss"],
-            record["val_loss"],
+            val,
             record["lr"],
             record["seconds"],
         )

@@ -19,9 +19,19 @@ from aeflow.training.loop import Trainer
 log = logging.getLogger(__name__)
 
 
+def make_optimizer(parameters, tc: dict[str, Any]) -> torch.optim.Optimizer:
+    """``train.optimizer``: Adam, or RMSprop with Keras' defaults (rho 0.9, epsilon 1e-7,
+    where torch's own are 0.99 and 1e-8), so that a Keras recipe trains the same way."""
+    lr, wd = tc["learning_rate"], tc["weight_decay"]
+    if tc.get("optimizer", "adam") == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, eps=1e-7, weight_decay=wd)
+    return torch.optim.Adam(parameters, lr=lr, weight_decay=wd)
+
+
 def build_trainer(model, tc: dict[str, Any], device) -> Trainer:
     """The loop for ``model``: the adversarial one for GANs (their optimizers and n_critic
-    come with the model), else minimizing its loss with Adam and the train: callbacks."""
+    come with the model), else minimizing its loss with ``train.optimizer`` and the train:
+    callbacks."""
     common = {
         "batch_size": tc["batch_size"],
         "seed": tc["seed"],
@@ -30,9 +40,7 @@ def build_trainer(model, tc: dict[str, Any], device) -> Trainer:
     }
     if model.adversarial:
         return AdversarialTrainer(model, device, callbacks=[EpochLogger()], **common)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=tc["learning_rate"], weight_decay=tc["weight_decay"]
-    )
+    optimizer = make_optimizer(model.parameters(), tc)
     callbacks = []
     es, lp = tc["early_stopping"], tc["lr_plateau"]
     if es["patience"] is not None:
