@@ -203,7 +203,12 @@ def table_rows(documents: list[Mapping[str, Any]]) -> list[dict[str, str]]:
             if r["reference_label"] != "published":
                 reference = f"{r['reference_label']}: {reference}"
             beside = ", ".join(f"{k} {_fmt(v)}" for k, v in r["beside"].items())
-            verdict_text = r["verdict"] + (f" ({r['why']})" if r["why"] else "")
+            notes = []
+            if r["relative_difference"] is not None:
+                notes.append(f"{r['relative_difference']:+.1%} vs ±{r['tolerance']:.0%}")
+            verdict_text = " ".join([r["verdict"], *(f"({n})" for n in notes)])
+            if r["why"]:
+                verdict_text += f": {r['why']}"
             out.append(
                 {
                     "source": r["source"],

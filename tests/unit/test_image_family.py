@@ -128,6 +128,20 @@ def test_vae_mse_reconstruction_is_the_keras_pixels_times_mse():
     assert float(bce.loss({"input": x, "target": x})["reconstruction"]) > float(expected)
 
 
+def test_deep_dense_ae_mirrors_its_hidden_layers():
+    model = build_model("dense_ae", {"hidden": [64, 16], "code_size": 4, "loss": "mse"})
+    # 784-64-16-4 encoder, 4-16-64-784 decoder
+    n = (784 * 64 + 64) + (64 * 16 + 16) + (16 * 4 + 4) + (4 * 16 + 16) + (16 * 64 + 64)
+    assert count_parameters(model) == n + 64 * 784 + 784
+    x = bars(8)
+    assert model.encode(x).shape == (8, 4)
+    assert model(x).shape == x.shape
+    assert model.decode(torch.zeros(2, 4)).shape == (2, 1, 28, 28)
+    assert count_parameters(build_model("dense_ae", {"hidden": []})) == 50_992
+    with pytest.raises(ValueError, match=r"model_params\.contractive: the closed-form"):
+        build_model("contractive_ae", {"hidden": [64]})
+
+
 def test_rmsprop_takes_keras_defaults():
     from aeflow.training.recipe import make_optimizer
 

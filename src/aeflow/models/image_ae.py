@@ -11,6 +11,7 @@ the logits).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -80,6 +81,7 @@ class DenseAEConfig:
     image_size: int = 28
     in_channels: int = 1
     code_size: int = 32
+    hidden: tuple[int, ...] = ()  # ReLU layers between pixels and code (mirrored in the decoder)
     loss: str = "bce"
     output: str = "sigmoid"
     code_activation: str = "relu"
@@ -87,9 +89,17 @@ class DenseAEConfig:
     contractive: float = 0.0  # weight of mean_batch ||d code / d x||_F^2
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         for name in ("image_size", "in_channels", "code_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model_params.{name} must be >= 1")
+        if any(h < 1 for h in self.hidden):
+            raise ValueError("model_params.hidden: layer widths must be >= 1")
+        if self.contractive and self.hidden:
+            raise ValueError(
+                "model_params.contractive: the closed-form Jacobian penalty needs a one-layer "
+                "encoder (hidden: [])"
+            )
         _check_head(self.loss, self.output)
         if self.code_activation not in CODE_ACTIVATIONS:
             raise ValueError(
@@ -101,10 +111,20 @@ class DenseAEConfig:
                 raise ValueError(f"model_params.{name} must be >= 0")
 
 
+def _relu_stack(widths: list[int]) -> nn.Sequential:
+    """Linear + ReLU from each width to the next."""
+    layers: list[nn.Module] = []
+    for a, b in itertools.pairwise(widths):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
 class DenseAE(_SigmoidAE):
     """Flatten -> Linear(code_size) + activation -> Linear(pixels) -> sigmoid (the Keras
     blog's 784-32-784 autoencoder: 50,992 parameters), with optional L1 (sparse) and
-    Jacobian (contractive) penalties on the code."""
+    Jacobian (contractive) penalties on the code. ``hidden`` adds ReLU layers on both sides
+    of the code (e.g. [512, 128]: 784-512-128-32-128-512-784), the depth a nonlinear code
+    needs to beat PCA."""
 
     config_class = DenseAEConfig
     registry_name = "dense_ae"
@@ -113,12 +133,18 @@ class DenseAE(_SigmoidAE):
     def __init__(self, config: DenseAEConfig) -> None:
         super().__init__(config)
         n = config.in_channels * config.image_size**2
-        self.linear = nn.Linear(n, config.code_size)
+        widths = [n, *config.hidden]
+        self.hidden = _relu_stack(widths)  # empty without hidden layers
+        self.linear = nn.Linear(widths[-1], config.code_size)
         self.activation = CODE_ACTIVATIONS[config.code_activation]()
-        self.decoder = nn.Linear(config.code_size, n)
+        if config.hidden:
+            expand = _relu_stack([config.code_size, *reversed(config.hidden)])
+            self.decoder = nn.Sequential(*expand, nn.Linear(config.hidden[0], n))
+        else:
+            self.decoder = nn.Linear(config.code_size, n)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.linear(x.flatten(1)))
+        return self.activation(self.linear(self.hidden(x.flatten(1))))
 
     def decode_logits(self, code: torch.Tensor, size=None) -> torch.Tensor:
         c, s = self.config.in_channels, self.config.image_size

@@ -29,7 +29,8 @@ def code_size_row(cfg: dict[str, Any], k: int, data: dict[str, Any], device) -> 
     train_x = data["train"]["input"][:, 0].numpy()
     test_x = data["test"]["input"][:, 0].numpy()
     torch.manual_seed(cfg["seed"])
-    model = build_model(cfg["model"], {"image_size": train_x.shape[1], "code_size": k})
+    params = {"image_size": train_x.shape[1], "code_size": k, "hidden": cfg.get("hidden", [])}
+    model = build_model(cfg["model"], params)
     trainer = Trainer(
         model.to(device),
         torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"]),
@@ -63,6 +64,7 @@ def compression(
     result = {
         "dataset": ds.attrs.get("dataset"),
         "model": cfg["model"],
+        "hidden": list(cfg.get("hidden", [])),
         "epochs": cfg["epochs"],
         "n_train": len(train_x),
         "n_test": len(data["test"]["input"]),

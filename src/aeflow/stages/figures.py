@@ -427,10 +427,13 @@ def class_histogram(f: FigureInputs):
 def compression(f: FigureInputs):
     r = read_json(f.files["compression"])
     sizes = [row["code_size"] for row in r["rows"]]
+    widths = "-".join(str(w) for w in [r["pixels"], *r.get("hidden", []), "code"])
     return latent_plots.compression_curve(
         sizes,
         {
-            f"{r['model']} ({r['epochs']} epochs)": [row["autoencoder_mse"] for row in r["rows"]],
+            f"{r['model']} {widths} ({r['epochs']} epochs)": [
+                row["autoencoder_mse"] for row in r["rows"]
+            ],
             "PCA": [row["pca_mse"] for row in r["rows"]],
         },
         title=f"{r['dataset']}: test reconstruction error vs code size ({r['pixels']} pixels)",
