@@ -96,7 +96,13 @@ CONFIG: dict[str, Any] = {
             "train": ONE_EPOCH,
         },
     },
-    "compression": {"dataset": "digits", "code_sizes": [2, 8], "epochs": 1, "threads": 1},
+    "compression": {
+        "dataset": "digits",
+        "model_params": {"hidden": [16], "code_activation": "linear"},
+        "code_sizes": [2, 8],
+        "epochs": 1,
+        "threads": 1,
+    },
 }
 
 

@@ -163,3 +163,20 @@ def test_summary_of_the_records_the_stages_wrote(tiny_runs, tmp_path):
     assert [unescape(t) for t in re.findall(r"<h3>(.*?)</h3>", html)] == TITLES
     for experiment in tiny_runs.config["experiments"]:
         assert f"<td>{experiment}</td>" in html, experiment
+
+
+def test_compression_study_with_hidden_layers(tiny_runs):
+    """Each code size's autoencoder has the configured hidden layers; PCA beside it."""
+    from aeflow.atomic import read_json
+
+    record = read_json(tiny_runs.compressed())
+    assert record["model_params"]["hidden"] == [16] and record["pixels"] == 64
+    assert [r["code_size"] for r in record["rows"]] == [2, 8]
+    # 64-16-2-16-64 with biases
+    assert (
+        record["rows"][0]["n_parameters"]
+        == (64 * 16 + 16) + (16 * 2 + 2) + 2 * 16 + 16 + 16 * 64 + 64
+    )
+    pca = [r["pca_mse"] for r in record["rows"]]
+    assert pca[1] < pca[0]  # more components, less error
+    assert all(r["autoencoder_mse"] > 0 for r in record["rows"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from aeflow import plan
+from aeflow import plan, reproduction
 from aeflow.config import validate_config
 
 # Validate once, fill the schema's defaults, and fail before any job starts. Errors name the

@@ -102,6 +102,7 @@ rule summary:
 
 rule reproduction:
     input:
+        catalog=str(reproduction.CATALOG),
         records=[
             path
             for files in PLAN.reproduction_records().values()

@@ -29,7 +29,7 @@ def code_size_row(cfg: dict[str, Any], k: int, data: dict[str, Any], device) -> 
     train_x = data["train"]["input"][:, 0].numpy()
     test_x = data["test"]["input"][:, 0].numpy()
     torch.manual_seed(cfg["seed"])
-    params = {"image_size": train_x.shape[1], "code_size": k, "hidden": cfg.get("hidden", [])}
+    params = cfg["model_params"] | {"image_size": train_x.shape[1], "code_size": k}
     model = build_model(cfg["model"], params)
     trainer = Trainer(
         model.to(device),
@@ -44,6 +44,7 @@ def code_size_row(cfg: dict[str, Any], k: int, data: dict[str, Any], device) -> 
     pca = pca_reconstructor(train_x, k)(test_x)
     return {
         "code_size": int(k),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
         "autoencoder_mse": float(per_sample_mse(ae, test_x).mean()),
         "pca_mse": float(per_sample_mse(pca, test_x).mean()),
     }
@@ -64,7 +65,7 @@ def compression(
     result = {
         "dataset": ds.attrs.get("dataset"),
         "model": cfg["model"],
-        "hidden": list(cfg.get("hidden", [])),
+        "model_params": cfg["model_params"],
         "epochs": cfg["epochs"],
         "n_train": len(train_x),
         "n_test": len(data["test"]["input"]),

@@ -427,7 +427,8 @@ def class_histogram(f: FigureInputs):
 def compression(f: FigureInputs):
     r = read_json(f.files["compression"])
     sizes = [row["code_size"] for row in r["rows"]]
-    widths = "-".join(str(w) for w in [r["pixels"], *r.get("hidden", []), "code"])
+    hidden = r.get("model_params", {}).get("hidden", [])
+    widths = "-".join(str(w) for w in [r["pixels"], *hidden, "code"])
     return latent_plots.compression_curve(
         sizes,
         {
