@@ -171,7 +171,7 @@ def _reproduction(config, name: str | None, threads: int) -> None:
     doc = reproduction_table(
         config["reproduction"],
         records,
-        {e: plan.prepared(p.dataset_of(e)) for e in records},
+        p.reproduction_prepared(),
         Path(_CONFIG_FILE).name,
         config["mlflow"]["experiment"],
         plan.REPRODUCTION,

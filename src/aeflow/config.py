@@ -109,21 +109,13 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
 
 
 def _check_reproduction(config: Mapping[str, Any], source: str) -> None:
-    """Published ids and experiments of ``reproduction:``; an anomaly entry needs an
-    experiment with an anomaly section."""
+    """Published ids and experiments of ``reproduction:`` (see :mod:`aeflow.reproduction`)."""
     from aeflow import reproduction
 
     try:
         reproduction.check_section(config.get("reproduction"), config["experiments"])
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    for key, experiment in reproduction.bindings(config.get("reproduction")):
-        anomaly_number = reproduction.catalog()[key]["record"] == "anomaly"
-        if anomaly_number and not config["experiments"][experiment]["anomaly"]:
-            raise ConfigError(
-                f"{source}: reproduction.{key}: experiment {experiment!r} has no "
-                "anomaly section (the number is an anomaly score's)"
-            )
 
 
 def _check_dataset(name: str, ds: Mapping[str, Any], source: str) -> None:

@@ -385,6 +385,11 @@ class Plan:
             out.setdefault(e, {})[kind] = path
         return out
 
+    def reproduction_prepared(self) -> dict[str, str]:
+        """The prepared store of each experiment the ``reproduction:`` section reads (what
+        its data are is in the store's attrs)."""
+        return {e: prepared(self.dataset_of(e)) for e in self.reproduction_records()}
+
     def targets(self) -> list[str]:
         """Everything a full run produces (the ``all`` rule's inputs)."""
         out = [SUMMARY]

@@ -68,13 +68,19 @@ def bindings(section: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 def check_section(section: Mapping[str, Any] | None, experiments: Mapping[str, Any]) -> None:
-    """Unknown ids or experiments in ``reproduction:`` raise ValueError naming the key."""
+    """Unknown ids or experiments in ``reproduction:``, or an anomaly number bound to an
+    experiment without an anomaly section, raise ValueError naming the key."""
     known = catalog()
     for key, experiment in bindings(section):
         if key not in known:
             raise ValueError(f"reproduction.{key}: not a published number (see {CATALOG.name})")
         if experiment not in experiments:
             raise ValueError(f"reproduction.{key}: unknown experiment {experiment!r}")
+        if known[key]["record"] == "anomaly" and not experiments[experiment].get("anomaly"):
+            raise ValueError(
+                f"reproduction.{key}: experiment {experiment!r} has no anomaly section "
+                "(the number is an anomaly score's)"
+            )
 
 
 def lookup(record: Mapping[str, Any], path: str) -> Any:

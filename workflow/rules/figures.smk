@@ -108,9 +108,7 @@ rule reproduction:
             for files in PLAN.reproduction_records().values()
             for path in files.values()
         ],
-        prepared=[
-            plan.prepared(PLAN.dataset_of(e)) for e in PLAN.reproduction_records()
-        ],
+        prepared=list(PLAN.reproduction_prepared().values()),
     output:
         json=plan.REPRODUCTION,
         table=report(
@@ -128,9 +126,7 @@ rule reproduction:
     params:
         section=config["reproduction"],
         records=PLAN.reproduction_records(),
-        prepared={
-            e: plan.prepared(PLAN.dataset_of(e)) for e in PLAN.reproduction_records()
-        },
+        prepared=PLAN.reproduction_prepared(),
         config_label=CONFIG_LABEL,
         mlflow_experiment=config["mlflow"]["experiment"],
     script:

@@ -12,7 +12,6 @@ from aeflow.data.store import open_store, write_store
 from aeflow.data.tasks import with_task_inputs
 from aeflow.evaluation import suites
 from aeflow.evaluation.latent import knn_downstream
-from aeflow.evaluation.suites.common import inputs_targets
 from aeflow.models.inference import code_size, mean_loss, predict
 from aeflow.stages import PathLike
 from aeflow.stages.common import publish, record_header, trained_on_device
@@ -52,7 +51,7 @@ def evaluate(
     }
     block, pred = suite.evaluate(run_model, ds, "test")
     metrics |= block | {"baseline_tuning": suite.tuning, "also_on": {}}
-    metrics["test_objective"] = _test_objective(model, ds, ec["batch_size"], device)
+    metrics["test_objective"] = _test_objective(model, pred, ec["batch_size"], device)
     groups = {}
     for name, path in also_on.items():
         other = with_task_inputs(open_store(path), exp_cfg)
@@ -74,11 +73,12 @@ def evaluate(
     return metrics
 
 
-def _test_objective(model, ds, batch_size: int, device) -> float:
-    """The training loss on the test split (mean per sample): what a Keras notebook reports
-    as its val_loss when it validates on the test set (the VAE's 784 MSE + KL, a BCE ...)."""
-    inputs, targets = inputs_targets(ds, "test")
-    return mean_loss(model, inputs[:, None], batch_size, device, targets=targets[:, None])
+def _test_objective(model, pred, batch_size: int, device) -> float:
+    """The training loss on the test inputs and targets of ``pred`` (mean per sample): what a
+    Keras notebook reports as its val_loss when it validates on the test set (the VAE's
+    784 MSE + KL, a BCE ...)."""
+    inputs, targets = pred["input"].values[:, None], pred["target"].values[:, None]
+    return mean_loss(model, inputs, batch_size, device, targets=targets)
 
 
 def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:

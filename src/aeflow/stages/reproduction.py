@@ -36,7 +36,8 @@ def reproduction_table(
     """``records``: experiment -> {record kind: path}; ``prepared``: experiment -> its
     dataset's store."""
     loaded = {e: {k: read_json(p) for k, p in kinds.items()} for e, kinds in records.items()}
-    data = {e: data_provenance(p) for e, p in prepared.items()}
+    by_store = {p: data_provenance(p) for p in set(prepared.values())}  # shared stores once
+    data = {e: by_store[p] for e, p in prepared.items()}
     doc = reproduction.build(section, loaded, data, config_label, mlflow_experiment)
     write_json(out_json, doc)
     title = f"Published numbers beside ours ({config_label}): " + ", ".join(
