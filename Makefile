@@ -51,10 +51,11 @@ run: setup
 report: setup
 	$(BIN)/snakemake --report results/report.html
 
-## readme: keep a run's published-vs-ours table (results/reproduction.json ->
-## docs/reproduction/<MLflow experiment>.json) and regenerate the README's table from them
+## readme: keep a run's published-vs-ours table and summary tables (results/reproduction.json,
+## results/summary/metrics.json -> docs/{reproduction,summary}/<MLflow experiment>.json) and
+## regenerate the README's tables from them
 readme: setup
-	$(BIN)/python -m aeflow.reproduction $(if $(wildcard results/reproduction.json),--collect results/reproduction.json)
+	$(BIN)/python -m aeflow.readme --collect results
 
 ## test: quality gates and the whole test suite (tiers: tests/unit, tests/stage, tests/e2e),
 ## one pytest worker per core, each test file on one worker
@@ -68,7 +69,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
-	$(BIN)/python -m aeflow.reproduction --check
+	$(BIN)/python -m aeflow.readme --check
 
 ## unit: pure functions, models and configs (under a minute)
 unit: setup

@@ -22,6 +22,7 @@ from aeflow.models import catalog
 # ---- the results layout ---------------------------------------------------------------------
 MLFLOW_STORE = "results/mlflow/store.json"
 SUMMARY = "results/summary/metrics.html"
+SUMMARY_JSON = "results/summary/metrics.json"  # the same tables (the README's are made from it)
 TIMING = "results/summary/timing.html"
 TIMING_CSV = "results/summary/timing.csv"
 REPRODUCTION = "results/reproduction.json"

@@ -180,3 +180,18 @@ def test_compression_study_with_hidden_layers(tiny_runs):
     pca = [r["pca_mse"] for r in record["rows"]]
     assert pca[1] < pca[0]  # more components, less error
     assert all(r["autoencoder_mse"] > 0 for r in record["rows"])
+
+
+def test_summary_tables_as_json_with_the_best_baseline(tmp_path):
+    metrics = _write(tmp_path, {"saxs_dae": IMAGES, "radio_dae": TRACES})
+    out_json = tmp_path / "summary" / "metrics.json"
+    about = {"config": "config.yaml", "mlflow_experiment": "aeflow-x"}
+    summary_table(metrics, tmp_path / "metrics.html", None, out_json, about)
+    doc = json.loads(out_json.read_text())
+    assert doc["mlflow_experiment"] == "aeflow-x" and list(doc["tables"]) == ["images", "traces"]
+    images = doc["tables"]["images"]
+    assert images["title"] == SUITES["images"].summary_title
+    first, partial = images["rows"]
+    assert first["model"] == "skip_dae" and first["parameters"] is None  # not in the record
+    assert (first["best baseline"], first["best baseline MSE"]) == ("gaussian", 0.02)
+    assert (partial["best baseline"], partial["best baseline MSE"]) == ("gaussian", 0.03)

@@ -87,6 +87,7 @@ rule summary:
             category="Summary",
             labels={"table": "test metrics"},
         ),
+        json=plan.SUMMARY_JSON,
     log:
         "results/logs/summary.log",
     benchmark:
@@ -96,6 +97,8 @@ rule summary:
     params:
         experiments=list(config["experiments"]),
         anomaly=PLAN.anomaly_experiments(),
+        config_label=CONFIG_LABEL,
+        mlflow_experiment=config["mlflow"]["experiment"],
     script:
         "../scripts/summary.py"
 

@@ -8,4 +8,6 @@ from aeflow.stages.summary import summary_table
 
 metrics = dict(zip(snakemake.params.experiments, snakemake.input.metrics, strict=True))
 anomaly = dict(zip(snakemake.params.anomaly, snakemake.input.anomaly, strict=True))
-summary_table(metrics, snakemake.output.table, anomaly)
+p = snakemake.params
+about = {"config": p.config_label, "mlflow_experiment": p.mlflow_experiment}
+summary_table(metrics, snakemake.output.table, anomaly, snakemake.output.json, about)

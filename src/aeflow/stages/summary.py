@@ -1,34 +1,50 @@
 """Stage ``summary``: one HTML page with a table per evaluation mode - every experiment (and
-every dataset it was evaluated on) beside its baselines. Each suite owns its table."""
+every dataset it was evaluated on) beside its baselines - and the same tables as JSON (the
+README's result tables are generated from a committed copy: :mod:`aeflow.readme`). Each suite
+owns its table."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aeflow.atomic import atomic_path, read_json
+from aeflow.atomic import atomic_path, read_json, write_json
 from aeflow.evaluation.suites import SUITES
 from aeflow.plotting.figures import summary_table_html
 from aeflow.stages import PathLike
 
 
-def summary_sections(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, list]:
-    """Table title -> rows, from (experiment, mode, record) in order; a record without its
+def summary_tables(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, dict]:
+    """Mode -> {title, rows}, from (experiment, mode, record) in order; a record without its
     mode is judged by the ``modality`` it names (images for records before that key)."""
-    sections: dict[str, list] = {}
+    tables: dict[str, dict] = {}
     for experiment, mode, record in records:
-        suite = SUITES[mode or record.get("modality", "images")]
-        sections.setdefault(suite.summary_title, []).extend(suite.summary_rows(experiment, record))
-    return sections
+        mode = mode or record.get("modality", "images")
+        suite = SUITES[mode]
+        table = tables.setdefault(mode, {"title": suite.summary_title, "rows": []})
+        table["rows"].extend(suite.summary_rows(experiment, record))
+    return tables
+
+
+def summary_sections(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, list]:
+    """Table title -> rows (the page's sections), in the order of :func:`summary_tables`."""
+    return {t["title"]: t["rows"] for t in summary_tables(records).values()}
 
 
 def summary_table(
     metrics_files: dict[str, PathLike],
     out: PathLike,
     anomaly_files: dict[str, PathLike] | None = None,
+    out_json: PathLike | None = None,
+    about: dict[str, Any] | None = None,
 ) -> None:
     """The summary page from every experiment's metrics record (evaluate or generate) and
-    every anomaly record (thresholds.json)."""
+    every anomaly record (thresholds.json); with ``out_json`` the tables as JSON too:
+    ``about`` (the config, the MLflow experiment) and ``tables`` (mode -> {title, rows})."""
     records = [(e, "", read_json(p)) for e, p in metrics_files.items()]
     records += [(e, "anomaly", read_json(p)) for e, p in (anomaly_files or {}).items()]
+    tables = summary_tables(records)
+    if out_json is not None:
+        write_json(out_json, (about or {}) | {"tables": tables})
+    sections = {t["title"]: t["rows"] for t in tables.values()}
     with atomic_path(out) as tmp:
-        tmp.write_text(summary_table_html(summary_sections(records)), encoding="utf-8")
+        tmp.write_text(summary_table_html(sections), encoding="utf-8")

@@ -137,13 +137,18 @@ class ImageDenoising:
     def summary_rows(experiment: str, record: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per evaluated dataset (the test set, then each ``also_on``)."""
         blocks = {record["dataset"]: record, **record.get("also_on", {})}
-        return [_image_row(experiment, dataset, block) for dataset, block in blocks.items()]
+        model = {"model": record.get("model"), "parameters": record.get("n_parameters")}
+        return [_image_row(experiment, d, block, model) for d, block in blocks.items()]
 
 
-def _image_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
+def _image_row(
+    experiment: str, dataset: str, block: dict[str, Any], model: dict[str, Any]
+) -> dict[str, Any]:
+    best = min(block["baselines"], key=lambda k: block["baselines"][k]["test_loss"], default=None)
     row = {
         "experiment": experiment,
         "evaluated on": dataset,
+        **model,
         "n_test": block["n_test"],
         "model MSE": block["test_loss"],
         "model PSNR [dB]": block["psnr_db"]["mean"],
@@ -153,6 +158,8 @@ def _image_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str
     for name, b in block["baselines"].items():
         row[f"{name} MSE"] = b["test_loss"]
         row[f"{name} SSIM"] = b.get("ssim", {}).get("mean")
+    row["best baseline"] = best
+    row["best baseline MSE"] = block["baselines"][best]["test_loss"] if best else None
     if "downstream" in block:
         row["k-NN acc. codes"] = block["downstream"]["accuracy_codes"]
         row["k-NN acc. pixels"] = block["downstream"]["accuracy_pixels"]
