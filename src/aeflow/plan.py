@@ -162,6 +162,13 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure("energy_ratio", _PREDICTIONS, _judged_on("traces"), "energy_ratio", "energy ratio"),
     Figure(
+        "energy_vs_snr",
+        _PREDICTIONS,
+        _judged_on("traces"),
+        "energy_vs_snr",
+        "energy kept within 20 % vs SNR",
+    ),
+    Figure(
         "latent_space",
         ("model", "prepared", *_TRAINED),
         lambda p, e: _reconstructing(p, e) and p.model(e).latent and p.kind(e).labelled,

@@ -200,6 +200,47 @@ def test_peak_location_accuracy_by_hand():
     assert [b["n"] for b in block["peak_location_accuracy_by_snr"]] == [2, 2]
 
 
+def test_envelope_timing_by_hand():
+    """A wave packet's envelope peaks at the packet's centre even where its largest sample
+    sits on a neighbouring lobe; a single spike has its envelope peak on the spike."""
+    t = np.arange(400)
+    packet = np.exp(-0.5 * ((t - 200) / 8.0) ** 2) * np.cos(2 * np.pi * (t - 200) / 6 + 1.2)
+    env = tm.envelope(packet[None])[0]
+    assert abs(int(env.argmax()) - 200) <= 1
+    np.testing.assert_allclose(
+        env[150:250], np.exp(-0.5 * ((t[150:250] - 200) / 8.0) ** 2), atol=0.02
+    )
+    assert tm.peak_positions(packet[None], "envelope")[0] == env.argmax()
+    with pytest.raises(ValueError, match="timing must be one of"):
+        tm.peak_positions(packet[None], "zero crossing")
+    # an output shifted by 5 samples is timed 5 off both ways; by 12 it misses both ways
+    for shift, hit in ((5, True), (12, False)):
+        out = np.roll(packet, shift)[None]
+        assert tm.peak_hits(out, packet[None], 10, "envelope")[0] == hit
+        assert tm.peak_hits(out, packet[None], 10)[0] == hit
+
+
+def test_energy_kept_per_snr_bin_and_above_snr_3():
+    t = np.arange(200)
+    signal = np.exp(-0.5 * ((t - 100) / 3.0) ** 2)[None, :].repeat(4, axis=0)
+    scale = np.sqrt([[1.0], [0.5], [1.1], [0.9]])  # energy x1, x0.5, x1.1, x0.9
+    block, per = tm.trace_metrics(
+        signal * scale,
+        signal,
+        np.ones(4, bool),
+        np.array([1.5, 2.5, 4.0, 8.0]),
+        tolerance=10,
+        half_width=15,
+        threshold=0.5,
+        snr_bins=[1, 3, 10],
+    )
+    assert [b["fraction"] for b in block["energy_within_20pct_by_snr"]] == [0.5, 1.0]
+    above = block["energy_ratio_above_snr_min"]  # the two traces with SNR >= 3
+    assert above["n"] == 2 and above["median"] == pytest.approx(1.0)
+    assert block["peak_location_accuracy_envelope"] == 1.0
+    assert per["peak_hit_envelope"].tolist() == [True] * 4
+
+
 def test_energy_ratio_by_hand():
     t = np.arange(200)
     signal = np.exp(-0.5 * ((t - 100) / 3.0) ** 2)[None, :].repeat(3, axis=0)

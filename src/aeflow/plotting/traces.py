@@ -158,8 +158,10 @@ def accuracy_vs_snr(
     reference: float | None = None,
     reference_label: str = "blog (all SNR)",
     title: str | None = None,
+    ylabel: str = "peak-location accuracy",
 ):
-    """Peak-location accuracy per SNR bin for each denoiser, with binomial errors."""
+    """A fraction per SNR bin for each denoiser (peak-location accuracy by default), with
+    binomial errors."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for k, (name, rows) in enumerate(bins.items()):
         rows = [r for r in rows if r["n"]]
@@ -181,7 +183,7 @@ def accuracy_vs_snr(
     ax.set_xticks(edges, [f"{e:g}" for e in edges])
     ax.minorticks_off()
     ax.set_xlabel("SNR = max|signal| / RMS(noise)")
-    ax.set_ylabel("peak-location accuracy")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="lower right")
     if title:

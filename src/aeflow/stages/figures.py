@@ -227,6 +227,29 @@ def peak_accuracy(f: FigureInputs):
     )
 
 
+def energy_vs_snr(f: FigureInputs):
+    """The fraction of signal traces whose pulse energy is kept within 20 %, per SNR bin,
+    beside Erdmann et al.'s 80 %."""
+    from aeflow.evaluation.traces import binned_fraction
+
+    pred = f.store("predictions")
+    sig = pred["has_signal"].values.astype(bool)
+    snr = pred["snr"].values[sig]
+    edges = f.cfg["evaluate"]["traces"]["snr_bins"]
+    bins = {
+        name: binned_fraction(np.abs(r[sig] - 1) <= 0.2, snr, edges)
+        for name, r in _per_denoiser(pred["energy_ratio"], skip=("identity",)).items()
+    }
+    window = 2 * pred.attrs["half_width"] + 1
+    return trace_plots.accuracy_vs_snr(
+        bins,
+        reference=0.8,
+        reference_label="Erdmann et al. 2019 (signal traces)",
+        title=f"{f.target}: pulse energy in {window} samples within 20 % of the truth",
+        ylabel="fraction with energy within 20 %",
+    )
+
+
 def energy_ratio(f: FigureInputs):
     pred = f.store("predictions")
     ratios = _per_denoiser(pred["energy_ratio"], skip=("identity",))
@@ -454,6 +477,7 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
             spectra,
             peak_accuracy,
             energy_ratio,
+            energy_vs_snr,
             latent_space,
             latent_walks,
             anomaly_scores,

@@ -61,13 +61,14 @@ class TraceDenoising:
     @staticmethod
     def _per_denoiser(outputs, targets, has_signal, snr, settings):
         """Metric blocks by denoiser, and the per-trace values stacked (denoiser, sample)."""
-        blocks, per_trace = {}, {"per_sample_mse": [], "peak_hit": [], "energy_ratio": []}
+        per_trace: dict[str, list] = {"per_sample_mse": []}
+        blocks = {}
         for name, y in outputs.items():
             m = per_sample_mse(y, targets)
             block, values = trace_metrics(y, targets, has_signal, snr, **settings)
             blocks[name] = {"test_loss": float(m.mean()), "mse": summarize(m), **block}
-            for key, rows in per_trace.items():
-                rows.append(m if key == "per_sample_mse" else values[key])
+            for key, v in {"per_sample_mse": m, **values}.items():
+                per_trace.setdefault(key, []).append(v)
         return blocks, {key: np.stack(rows) for key, rows in per_trace.items()}
 
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
@@ -133,8 +134,11 @@ class TraceDenoising:
             values = {
                 "test_loss": b["test_loss"],
                 "peak_location_accuracy": b["peak_location_accuracy"],
+                "peak_location_accuracy_envelope": b["peak_location_accuracy_envelope"],
                 "energy_ratio_median": b["energy_ratio"]["median"],
                 "energy_resolution_68": b["energy_ratio"]["resolution_68"],
+                "energy_within_20pct": b["energy_ratio"]["within_20pct"],
+                "energy_resolution_68_snr_ge_3": b["energy_ratio_above_snr_min"]["resolution_68"],
                 "false_pulse_rate": b["pulse_detection"]["false_pulse_rate"],
             }
             return {f"{prefix}{k}": v for k, v in values.items() if v is not None}
@@ -182,11 +186,18 @@ def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str
     for name, b in methods.items():
         row[f"{name} peak acc."] = b["peak_location_accuracy"]
     row["blog peak acc."] = BLOG_PEAK_ACCURACY.get(block["noise_model"])
+    for name, b in methods.items():  # (absent in records before envelope timing)
+        row[f"{name} envelope peak acc."] = b.get("peak_location_accuracy_envelope")
     for name, b in methods.items():
         row[f"{name} MSE"] = b["test_loss"]
     e = block["energy_ratio"]
     row["DAE energy ratio median"] = e["median"]
     row["DAE energy 68% half width"] = e["resolution_68"]
+    above = block.get("energy_ratio_above_snr_min", {})
+    for name, key in (("median", "median"), ("68% half width", "resolution_68")):
+        row[f"DAE energy {name} SNR>=3"] = above.get(key)
+    for name, b in methods.items():
+        row[f"{name} energy within 20%"] = b["energy_ratio"]["within_20pct"]
     row["DAE false pulses"] = block["pulse_detection"]["false_pulse_rate"]
     return row
 
