@@ -188,10 +188,14 @@ def fmt(value: Any) -> str:
 
 
 def _data_label(data: str) -> str:
-    """The short form of a provenance string: simulation / real / local file."""
-    return {"simulation": "our simulation", "real": "real", "local": "local file"}.get(
-        data.split(":", 1)[0], data
-    )
+    """The short form of a provenance string: simulation / real / stand-in / local file."""
+    short = {
+        "simulation": "our simulation",
+        "real": "real",
+        "stand-in": "our simulation in the source's file format",
+        "local": "local file",
+    }
+    return short.get(data.split(":", 1)[0], data)
 
 
 def table_rows(documents: list[Mapping[str, Any]]) -> list[dict[str, str]]:

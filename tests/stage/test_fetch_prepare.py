@@ -77,6 +77,13 @@ def test_simulated_fetch_is_in_raw_format(tmp_path):
     fetch_raw("saxs", _dataset_cfg(n_samples=8), raw)
     arrays = sources.read_arrays(raw, saxs.RAW_KEYS)
     assert arrays["speckle_images"].shape == (8, 64, 64)
+    # the simulated file, read again as someone's local source, is labelled a stand-in
+    assert sources.raw_provenance(raw, "simulate").startswith("simulation")
+    cfg = _dataset_cfg(source=str(raw), split={"n_train": 6, "val_fraction": 0.0})
+    prepare("saxs", cfg, raw, tmp_path / "again.zarr")
+    provenance = xr.open_zarr(tmp_path / "again.zarr").attrs["raw_provenance"]
+    assert provenance.startswith("stand-in: aeflow's saxs simulator in the source's format")
+    assert "(dataset saxs, 8 samples, seed " in provenance
 
 
 def test_html_page_instead_of_npz_is_refused_and_not_kept(http_server, tmp_path):

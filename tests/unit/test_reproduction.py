@@ -136,3 +136,11 @@ def test_shipped_configs_bind_known_numbers(name):
     for key, experiment in reproduction.bindings(config["reproduction"]):
         assert key in reproduction.catalog()
         assert experiment in config["experiments"]
+
+
+def test_what_the_data_were_in_short():
+    assert reproduction._data_label("simulation: aeflow's simulator") == "our simulation"
+    assert reproduction._data_label("real: the published mnist files") == "real"
+    stand_in = reproduction._data_label("stand-in: aeflow's saxs simulator (...)")
+    assert stand_in == "our simulation in the source's file format"
+    assert reproduction._data_label("local: speckles.npz (...)") == "local file"

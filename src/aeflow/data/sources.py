@@ -232,10 +232,19 @@ def check_finite(a: np.ndarray, path, key: str, item: str = "sample") -> None:
 PROVENANCE_KEY = "aeflow_provenance"
 
 
+def standin_provenance(name: str, dataset_cfg: dict) -> str:
+    """What a simulated raw file is when read again as a local source: a stand-in."""
+    return (
+        f"stand-in: aeflow's {dataset_cfg['kind']} simulator in the source's format "
+        f"(dataset {name}, {dataset_cfg.get('n_samples')} samples, seed {dataset_cfg.get('seed')})"
+    )
+
+
 def raw_provenance(path: str | os.PathLike, source: str) -> str:
     """What the raw data at ``path`` are, for tables that set our numbers beside published
-    ones: ``simulation``, ``real: <how we know>`` or ``local: <file>`` (a local file in the
-    source's format, not known to be the published one)."""
+    ones: ``simulation``, ``real: <how we know>``, ``stand-in: ...`` (a file our simulator
+    wrote, read as a local source) or ``local: <file>`` (a local file in the source's format,
+    not known to be the published one)."""
     if source == "simulate":
         return "simulation: aeflow's simulator"
     if str(path).endswith(NPZ_SUFFIXES):

@@ -39,7 +39,10 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
         elif source == "simulate":
             _check_simulation_fits(kind, name, dataset_cfg)
             t0 = time.perf_counter()
-            digest = sources.write_npz(tmp, kind.simulate(dataset_cfg))
+            arrays = kind.simulate(dataset_cfg)
+            # A simulated file says so when it is read again as someone's `source: <path>`.
+            standin = sources.standin_provenance(name, dataset_cfg)
+            digest = sources.write_npz(tmp, arrays | {sources.PROVENANCE_KEY: np.array(standin)})
             log.info(
                 "simulated %s: %d samples in %.1f s",
                 name,

@@ -220,9 +220,12 @@ class GenerativeSamples:
             row["min class share / real"] = m["generator"]["mode_coverage"]["min_ratio"]
         row["requested-class acc."] = m["generator"].get("requested_class_accuracy")
         if "observables" in m:
-            w = [o["standardized_wasserstein"] for o in m["observables"]["generator"].values()]
-            defined = [v for v in w if v is not None]  # None: undefined (e.g. no lateral slope)
-            row["mean W1/sigma of observables"] = float(np.mean(defined)) if defined else None
-            row["observables undefined"] = len(w) - len(defined)
+            for name, label in refs[:2]:
+                w = [o["standardized_wasserstein"] for o in m["observables"][name].values()]
+                defined = [v for v in w if v is not None]  # None: undefined (no lateral slope)
+                mean = float(np.mean(defined)) if defined else None
+                row[f"{label} mean W1/sigma of observables"] = mean
+                if name == "generator":
+                    row["observables undefined"] = len(w) - len(defined)
         row["test loss"] = m.get("test_loss")
         return [row]
