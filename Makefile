@@ -5,23 +5,32 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: setup system-packages run report readme test lint unit stage e2e bench bench-peer-env bench-peer clean
+.PHONY: setup data-packages test-packages debian-packages run report readme test lint unit stage e2e bench bench-peer-env bench-peer clean
 
-# Debian packages the tests and data need: a single-node SLURM for the cluster test, and the
-# real Fashion-MNIST (IDX files under /usr/share/datasets/fashion-mnist).
-DEB_PACKAGES := slurm-wlm munge dataset-fashion-mnist
+# Debian packages: the real Fashion-MNIST the default workflow reads (IDX files under
+# /usr/share/datasets/fashion-mnist), and for the tests only a single-node SLURM (the cluster
+# test). Installed when run as root on Debian/Ubuntu; otherwise the data are downloaded and
+# the cluster test is skipped.
+DATA_PACKAGES := dataset-fashion-mnist
+TEST_PACKAGES := slurm-wlm munge
 
 ## setup: create .venv and install aeflow with its dev tools (a no-op when nothing changed),
-## plus the Debian packages when run as root on Debian/Ubuntu
-setup: $(STAMP) system-packages
+## plus the data's Debian package when run as root on Debian/Ubuntu
+setup: $(STAMP) data-packages
 
-system-packages:
-	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then :; \
+data-packages:
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(DATA_PACKAGES)"
+
+test-packages:
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(TEST_PACKAGES)"
+
+debian-packages:
+	@if dpkg -s $(PACKAGES) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian packages: $(DEB_PACKAGES)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+		echo "installing Debian packages: $(PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PACKAGES) >/dev/null; \
 	else \
-		echo "note: Debian packages $(DEB_PACKAGES) missing and not root: tests needing them are skipped"; \
+		echo "note: Debian packages $(PACKAGES) missing and not root: what needs them downloads or is skipped"; \
 	fi
 
 # uv installs the environment in seconds where pip takes about 90 s. Wheels kept on disk for
@@ -61,7 +70,7 @@ readme: setup
 ## one pytest worker per core, each test file on one worker
 PYTEST_WORKERS ?= auto
 PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
-test: setup lint
+test: setup test-packages lint
 	$(BIN)/pytest $(PARALLEL)
 
 lint: setup
@@ -80,7 +89,7 @@ stage: setup
 	$(BIN)/pytest $(PARALLEL) tests/stage
 
 ## e2e: the Snakemake workflow end to end (SLURM and GPU-lock tests included; slow)
-e2e: setup
+e2e: setup test-packages
 	$(BIN)/pytest $(PARALLEL) tests/e2e
 
 bench: setup

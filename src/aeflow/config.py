@@ -20,7 +20,7 @@ from aeflow.data import kinds
 from aeflow.models import catalog
 from aeflow.plan import is_generative
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # package data
 
 
 class ConfigError(ValueError):

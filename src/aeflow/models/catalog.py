@@ -2,7 +2,7 @@
 this; a test checks every entry against its model class.
 
 Adding a model: its module (a class with ``registry_name``), one entry here naming that
-module, its schema block (``workflow/schemas/config.schema.yaml``) and its tests. The
+module, its schema block (``src/aeflow/config.schema.yaml``) and its tests. The
 registry (:mod:`aeflow.models.registry`) finds the class through this entry.
 """
 
