@@ -169,6 +169,13 @@ FIGURES: tuple[Figure, ...] = (
         "energy kept within 20 % vs SNR",
     ),
     Figure(
+        "detection_vs_snr",
+        _PREDICTIONS,
+        _judged_on("traces"),
+        "detection_vs_snr",
+        "signal found at 0.2 % false positives vs SNR",
+    ),
+    Figure(
         "latent_space",
         ("model", "prepared", *_TRAINED),
         lambda p, e: _reconstructing(p, e) and p.model(e).latent and p.kind(e).labelled,

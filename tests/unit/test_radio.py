@@ -241,6 +241,25 @@ def test_energy_kept_per_snr_bin_and_above_snr_3():
     assert per["peak_hit_envelope"].tolist() == [True] * 4
 
 
+def test_signal_detection_at_a_fixed_false_positive_rate_by_hand():
+    # 1000 noise-only traces score 0..0.999; signal traces score by their SNR
+    noise_scores = np.arange(1000) / 1000
+    signal_scores = np.array([0.5, 0.9985, 2.0, 3.0, 0.1, 5.0])
+    snr = np.array([1.5, 1.8, 2.5, 3.5, 4.0, 8.0])
+    scores = np.concatenate([noise_scores, signal_scores])
+    has_signal = np.r_[np.zeros(1000, bool), np.ones(6, bool)]
+    d = tm.detection(scores, has_signal, np.r_[np.zeros(1000), snr], [1, 3, 10], 0.002)
+    # at most 2 of 1000 noise-only traces above the threshold: 0.998
+    assert d["threshold"] == pytest.approx(0.998) and d["false_positive_rate_reached"] == 0.001
+    assert d["true_positive_rate"] == pytest.approx(4 / 6)
+    assert d["true_positive_rate_above_snr_min"] == pytest.approx(2 / 3)  # 3.0 and 5.0 of 3
+    assert [b["fraction"] for b in d["true_positive_rate_by_snr"]] == [pytest.approx(2 / 3)] * 2
+    # AUROC: the signal scores beat 500, 998.5, 1000, 1000, 100, 1000 noise scores
+    assert d["auroc"] == pytest.approx((500 + 999 + 1000 + 1000 + 101 + 1000) / 6000, abs=1e-3)
+    assert d["n_noise_only"] == 1000
+    assert tm.detection(signal_scores, np.ones(6, bool), snr, [1, 10]) is None
+
+
 def test_energy_ratio_by_hand():
     t = np.arange(200)
     signal = np.exp(-0.5 * ((t - 100) / 3.0) ** 2)[None, :].repeat(3, axis=0)

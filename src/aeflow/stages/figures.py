@@ -250,6 +250,30 @@ def energy_vs_snr(f: FigureInputs):
     )
 
 
+def detection_vs_snr(f: FigureInputs):
+    """Signal traces found at 0.2 % false positives (by the peak of the envelope), per SNR
+    bin, beside Erdmann et al.'s classifier (about 90 % above SNR 3)."""
+    from aeflow.evaluation.traces import DETECTION_FPR, detection
+
+    pred = f.store("predictions")
+    has_signal = pred["has_signal"].values.astype(bool)
+    snr, edges = pred["snr"].values, f.cfg["evaluate"]["traces"]["snr_bins"]
+    bins = {}
+    for name, scores in _per_denoiser(pred["detection_score"]).items():
+        d = detection(scores, has_signal, snr, edges)
+        if d is not None:
+            bins[name] = d["true_positive_rate_by_snr"]
+    n_noise = int((~has_signal).sum())
+    return trace_plots.accuracy_vs_snr(
+        bins,
+        reference=0.9,
+        reference_label="Erdmann et al. 2019 classifier (SNR > 3)",
+        title=f"{f.target}: signal traces found at {DETECTION_FPR:.1%} false positives "
+        f"({n_noise} noise-only traces)",
+        ylabel="true-positive rate",
+    )
+
+
 def energy_ratio(f: FigureInputs):
     pred = f.store("predictions")
     ratios = _per_denoiser(pred["energy_ratio"], skip=("identity",))
@@ -478,6 +502,7 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
             peak_accuracy,
             energy_ratio,
             energy_vs_snr,
+            detection_vs_snr,
             latent_space,
             latent_walks,
             anomaly_scores,

@@ -139,6 +139,10 @@ class TraceDenoising:
                 "energy_resolution_68": b["energy_ratio"]["resolution_68"],
                 "energy_within_20pct": b["energy_ratio"]["within_20pct"],
                 "energy_resolution_68_snr_ge_3": b["energy_ratio_above_snr_min"]["resolution_68"],
+                "detection_auroc": (b["detection"] or {}).get("auroc"),
+                "detection_tpr_at_fpr_0.002_snr_ge_3": (b["detection"] or {}).get(
+                    "true_positive_rate_above_snr_min"
+                ),
                 "false_pulse_rate": b["pulse_detection"]["false_pulse_rate"],
             }
             return {f"{prefix}{k}": v for k, v in values.items() if v is not None}
@@ -197,7 +201,11 @@ def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str
     for name, key in (("median", "median"), ("68% half width", "resolution_68")):
         row[f"DAE energy {name} SNR>=3"] = above.get(key)
     for name, b in methods.items():
-        row[f"{name} energy within 20%"] = b["energy_ratio"]["within_20pct"]
+        row[f"{name} energy within 20%"] = b.get("energy_ratio", {}).get("within_20pct")
+    for name, b in methods.items():  # signal vs noise-only by the envelope's peak
+        d = b.get("detection") or {}
+        row[f"{name} detection AUROC"] = d.get("auroc")
+        row[f"{name} TPR @ 0.2% FPR SNR>=3"] = d.get("true_positive_rate_above_snr_min")
     row["DAE false pulses"] = block["pulse_detection"]["false_pulse_rate"]
     return row
 
