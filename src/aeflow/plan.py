@@ -152,6 +152,13 @@ FIGURES: tuple[Figure, ...] = (
         "per-sample error",
     ),
     Figure("traces", _PREDICTIONS, _judged_on("traces"), "traces", "test traces"),
+    Figure(
+        "radial_profiles",
+        _PREDICTIONS,
+        lambda p, e: _judged_on("images")(p, e) and p.kind(e).form_factor_rings,
+        "radial_profiles",
+        "form-factor rings",
+    ),
     Figure("spectra", ("spectra", *_TRAINED), _judged_on("traces"), "spectra", "FFT spectra"),
     Figure(
         "peak_accuracy",

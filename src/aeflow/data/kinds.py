@@ -50,6 +50,8 @@ class Kind:
     section. ``observables``: generated samples are compared in physical observables
     (:func:`aeflow.evaluation.observables.observables_of`).
     ``log_images``: images are shown on a log10 scale (pt fractions spanning decades).
+    ``form_factor_rings``: scattering patterns around a central direct beam whose radial
+    profile carries the particle size (:mod:`aeflow.evaluation.rings`).
     ``interpolation_classes`` / ``arithmetic_classes``: the class pairs the latent figures of
     generative models walk between and subtract (first present pair wins).
     """
@@ -69,6 +71,7 @@ class Kind:
     observables: bool = False
     collections: bool = False
     log_images: bool = False
+    form_factor_rings: bool = False
     interpolation_classes: tuple[str, str] | None = None
     arithmetic_classes: tuple[str, str] | None = None
 

@@ -16,7 +16,7 @@ from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.saxs import SaxsSimulation, simulate_saxs
 from aeflow.data.sources import RawDataError, float_array
 
-KINDS = (Kind("saxs", __name__, modality="images"),)
+KINDS = (Kind("saxs", __name__, modality="images", form_factor_rings=True),)
 INPUT_KEY = "speckle_images"
 TARGET_KEY = "target_images"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)

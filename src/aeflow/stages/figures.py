@@ -110,6 +110,29 @@ def also_on_examples(f: FigureInputs):
     return image_plots.denoising_rows(rows, residual_of=None, title=title)
 
 
+def radial_profiles(f: FigureInputs, n_rows: int = 4):
+    """Radial profiles of ringed test patterns (true, speckled, denoised) and the fitted
+    radius over the true one of every ringed pattern, for the model and each filter."""
+    from aeflow.evaluation import rings
+
+    pred = f.store("predictions")
+    target = pred["target"].values
+    true_min = rings.first_minimum(rings.radial_profile(target))
+    ringed = np.flatnonzero(np.isfinite(true_min))[:n_rows]
+    if ringed.size == 0:  # no test pattern with a ring: show the profiles all the same
+        ringed = np.arange(min(n_rows, len(target)))
+    images = {"true": target, "input": pred["input"].values, "model": pred["prediction"].values}
+    profiles = {k: rings.radial_profile(v[ringed]) for k, v in images.items()}
+    minima = {k: rings.first_minimum(p) for k, p in profiles.items()}
+    ratio = _per_denoiser(pred["radius_ratio"])
+    ratios = {k: v[np.isfinite(true_min)] for k, v in ratio.items()}
+    radius = np.arange(next(iter(profiles.values())).shape[1])
+    title = f"{f.target}: form-factor rings of {pred.attrs.get('dataset', '')} test patterns"
+    return image_plots.radial_profiles(
+        radius, profiles, minima, ratios, rings.RADIUS_TOLERANCE, title=title
+    )
+
+
 def _latent_setup(f: FigureInputs, n_points: int = 5000):
     """Test images, labels, class names, codes and a decoder of a bottleneck model."""
     import torch
@@ -496,6 +519,7 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
             history,
             examples,
             also_on_examples,
+            radial_profiles,
             error_distribution,
             traces,
             spectra,
