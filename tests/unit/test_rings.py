@@ -58,3 +58,35 @@ def test_no_patterns_no_rings():
     block, ratio = rings.ring_metrics(np.zeros((0, 16, 16)), np.zeros((0, 16, 16)))
     assert block["n_with_rings"] == 0 and block["radius_within_tolerance"] is None
     assert ratio.shape == (0,)
+
+
+def test_the_ring_loss_of_the_saxs_network():
+    import torch
+
+    from aeflow.models import build_model
+    from aeflow.models.skip_dae import radial_profiles
+
+    torch.manual_seed(0)
+    x, t = torch.rand(3, 1, 16, 16), torch.rand(3, 1, 16, 16)
+    # the differentiable profile is the evaluation's profile
+    np.testing.assert_allclose(
+        radial_profiles(t).numpy(), rings.radial_profile(t[:, 0].numpy()), rtol=1e-5
+    )
+    book = build_model("skip_dae", {})
+    assert list(book.loss({"input": x, "target": t})) == ["loss"] and book.tracked_terms == ()
+    model = build_model("skip_dae", {"profile_weight": 3.0, "profile_slope_weight": 30.0})
+    model.load_state_dict(book.state_dict())
+    terms = model.loss({"input": x, "target": t})
+    with torch.no_grad():
+        out = model(x)
+        mse = torch.mean((out - t) ** 2)
+        po, pt = radial_profiles(out), radial_profiles(t)
+        profile = torch.mean((po - pt) ** 2)
+        slope = torch.mean((po.diff(dim=-1) - pt.diff(dim=-1)) ** 2)
+    assert model.tracked_terms == ("mse", "profile", "profile_slope")
+    assert float(terms["mse"]) == pytest.approx(float(mse), rel=1e-5)
+    assert float(terms["loss"]) == pytest.approx(float(mse + 3 * profile + 30 * slope), rel=1e-5)
+    terms["loss"].backward()  # differentiable through the ring averages
+    assert model.head[-1][0].weight.grad is not None
+    with pytest.raises(ValueError, match="profile_weight must be >= 0"):
+        build_model("skip_dae", {"profile_weight": -1.0})

@@ -24,14 +24,19 @@ MIN_DEPTH = 0.01  # a ring's minimum lies this far (prepared log units) below th
 RADIUS_TOLERANCE = 0.05  # the fitted radius counts as kept within 5 %
 
 
+def ring_index(h: int, w: int) -> tuple[np.ndarray, int]:
+    """The ring (integer radius around (h // 2, w // 2)) of every pixel, flattened, and the
+    number of full rings, min(h, w) // 2; pixels beyond get a ring >= that number."""
+    yy, xx = np.indices((h, w))
+    return np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int).ravel(), min(h, w) // 2
+
+
 def radial_profile(images: np.ndarray) -> np.ndarray:
     """Mean of each image over rings of integer radius around (H // 2, W // 2), shape
     (N, min(H, W) // 2): radius 0 .. the largest full ring."""
     images = np.asarray(images, np.float64)
     n, h, w = images.shape
-    yy, xx = np.indices((h, w))
-    r = np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int).ravel()
-    size = min(h, w) // 2
+    r, size = ring_index(h, w)
     counts = np.bincount(r, minlength=size)[:size]
     sums = np.zeros((n, size))
     for i, img in enumerate(images.reshape(n, h * w)):
