@@ -14,6 +14,7 @@ so ``radius_ratio = r_min(true) / r_min(output)`` is the fitted radius over the 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -24,11 +25,15 @@ MIN_DEPTH = 0.01  # a ring's minimum lies this far (prepared log units) below th
 RADIUS_TOLERANCE = 0.05  # the fitted radius counts as kept within 5 %
 
 
+@cache
 def ring_index(h: int, w: int) -> tuple[np.ndarray, int]:
-    """The ring (integer radius around (h // 2, w // 2)) of every pixel, flattened, and the
-    number of full rings, min(h, w) // 2; pixels beyond get a ring >= that number."""
+    """The ring (integer radius around (h // 2, w // 2)) of every pixel, flattened (read-only:
+    cached per image size, as the training loss asks every batch), and the number of full
+    rings, min(h, w) // 2; pixels beyond get a ring >= that number."""
     yy, xx = np.indices((h, w))
-    return np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int).ravel(), min(h, w) // 2
+    index = np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int).ravel()
+    index.flags.writeable = False
+    return index, min(h, w) // 2
 
 
 def radial_profile(images: np.ndarray) -> np.ndarray:
@@ -65,14 +70,25 @@ def first_minimum(
     return out
 
 
+def true_minima(targets: np.ndarray) -> np.ndarray:
+    """The first form-factor minimum of each true pattern (NaN: no ring)."""
+    return first_minimum(radial_profile(targets))
+
+
 def ring_metrics(
-    output: np.ndarray, targets: np.ndarray, tolerance: float = RADIUS_TOLERANCE
+    output: np.ndarray,
+    targets: np.ndarray,
+    tolerance: float = RADIUS_TOLERANCE,
+    true_min: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """How well ``output`` keeps the rings of ``targets``: among the test patterns whose
     true profile has a first minimum, the fraction whose output has one too, the fraction
     whose fitted radius is within ``tolerance`` of the true pattern's, and the median
-    relative radius error. Also the per-pattern radius ratio (NaN without rings)."""
-    true_min = first_minimum(radial_profile(targets))
+    relative radius error. Also the per-pattern radius ratio (NaN without rings).
+    ``true_min``: :func:`true_minima` of ``targets`` when already found (several outputs
+    judged against one test set)."""
+    if true_min is None:
+        true_min = true_minima(targets)
     out_min = first_minimum(radial_profile(output))
     ringed = np.isfinite(true_min)
     ratio = np.full(len(true_min), np.nan)

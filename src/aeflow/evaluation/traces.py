@@ -203,12 +203,14 @@ def trace_metrics(
     hits = np.zeros(len(denoised), bool)
     envelope_hits = np.zeros(len(denoised), bool)
     ratios = np.full(len(denoised), np.nan)
+    env = envelope(denoised)  # timing of signal traces, and every trace's detection score
     if sig.size:
         hits[sig] = peak_hits(denoised[sig], signal[sig], tolerance)
-        envelope_hits[sig] = peak_hits(denoised[sig], signal[sig], tolerance, "envelope")
+        true_peaks = peak_positions(signal[sig], "envelope")
+        envelope_hits[sig] = np.abs(env[sig].argmax(axis=-1) - true_peaks) <= tolerance
         ratios[sig] = energy_ratios(denoised[sig], signal[sig], half_width)
     snr_sig, ratios_sig = snr[sig], ratios[sig]
-    scores = envelope(denoised).max(axis=-1)
+    scores = env.max(axis=-1)
     noise_max = np.abs(denoised[~has_signal]).max(axis=-1)
     fixed = float(np.quantile(noise_max, 1 - FIXED_FALSE_PULSE_RATE)) if noise_max.size else None
     block = {

@@ -17,6 +17,7 @@ their share of pixels (:mod:`aeflow.evaluation.rings`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import torch
@@ -106,11 +107,17 @@ def radial_profiles(images: torch.Tensor) -> torch.Tensor:
     """Mean of (N, C, H, W) images over the rings around (H // 2, W // 2), per channel
     flattened: (N, C * rings), differentiable."""
     n, c, h, w = images.shape
-    index, size = ring_index(h, w)
-    keep = torch.as_tensor(np.flatnonzero(index < size), device=images.device)
-    rings = torch.as_tensor(index[index < size], device=images.device)
+    keep, rings, counts = (t.to(images.device) for t in _ring_tensors(h, w))
     flat = images.reshape(n * c, h * w).index_select(1, keep)
-    sums = torch.zeros(n * c, size, device=images.device, dtype=flat.dtype)
+    sums = torch.zeros(n * c, len(counts), device=images.device, dtype=flat.dtype)
     sums.index_add_(1, rings, flat)
-    counts = torch.bincount(rings, minlength=size).to(flat.dtype)
-    return (sums / counts).reshape(n, c * size)
+    return (sums / counts.to(flat.dtype)).reshape(n, c * len(counts))
+
+
+@cache
+def _ring_tensors(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pixels inside the full rings, their ring, and the pixels per ring (CPU)."""
+    index, size = ring_index(h, w)
+    inside = index < size
+    rings = torch.as_tensor(index[inside])
+    return torch.as_tensor(np.flatnonzero(inside)), rings, torch.bincount(rings, minlength=size)

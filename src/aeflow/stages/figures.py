@@ -117,7 +117,7 @@ def radial_profiles(f: FigureInputs, n_rows: int = 4):
 
     pred = f.store("predictions")
     target = pred["target"].values
-    true_min = rings.first_minimum(rings.radial_profile(target))
+    true_min = rings.true_minima(target)
     ringed = np.flatnonzero(np.isfinite(true_min))[:n_rows]
     if ringed.size == 0:  # no test pattern with a ring: show the profiles all the same
         ringed = np.arange(min(n_rows, len(target)))

@@ -27,7 +27,11 @@ def summary_tables(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, 
 
 def summary_sections(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, list]:
     """Table title -> rows (the page's sections), in the order of :func:`summary_tables`."""
-    return {t["title"]: t["rows"] for t in summary_tables(records).values()}
+    return _sections(summary_tables(records))
+
+
+def _sections(tables: dict[str, dict]) -> dict[str, list]:
+    return {t["title"]: t["rows"] for t in tables.values()}
 
 
 def summary_table(
@@ -45,6 +49,5 @@ def summary_table(
     tables = summary_tables(records)
     if out_json is not None:
         write_json(out_json, (about or {}) | {"tables": tables})
-    sections = {t["title"]: t["rows"] for t in tables.values()}
     with atomic_path(out) as tmp:
-        tmp.write_text(summary_table_html(sections), encoding="utf-8")
+        tmp.write_text(summary_table_html(_sections(tables)), encoding="utf-8")

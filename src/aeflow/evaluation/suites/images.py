@@ -77,14 +77,17 @@ class ImageDenoising:
             "val_mse": {f.name: f.val_scores for f in self.filters if f.val_scores},
         }
 
-    def _metrics(self, output: np.ndarray, targets: np.ndarray):
+    def _metrics(self, output: np.ndarray, targets: np.ndarray, true_min=None):
         """MSE/PSNR block plus SSIM, BCE where outputs and targets lie in [0, 1], and the
-        rings of scattering patterns; the per-sample MSE and (rings) radius ratio."""
+        rings of scattering patterns (``true_min``: the targets' ring minima); the per-sample
+        MSE and (rings) radius ratio."""
         data_range = self.ec["psnr_data_range"]
         block, mse = reconstruction_metrics(output, targets, data_range)
         per_sample = {"per_sample_mse": mse}
         if self.rings:
-            block["rings"], per_sample["radius_ratio"] = rings.ring_metrics(output, targets)
+            block["rings"], per_sample["radius_ratio"] = rings.ring_metrics(
+                output, targets, true_min=true_min
+            )
         block["ssim"] = summarize(ssim(output, targets, data_range))
         if min(output.min(), targets.min()) >= 0 and max(output.max(), targets.max()) <= 1:
             p = np.clip(output.astype(np.float64), 1e-7, 1 - 1e-7)
@@ -95,11 +98,12 @@ class ImageDenoising:
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
         inputs, targets = inputs_targets(ds, split)
         denoised = predict(inputs)
-        block, per_sample = self._metrics(denoised, targets)
+        true_min = rings.true_minima(targets) if self.rings else None  # once per test set
+        block, per_sample = self._metrics(denoised, targets, true_min)
         per_method = {"model": per_sample}
         block["baselines"] = {}
         for f in self.filters:
-            b_block, per_method[f.name] = self._metrics(f.apply(inputs), targets)
+            b_block, per_method[f.name] = self._metrics(f.apply(inputs), targets, true_min)
             if f.value is not None:
                 b_block[f.parameter] = f.value
             block["baselines"][f.name] = b_block
