@@ -11,8 +11,10 @@ Adding a figure: its drawing function in :mod:`aeflow.stages.figures`, one entry
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aeflow.data import kinds
@@ -94,6 +96,30 @@ def training_spec(exp_cfg: Mapping[str, Any]) -> dict[str, Any]:
     if anomaly and anomaly["train_on"] == "normal":
         spec["anomaly"] = {"train_on": "normal"}  # the anomalies are kept out of training
     return spec
+
+
+def local_gpus(dev: Path = Path("/dev"), environ: Mapping[str, str] | None = None) -> int:
+    """GPUs a job started on this host could use, without importing torch: NVIDIA device
+    nodes (``/dev/nvidia0``, ...; an AMD ``/dev/kfd`` counts as one), limited by
+    ``CUDA_VISIBLE_DEVICES`` when it is set (empty: none)."""
+    environ = os.environ if environ is None else environ
+    found = len([p for p in dev.glob("nvidia*") if p.name[len("nvidia") :].isdigit()])
+    if not found and (dev / "kfd").exists():
+        found = 1
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        found = min(found, len([d for d in visible.split(",") if d.strip()]))
+    return found
+
+
+def claims_gpu(exp_cfg: Mapping[str, Any], gpu_host: bool) -> bool:
+    """Whether the experiment's training and evaluation jobs claim Snakemake's ``gpu``
+    resource: ``device: cuda`` always, ``auto`` when the jobs run where a GPU is
+    (``gpu_host``: a local GPU, or a cluster that gives jobs one), ``cpu`` never. On a host
+    without a GPU nothing is claimed, so the workstation profile's ``gpu=1`` does not run
+    CPU trainings one at a time."""
+    device = exp_cfg["train"]["device"]
+    return device == "cuda" or (device == "auto" and gpu_host)
 
 
 def is_generative(exp_cfg: Mapping[str, Any], datasets: Mapping[str, Any]) -> bool:

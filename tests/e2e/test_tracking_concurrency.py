@@ -11,6 +11,7 @@ import time
 import pytest
 import yaml
 
+from aeflow import plan
 from conftest import free_port, run_snakemake
 
 N_JOBS = 4
@@ -159,8 +160,9 @@ def test_workflow_tracks_to_an_mlflow_server(tmp_path, mlflow_server):
     assert stages == ["evaluate", "evaluate", "train", "train"]
     for run in runs:
         assert run.info.status == "FINISHED"
-    # the workstation profile's gpu=1 lets one training job run at a time
-    assert _train_events(proc.stdout + proc.stderr) == ["start", "end", "start", "end"]
+    # on a host without a GPU the trainings claim no gpu slot: they run side by side
+    if plan.local_gpus() == 0:
+        assert _train_events(proc.stdout + proc.stderr)[:2] == ["start", "start"]
     train = next(r for r in runs if r.data.tags["aeflow.stage"] == "train")
     assert len(client.get_metric_history(train.info.run_id, "val_loss")) == 3
     names = {a.path for a in client.list_artifacts(train.info.run_id, "model")}
@@ -168,18 +170,24 @@ def test_workflow_tracks_to_an_mlflow_server(tmp_path, mlflow_server):
     assert list((server_dir / "artifacts").rglob("model.pt"))
 
 
-def test_gpu_resource_bounds_concurrent_training(tmp_path):
-    """`--resources gpu=2` lets two training jobs run at once (gpu=1 serializes them, see the
-    server test); each job logs the device it picked."""
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(_config("sqlite:///results/mlflow.db", 2)))
-    targets = ["results/models/dae0/model.pt", "results/models/dae1/model.pt"]
-    proc = run_snakemake(
-        tmp_path, tmp_path / "c.yaml", "--cores", "2", *targets, "--resources", "gpu=2"
-    )
+def test_only_jobs_that_will_run_on_a_gpu_claim_the_gpu_slot(tmp_path):
+    """The workstation profile's gpu=1 runs GPU jobs one at a time; CPU jobs (device cpu, or
+    auto on a host without a GPU) claim nothing and share the cores (dry run)."""
+    cfg = _config("sqlite:///results/mlflow.db", 3)
+    for name, device in zip(cfg["experiments"], ["auto", "cuda", "cpu"], strict=True):
+        cfg["experiments"][name]["train"]["device"] = device
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    targets = [f"results/eval/dae{i}/metrics.json" for i in range(3)]
+    proc = run_snakemake(tmp_path, tmp_path / "c.yaml", "-n", *targets)
     assert proc.returncode == 0, proc.stderr[-3000:]
-
-    # the second started before the first ended
-    assert _train_events(proc.stdout + proc.stderr)[:2] == ["start", "start"]
-    for i in range(2):
-        log = (tmp_path / f"results/logs/train/dae{i}.log").read_text()
-        assert "on cpu (1 threads)" in log
+    claims = []  # (rule, experiment, gpu) of each job block of the dry run
+    for block in re.split(r"^(?=(?:local)?rule )", proc.stdout + proc.stderr, flags=re.M):
+        rule = re.match(r"(?:local)?rule (train|evaluate):", block)
+        if rule:
+            experiment = re.search(r"wildcards: experiment=(\w+)", block)[1]
+            claims.append((rule[1], experiment, re.search(r"resources: .*gpu=(\d)", block)[1]))
+    auto = str(int(plan.local_gpus() > 0))
+    assert sorted(claims) == [
+        ("evaluate", "dae0", auto), ("evaluate", "dae1", "1"), ("evaluate", "dae2", "0"),
+        ("train", "dae0", auto), ("train", "dae1", "1"), ("train", "dae2", "0"),
+    ]  # fmt: skip

@@ -7,7 +7,7 @@ from html import unescape
 
 import pytest
 
-from aeflow.evaluation.suites import SUITES
+from aeflow.evaluation import suites
 from aeflow.stages.summary import summary_sections, summary_table
 
 IMAGES = {
@@ -79,7 +79,7 @@ ANOMALY = {
         "jet_mass": {"auroc": 0.9, "background_rejection_at_eff_0.3": 20.0},
     },
 }
-TITLES = [SUITES[mode].summary_title for mode in ("images", "traces", "generative", "anomaly")]
+TITLES = [suites.suite(m).summary_title for m in ("images", "traces", "generative", "anomaly")]
 
 
 def _write(tmp_path, records: dict) -> dict:
@@ -190,7 +190,7 @@ def test_summary_tables_as_json_with_the_best_baseline(tmp_path):
     doc = json.loads(out_json.read_text())
     assert doc["mlflow_experiment"] == "aeflow-x" and list(doc["tables"]) == ["images", "traces"]
     images = doc["tables"]["images"]
-    assert images["title"] == SUITES["images"].summary_title
+    assert images["title"] == suites.suite("images").summary_title
     first, partial = images["rows"]
     assert first["model"] == "skip_dae" and first["parameters"] is None  # not in the record
     assert (first["best baseline"], first["best baseline MSE"]) == ("gaussian", 0.02)

@@ -120,6 +120,22 @@ def test_shipped_configs_are_valid():
     assert paper["experiments"]["saxs_dae"]["train"]["epochs"] == 15
 
 
+def test_the_gallery_runs_every_family_member_and_generator_the_default_leaves_out():
+    """config/gallery.yaml holds the whole image family and every generator, so the README's
+    family and generative tables come from one run; the lean default keeps a few of each."""
+    default = load_config(REPO / "config" / "config.yaml")
+    gallery = load_config(REPO / "config" / "gallery.yaml")
+    family = {n for n, e in gallery["experiments"].items() if e["dataset"] != "galaxies"}
+    assert {"fashion_linear", "fashion_superres4", "digits_denoise"} <= family
+    assert set(default["experiments"]) - {"fashion_ae", "jets_ae"} - {
+        n for n in default["experiments"] if n.startswith(("saxs", "radio"))
+    } <= set(gallery["experiments"])
+    assert gallery["compression"] and default["compression"] is None
+    # every training job of both runs asks for one thread (two jobs side by side)
+    for cfg in (default, gallery):
+        assert {e["train"]["threads"] for e in cfg["experiments"].values()} == {1}
+
+
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "none.yaml")

@@ -103,3 +103,28 @@ def test_select_device_claims_a_gpu(tmp_path, monkeypatch):
     assert chosen == [1]
     held.close()
     dev.release_gpus()
+
+
+def test_gpus_seen_from_device_nodes_and_cuda_visible_devices(tmp_path):
+    from aeflow.plan import local_gpus
+
+    assert local_gpus(tmp_path, {}) == 0
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"):  # only numbered nodes
+        (tmp_path / name).touch()
+    assert local_gpus(tmp_path, {}) == 2
+    assert local_gpus(tmp_path, {"CUDA_VISIBLE_DEVICES": "1"}) == 1
+    assert local_gpus(tmp_path, {"CUDA_VISIBLE_DEVICES": ""}) == 0
+    amd = tmp_path / "amd"
+    amd.mkdir()
+    (amd / "kfd").touch()
+    assert local_gpus(amd, {}) == 1
+
+
+@pytest.mark.parametrize(
+    ("device", "gpu_host", "claims"),
+    [("cuda", False, True), ("auto", True, True), ("auto", False, False), ("cpu", True, False)],
+)
+def test_only_gpu_jobs_claim_the_gpu_slot(device, gpu_host, claims):
+    from aeflow.plan import claims_gpu
+
+    assert claims_gpu({"train": {"device": device}}, gpu_host) is claims

@@ -130,7 +130,7 @@ def test_the_config_section_is_checked(tiny_config):
         validate_config(cfg)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "lectures.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "gallery.yaml", "lectures.yaml", "paper.yaml"])
 def test_shipped_configs_bind_known_numbers(name):
     config = load_config(REPO / "config" / name)
     for key, experiment in reproduction.bindings(config["reproduction"]):

@@ -68,8 +68,13 @@ def train_threads(wildcards):
     return config["experiments"][wildcards.experiment]["train"]["threads"]
 
 
+# Jobs run where a GPU is: this host has one, or a cluster executor submits them (its
+# profile turns the gpu resource into --gpus=1).
+GPU_HOST = workflow.non_local_exec or plan.local_gpus() > 0
+
+
 def uses_gpu(wildcards):
-    return int(config["experiments"][wildcards.experiment]["train"]["device"] != "cpu")
+    return int(plan.claims_gpu(config["experiments"][wildcards.experiment], GPU_HOST))
 
 
 def classifier_input(wildcards):

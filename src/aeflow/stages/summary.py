@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from aeflow.atomic import atomic_path, read_json, write_json
-from aeflow.evaluation.suites import SUITES
+from aeflow.evaluation import suites
 from aeflow.plotting.figures import summary_table_html
 from aeflow.stages import PathLike
 
@@ -19,7 +19,7 @@ def summary_tables(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, 
     tables: dict[str, dict] = {}
     for experiment, mode, record in records:
         mode = mode or record.get("modality", "images")
-        suite = SUITES[mode]
+        suite = suites.suite(mode)
         table = tables.setdefault(mode, {"title": suite.summary_title, "rows": []})
         table["rows"].extend(suite.summary_rows(experiment, record))
     return tables

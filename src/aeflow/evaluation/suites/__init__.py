@@ -18,31 +18,42 @@ Every suite also owns ``flat(block)`` (the scalars logged to MLflow), ``headline
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-import xarray as xr
+if TYPE_CHECKING:
+    import xarray as xr
 
-from aeflow.evaluation.suites.anomaly import AnomalyDetection
-from aeflow.evaluation.suites.generative import GenerativeSamples
-from aeflow.evaluation.suites.images import ImageDenoising
-from aeflow.evaluation.suites.traces import TraceDenoising, trace_spectra
-
-SUITES = {
-    "images": ImageDenoising,
-    "traces": TraceDenoising,
-    "anomaly": AnomalyDetection,
-    "generative": GenerativeSamples,
+# mode -> (module, class). A job imports only the suite it uses: the generative suite pulls
+# in the feature network and scipy.stats, the traces suite scipy.signal (about a second of
+# start-up for every evaluation job that does not need them).
+_SUITES = {
+    "images": ("images", "ImageDenoising"),
+    "traces": ("traces", "TraceDenoising"),
+    "anomaly": ("anomaly", "AnomalyDetection"),
+    "generative": ("generative", "GenerativeSamples"),
 }
+MODES = tuple(_SUITES)
+_EXPORTS = {cls: module for module, cls in _SUITES.values()} | {"trace_spectra": "traces"}
 
-__all__ = [
-    "SUITES",
-    "AnomalyDetection",
-    "GenerativeSamples",
-    "ImageDenoising",
-    "TraceDenoising",
-    "build",
-    "trace_spectra",
-]
+__all__ = ["MODES", "build", "suite", *_EXPORTS]
+
+
+def suite(mode: str) -> type:
+    """The suite class of an evaluation mode (one of :data:`MODES`)."""
+    try:
+        module, cls = _SUITES[mode]
+    except KeyError:
+        known = ", ".join(MODES)
+        raise KeyError(f"no evaluation suite for mode {mode!r} (known: {known})") from None
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+def __getattr__(name: str) -> Any:
+    """``from aeflow.evaluation.suites import AnomalyDetection`` imports that suite only."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build(
@@ -56,7 +67,7 @@ def build(
     the PCA baseline of pure reconstruction, ``corrupt`` (super-resolution) selects bicubic
     upsampling."""
     if modality == "images":
-        return ImageDenoising(ds, ec, code_size, corrupt)
+        return suite("images")(ds, ec, code_size, corrupt)
     if modality == "traces":
-        return TraceDenoising(ds, ec)
+        return suite("traces")(ds, ec)
     raise KeyError(f"no reconstruction suite for modality {modality!r}")
