@@ -105,6 +105,7 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
             )
     for name, exp in config["experiments"].items():
         _check_experiment(name, exp, datasets, source)
+        _check_init_chain(name, config["experiments"], source)
     _check_reproduction(config, source)
 
 
@@ -197,6 +198,25 @@ def _check_experiment(
                 f"kind {datasets[other]['kind']!r}, the model was trained on "
                 f"{datasets[exp['dataset']]['kind']!r}"
             )
+
+
+def _check_init_chain(name: str, experiments: Mapping[str, Any], source: str) -> None:
+    """The experiments ``train.init_from`` leads through exist, share the model and end."""
+    seen, current = [name], name
+    while (other := experiments[current]["train"]["init_from"]) is not None:
+        key = f"{source}: experiments.{current}.train.init_from"
+        if other not in experiments:
+            known = ", ".join(sorted(experiments))
+            raise ConfigError(f"{key}: unknown experiment {other!r} (known: {known})")
+        if experiments[other]["model"] != experiments[current]["model"]:
+            raise ConfigError(
+                f"{key}: {other!r} trains model {experiments[other]['model']!r}, "
+                f"not {experiments[current]['model']!r}"
+            )
+        if other in seen:
+            raise ConfigError(f"{key}: a cycle: {' -> '.join([*seen, other])}")
+        seen.append(other)
+        current = other
 
 
 WATCH_VALIDATION = ("early_stopping", "lr_plateau")  # train: keys that watch val_loss

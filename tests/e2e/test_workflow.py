@@ -152,6 +152,31 @@ def test_changing_a_training_param_reruns_only_downstream(finished_run):
     assert "fetch_npz" not in out and "prepare" not in out
 
 
+def test_fine_tuning_runs_after_the_training_it_starts_from(finished_run):
+    """train.init_from through the workflow: the tuned model is trained from saxs_dae's
+    weights (model.json names their hash), and saxs_dae is not trained again."""
+    import hashlib
+
+    cfg = yaml.safe_load((finished_run / "tiny.yaml").read_text())
+    tuned = cfg["experiments"]["saxs_tuned"] = yaml.safe_load(
+        yaml.safe_dump(cfg["experiments"]["saxs_dae"])
+    )
+    tuned["train"] |= {"epochs": 1, "init_from": "saxs_dae"}
+    tuned["model_params"] = {"profile_weight": 1.0}
+    path = finished_run / "tuned.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    target = "results/models/saxs_tuned/model.json"
+    proc = run_snakemake(finished_run, path, "--cores", "2", target)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rule train:" in proc.stderr and "wildcards: experiment=saxs_dae" not in proc.stderr
+    model = json.loads((finished_run / target).read_text())
+    weights = (finished_run / "results/models/saxs_dae/model.pt").read_bytes()
+    assert model["initialized_from"] == {
+        "experiment": "saxs_dae",
+        "sha256": hashlib.sha256(weights).hexdigest(),
+    }
+
+
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     """SIGKILL the whole workflow after the first epoch's checkpoint; the rerun resumes."""
     import os

@@ -240,3 +240,42 @@ def test_training_without_a_validation_split_runs_every_epoch(tmp_path, prepared
     assert desc["best_epoch"] is None and desc["best_val_loss"] is None
     history = pd.read_csv(tmp_path / "m" / "history.csv")
     assert len(history) == 3 and "val_loss" not in history
+
+
+def test_fine_tuning_starts_from_the_other_experiments_weights(tmp_path, prepared_store):
+    """train.init_from: the first epoch starts where the other model ended (its validation
+    loss is already near that model's, far below a fresh start's), model.json names the
+    weights, and weights of other layer shapes are refused naming the key."""
+    exp, _ = _exp_cfg(epochs=3)
+    mlflow_cfg = _tracking(tmp_path)
+    base = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "a", tmp_path / "ca")
+    tuned_cfg = {**exp, "train": {**exp["train"], "epochs": 1, "init_from": "toy_dae"}}
+    fresh_cfg = {**exp, "train": {**exp["train"], "epochs": 1}}
+    weights = tmp_path / "a/model.pt"
+    tuned = train(
+        "tuned",
+        tuned_cfg,
+        mlflow_cfg,
+        prepared_store,
+        tmp_path / "b",
+        tmp_path / "cb",
+        init_weights=weights,
+    )
+    fresh = train("fresh", fresh_cfg, mlflow_cfg, prepared_store, tmp_path / "c", tmp_path / "cc")
+    assert tuned["best_val_loss"] < fresh["best_val_loss"]
+    assert tuned["best_val_loss"] <= 1.05 * base["best_val_loss"]
+    assert tuned["initialized_from"]["experiment"] == "toy_dae"
+    assert len(tuned["initialized_from"]["sha256"]) == 64
+    assert "initialized_from" not in fresh
+
+    wider = {**tuned_cfg, "model_params": {"width": 8}}
+    with pytest.raises(ValueError, match=r"experiments\.wide\.train\.init_from: .*model\.pt"):
+        train(
+            "wide",
+            wider,
+            mlflow_cfg,
+            prepared_store,
+            tmp_path / "d",
+            tmp_path / "cd",
+            init_weights=weights,
+        )

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 
 from aeflow.config import ConfigError, load_config, validate_config
@@ -98,6 +100,38 @@ def test_bad_config_names_the_key(tiny_config, mutate, message):
     mutate(tiny_config)
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         validate_config(tiny_config, source="my.yaml")
+
+
+def _second_experiment(config, **changes):
+    other = copy.deepcopy(config["experiments"]["saxs_dae"])
+    config["experiments"]["tuned"] = other | changes
+    return other
+
+
+@pytest.mark.parametrize(
+    ("init_from", "model", "message"),
+    [
+        ("nope", "skip_dae", "experiments.tuned.train.init_from: unknown experiment 'nope'"),
+        ("tuned", "skip_dae", "a cycle: tuned -> tuned"),
+        ("saxs_dae", "conv_ae", "'saxs_dae' trains model 'skip_dae', not 'conv_ae'"),
+    ],
+)
+def test_init_from_names_another_experiment_of_the_same_model(
+    tiny_config, init_from, model, message
+):
+    other = _second_experiment(tiny_config, model=model)
+    other["train"]["init_from"] = init_from
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        validate_config(tiny_config, source="my.yaml")
+
+
+def test_init_from_cycles_through_two_experiments_are_refused(tiny_config):
+    _second_experiment(tiny_config)["train"]["init_from"] = "saxs_dae"
+    tiny_config["experiments"]["saxs_dae"]["train"]["init_from"] = "tuned"
+    with pytest.raises(ConfigError, match="a cycle: saxs_dae -> tuned -> saxs_dae"):
+        validate_config(tiny_config)
+    tiny_config["experiments"]["saxs_dae"]["train"].pop("init_from")
+    assert validate_config(tiny_config)["experiments"]["tuned"]["train"]["init_from"] == "saxs_dae"
 
 
 def test_an_empty_val_split_is_allowed_only_when_nothing_watches_it(tiny_config):

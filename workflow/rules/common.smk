@@ -56,6 +56,12 @@ def experiment_prepared(wildcards):
     return plan.prepared(PLAN.dataset_of(wildcards.experiment))
 
 
+def init_weights(wildcards):
+    """The trained weights a fine-tuning experiment starts from (train.init_from)."""
+    other = config["experiments"][wildcards.experiment]["train"]["init_from"]
+    return [] if other is None else [f"results/models/{other}/model.pt"]
+
+
 def also_on(wildcards):
     return config["experiments"][wildcards.experiment]["evaluate"]["also_on"]
 

@@ -20,6 +20,7 @@ rule train:
     input:
         prepared=experiment_prepared,
         store="results/mlflow/store.json",
+        init=init_weights,
     output:
         model="results/models/{experiment}/model.pt",
         model_json="results/models/{experiment}/model.json",

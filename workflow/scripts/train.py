@@ -15,5 +15,6 @@ train(
     snakemake.input.prepared,
     out_dir=Path(snakemake.output.model).parent,
     checkpoint_dir=snakemake.params.checkpoint_dir,
+    init_weights=snakemake.input.init[0] if snakemake.input.init else None,
     threads=snakemake.threads,
 )

@@ -17,12 +17,13 @@ import aeflow
 from aeflow import memory
 from aeflow.atomic import atomic_path, write_json
 from aeflow.config import watches_validation
+from aeflow.data.sources import sha256_file
 from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
 from aeflow.device import describe_device, precision, runtime_device
 from aeflow.models import build_model
-from aeflow.models.trained import save_trained
+from aeflow.models.trained import load_weights, save_trained
 from aeflow.plan import training_spec
 from aeflow.stages import PathLike
 from aeflow.training.callbacks import Checkpoint
@@ -43,11 +44,15 @@ def data_shape(ds) -> dict[str, int]:
     return shape
 
 
-def _fingerprint(spec: dict[str, Any], model, ds, mlflow_cfg: dict[str, Any]) -> str:
+def _fingerprint(
+    spec: dict[str, Any], model, ds, mlflow_cfg: dict[str, Any], init: dict[str, str] | None
+) -> str:
     """What a checkpoint must match to be resumed: the training spec, the architecture, the
-    data (raw file and preparation), the aeflow version and the tracking store."""
+    data (raw file and preparation), the starting weights, the aeflow version and the
+    tracking store."""
     parts = (
         spec,
+        init,
         model.describe(),
         ds.attrs.get("raw_sha256"),
         ds.attrs.get("config"),
@@ -142,6 +147,27 @@ def _end_stale_run(mlflow_cfg, extra: dict[str, Any]) -> None:
     Run(uri, mlflow_cfg["experiment"], "", run_id=run_id, reopen=False).finish_quietly("KILLED")
 
 
+def _init_from(experiment: str, spec: dict[str, Any], model, weights: PathLike | None):
+    """Load the weights of ``train.init_from`` into ``model``: what it started from (the
+    experiment and the file's SHA-256), or None for a fresh start."""
+    other = spec["train"]["init_from"]
+    if other is None:
+        return None
+    if weights is None:
+        raise ValueError(
+            f"experiments.{experiment}.train.init_from is {other!r}, but no weights were given"
+        )
+    try:
+        load_weights(model, Path(weights))
+    except ValueError as exc:
+        raise ValueError(
+            f"experiments.{experiment}.train.init_from: {exc} (the two experiments must "
+            "build the same layers)"
+        ) from None
+    log.info("%s starts from the weights of %s (%s)", experiment, other, weights)
+    return {"experiment": other, "sha256": sha256_file(weights)}
+
+
 def _pretrain(model, train_data, tc, device, run) -> list[dict[str, float]]:
     """What a model does with the data before the first epoch of a fresh training: GANs
     take the data's mean colour, the stacked autoencoder pretrains layer by layer."""
@@ -173,12 +199,14 @@ def train(
     out_dir: PathLike,
     checkpoint_dir: PathLike,
     threads: int = 1,
+    init_weights: PathLike | None = None,
 ) -> dict[str, Any]:
     """Train one experiment; write model.pt, model.json, history.csv and run.json to out_dir.
 
     ``spec`` is :func:`aeflow.plan.training_spec` of the experiment (a full experiment config
     works too). A checkpoint is saved after every epoch in ``checkpoint_dir``; if one from the
     same configuration, data and tracking store exists, training resumes after its last epoch.
+    ``init_weights``: the trained ``model.pt`` of ``train.init_from``, the starting weights.
     """
     spec, out_dir = training_spec(spec), Path(out_dir)
     tc = spec["train"]
@@ -186,13 +214,14 @@ def train(
     ds = _open_data(experiment, spec, prepared)
     torch.manual_seed(tc["seed"])
     model = _build(experiment, spec, ds, prepared)
+    init = _init_from(experiment, spec, model, init_weights)
     _check_training_fits(experiment, spec, ds, model.adversarial)
     train_data, val_data = _tensors(model, spec, ds, prepared)
     # Move before building the optimizer, so its state lives beside the parameters.
     model = model.to(device)
     if tc["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    fingerprint = _fingerprint(spec, model, ds, mlflow_cfg)
+    fingerprint = _fingerprint(spec, model, ds, mlflow_cfg, init)
     trainer = build_trainer(model, tc, device)
     ckpt_path = Path(checkpoint_dir) / "last.pt"
     state = load_checkpoint(ckpt_path, fingerprint, lambda extra: _end_stale_run(mlflow_cfg, extra))
@@ -204,6 +233,7 @@ def train(
         trainer.extra_state.update(
             {
                 "fingerprint": fingerprint,
+                "initialized_from": init,
                 "mlflow_run_id": run.run_id,
                 "mlflow_tracking_uri": mlflow_cfg["tracking_uri"],
             }
@@ -244,7 +274,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         )
     arithmetic = precision(trainer.device, tc["amp"])
     run.set_tags({"aeflow.device": device_name, "aeflow.precision": arithmetic})
-    pretraining = [] if state is not None else _pretrain(model, train_data, tc, trainer.device, run)
+    fresh = state is None and trainer.extra_state["initialized_from"] is None
+    pretraining = _pretrain(model, train_data, tc, trainer.device, run) if fresh else []
     t0 = time.perf_counter()
     trainer.fit(train_data, val_data, tc["epochs"])
     seconds = time.perf_counter() - t0
@@ -262,6 +293,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
     }
     if pretraining:
         description["pretraining"] = pretraining
+    if trainer.extra_state["initialized_from"]:
+        description["initialized_from"] = trainer.extra_state["initialized_from"]
     if val_data is None:  # no validation: nothing was "best"
         description |= {"best_epoch": None, "best_val_loss": None}
     best = {k: description[k] for k in ("best_val_loss", "best_epoch")}
