@@ -19,6 +19,11 @@ threads as torch uses), alternating ours, peer, ours, peer ... for ``--rounds`` 
 ``--warmup`` + ``--steps`` steps each, so a noisy neighbour hits both alike. Each round
 gives the median samples/s of its steps; the JSON then has the medians over the rounds
 (samples_per_s, peer_samples_per_s), ratio = ours / peer, and the per-round lists.
+
+``--malloc tuned`` (the default) runs with glibc's malloc as the workflow's jobs do
+(aeflow.memory.MALLOC_TUNABLES: freed memory stays in the heap; the peer inherits the same
+setting); ``--malloc glibc`` with glibc's defaults. The JSON's ``minor_faults_per_step`` and
+``system_cpu_fraction`` show the difference.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +41,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from aeflow import memory
 from aeflow.device import autocast, describe_device, select_device
 from aeflow.models import build_model
 from aeflow.training.loop import Trainer
@@ -174,7 +181,10 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="compare with Keras/TensorFlow")
     parser.add_argument("--rounds", type=int, default=5, help="ours/peer rounds with --peer")
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
+    parser.add_argument("--malloc", default="tuned", choices=["tuned", "glibc"])
     args = parser.parse_args()
+    if args.malloc == "tuned":
+        memory.restart_with_malloc_tunables()
     if args.peer:
         if args.model != "skip_dae":
             parser.error("--peer compares the SAXS network: --model skip_dae")
@@ -209,8 +219,14 @@ def main() -> None:
     ours: list[float] = []
     peer: list[float] = []
     peer_result: dict = {}
+    kernel = [0.0, 0.0, 0]  # user s, system s, minor page faults of our timed rounds
     for round_ in range(args.rounds if args.peer else 1):
+        before = resource.getrusage(resource.RUSAGE_SELF)
         times, precision = time_steps(trainer, data, args.warmup, epoch=round_ + 1)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        kernel[0] += after.ru_utime - before.ru_utime
+        kernel[1] += after.ru_stime - before.ru_stime
+        kernel[2] += after.ru_minflt - before.ru_minflt
         ours.append(rate(args.batch_size, times))
         if args.peer:
             peer_result = run_peer(peer_command(args, threads))
@@ -235,6 +251,9 @@ def main() -> None:
         "model_gflops": round(model_gflops, 1),
         "gemm_gflops": round(gemm, 1),
         "fraction_of_gemm": round(model_gflops / gemm, 3),
+        "malloc": args.malloc,
+        "minor_faults_per_step": round(kernel[2] / (len(ours) * (args.steps + args.warmup))),
+        "system_cpu_fraction": round(kernel[1] / max(kernel[0] + kernel[1], 1e-9), 3),
     }
     if args.peer:
         result |= summarize(ours, peer) | {

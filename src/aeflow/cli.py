@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aeflow import plan
+from aeflow import memory, plan
 from aeflow.config import ConfigError, load_config
 
 _CONFIG_FILE = "config/config.yaml"  # the --config of this invocation (tables name it)
@@ -232,6 +232,8 @@ def _check_judged_by(config, stage: str, name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the aeflow command (not a call from Python): glibc's malloc tuned
+        memory.restart_with_malloc_tunables()
     parser = argparse.ArgumentParser(prog="aeflow", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=list(STAGES))
     parser.add_argument("--config", default="config/config.yaml", help="YAML config file")

@@ -71,6 +71,11 @@ def test_timing_table_covers_every_job(finished_run):
     assert len(jobs[(jobs["rule"] == "figures") & (jobs["target"] == "saxs_dae")]) == 1
 
 
+def test_jobs_start_with_the_tuned_allocator(finished_run):
+    log = (finished_run / "results/logs/train/saxs_dae.log").read_text()
+    assert "glibc.malloc.mmap_threshold=4294967296" in log
+
+
 def test_metrics_are_finite_and_the_dae_beats_the_identity(finished_run):
     m = json.loads((finished_run / "results/eval/saxs_dae/metrics.json").read_text())
     assert m["n_parameters"] == 213_025

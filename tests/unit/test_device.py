@@ -1,4 +1,5 @@
 import contextlib
+import os
 
 import pytest
 import torch
@@ -128,3 +129,47 @@ def test_only_gpu_jobs_claim_the_gpu_slot(device, gpu_host, claims):
     from aeflow.plan import claims_gpu
 
     assert claims_gpu({"train": {"device": device}}, gpu_host) is claims
+
+
+def test_malloc_tunables_are_added_without_overriding_the_users(monkeypatch):
+    from aeflow import memory
+
+    monkeypatch.setattr(memory, "_glibc", lambda: True)
+    env = memory.malloc_environ({"PATH": "/bin"})
+    assert env["PATH"] == "/bin"
+    assert env["GLIBC_TUNABLES"].split(":") == [
+        "glibc.malloc.mmap_threshold=4294967296",
+        "glibc.malloc.trim_threshold=4294967296",
+    ]
+    assert memory.malloc_environ(env) is None  # already there: nothing to restart for
+    mine = {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1:glibc.cpu.x86_ibt=on"}
+    assert memory.malloc_environ(mine)["GLIBC_TUNABLES"] == (
+        "glibc.malloc.trim_threshold=1:glibc.cpu.x86_ibt=on:glibc.malloc.mmap_threshold=4294967296"
+    )
+    monkeypatch.setattr(memory, "_glibc", lambda: False)
+    assert memory.malloc_environ({}) is None
+
+
+def test_the_restarted_process_keeps_its_arguments_and_gets_the_tunables(tmp_path):
+    """restart_with_malloc_tunables replaces the process once, with the same arguments."""
+    import subprocess
+    import sys
+
+    from aeflow import memory
+
+    if memory.malloc_environ({}) is None:
+        pytest.skip("not glibc")
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import os, sys\n"
+        "from aeflow import memory\n"
+        "print('start', flush=True)\n"
+        "memory.restart_with_malloc_tunables()\n"
+        "print(sys.argv[1:], os.environ['GLIBC_TUNABLES'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    out = subprocess.run(
+        [sys.executable, str(script), "a b", "c"], capture_output=True, text=True, env=env
+    ).stdout.splitlines()
+    assert out[:2] == ["start", "start"]  # started twice, the second time with the tunables
+    assert out[2].startswith("['a b', 'c'] glibc.malloc.mmap_threshold=4294967296")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,7 @@ def train(
     """
     spec, out_dir = training_spec(spec), Path(out_dir)
     tc = spec["train"]
+    log.info("glibc malloc tunables: %s", os.environ.get("GLIBC_TUNABLES", "none (defaults)"))
     device = runtime_device(tc["device"], threads)
     ds = _open_data(experiment, spec, prepared)
     torch.manual_seed(tc["seed"])
