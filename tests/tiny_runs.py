@@ -74,6 +74,24 @@ CONFIG: dict[str, Any] = {
             "train": ONE_EPOCH,
             "anomaly": {"n_examples": 3, "baselines": {"n_estimators": 10}},
         },
+        # the inverse task: trained on top jets, QCD flagged
+        "jets_inverse": {
+            "dataset": "jets",
+            "model": "dense_ae",
+            "task": "reconstruct",
+            "model_params": {"image_size": 16, "code_size": 4, "output": "linear", "loss": "mse"},
+            "train": ONE_EPOCH,
+            "anomaly": {"invert": True, "n_examples": 3, "baselines": {"n_estimators": 10}},
+        },
+        # one class of a labelled image set held out by the experiment
+        "digits_held_out": {
+            "dataset": "digits",
+            "model": "dense_ae",
+            "task": "reconstruct",
+            "model_params": {"code_size": 2},
+            "train": ONE_EPOCH,
+            "anomaly": {"classes": [3], "n_examples": 2, "baselines": {"n_estimators": 10}},
+        },
         "radio_dae": {
             "dataset": "radio",
             "model": "conv1d_dae",

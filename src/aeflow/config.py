@@ -74,8 +74,45 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
             lines.append(f"  {_key_path(best)}: {best.message}")
         raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines))
     _check_finite(filled, source)
+    filled["experiments"] = _expand_sweeps(filled, source)
     check_references(filled, source)
     return filled
+
+
+def _expand_sweeps(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Experiments with ``anomaly.classes: each`` become one experiment per class of their
+    dataset, ``<name>_c<k>`` holding class k out (``anomaly.sweep`` names the entry)."""
+    out: dict[str, Any] = {}
+    for name, exp in config["experiments"].items():
+        anomaly = exp.get("anomaly")
+        if not anomaly or anomaly["classes"] != "each":
+            out[name] = exp
+            continue
+        classes = _class_names(name, exp, config["datasets"], source)
+        for k in range(len(classes)):
+            one = copy.deepcopy(exp)
+            one["anomaly"] |= {"classes": [k], "sweep": name}
+            if f"{name}_c{k}" in config["experiments"]:
+                raise ConfigError(
+                    f"{source}: experiments.{name}.anomaly.classes: each makes {name}_c{k}, "
+                    "which is already an experiment"
+                )
+            out[f"{name}_c{k}"] = one
+    return out
+
+
+def _class_names(
+    name: str, exp: Mapping[str, Any], datasets: Mapping[str, Any], source: str
+) -> list[str]:
+    """The class names of a labelled image dataset an anomaly experiment holds classes of."""
+    ds = datasets.get(exp["dataset"])
+    kind = kinds.traits(ds["kind"]) if ds is not None and ds["kind"] in kinds.registry() else None
+    if kind is None or not kind.collections:
+        raise ConfigError(
+            f"{source}: experiments.{name}.anomaly.classes: needs a labelled image dataset "
+            f"(kinds {_kinds_with('collections')}); {exp['dataset']!r} is not one"
+        )
+    return kind.hooks().class_names(ds)
 
 
 def _check_finite(value: Any, source: str, key: str = "") -> None:
@@ -187,7 +224,7 @@ def _check_experiment(
     needs_val = watches_validation(exp)
     _check_split_sizes(name, exp["dataset"], datasets[exp["dataset"]], source, needs_val)
     if exp["anomaly"]:
-        _check_anomaly(name, datasets[exp["dataset"]], source)
+        _check_anomaly(name, exp, datasets[exp["dataset"]], source)
     _check_task(name, exp, kind, source)
     if is_generative(exp, datasets):
         _check_generative(name, exp, kind, source)
@@ -325,7 +362,7 @@ def _check_generative(name: str, exp: Mapping[str, Any], kind: kinds.Kind, sourc
         )
 
 
-def _check_anomaly(name: str, ds: Mapping[str, Any], source: str) -> None:
+def _check_anomaly(name: str, exp: Mapping[str, Any], ds: Mapping[str, Any], source: str) -> None:
     """An anomaly section needs labelled anomalies in the dataset."""
     where = f"{source}: experiments.{name}.anomaly"
     kind = kinds.traits(ds["kind"])
@@ -334,9 +371,18 @@ def _check_anomaly(name: str, ds: Mapping[str, Any], source: str) -> None:
             f"{where}: dataset kind {kind.name!r} has no anomaly labels "
             f"(kinds {_kinds_with('anomaly_labels')} do)"
         )
-    if kind.anomaly_needs_classes and not ds["preprocess"]["anomaly_classes"]:
+    classes = exp["anomaly"]["classes"]
+    if classes is not None:
+        n = len(_class_names(name, exp, {exp["dataset"]: ds}, source))
+        if max(classes) >= n:
+            raise ConfigError(
+                f"{where}.classes: {max(classes)} is not among the {n} classes of "
+                f"dataset {exp['dataset']!r}"
+            )
+    elif kind.anomaly_needs_classes and not ds["preprocess"]["anomaly_classes"]:
         raise ConfigError(
-            f"{where}: the dataset marks no anomalies; set its preprocess.anomaly_classes"
+            f"{where}: the dataset marks no anomalies; set its preprocess.anomaly_classes "
+            "or the experiment's anomaly.classes"
         )
 
 

@@ -94,7 +94,10 @@ def training_spec(exp_cfg: Mapping[str, Any]) -> dict[str, Any]:
         spec["corrupt"] = exp_cfg["corrupt"]
     anomaly = exp_cfg.get("anomaly")
     if anomaly and anomaly["train_on"] == "normal":
-        spec["anomaly"] = {"train_on": "normal"}  # the anomalies are kept out of training
+        # the anomalies are kept out of training: which ones they are matters
+        spec["anomaly"] = {"train_on": "normal"} | {
+            k: anomaly[k] for k in ("classes", "invert") if anomaly.get(k)
+        }
     return spec
 
 
@@ -284,6 +287,15 @@ FIGURES: tuple[Figure, ...] = (
         category="Generative models",
     ),
     Figure(
+        "held_out_classes",
+        ("sweeps",),
+        lambda p, d: bool(p.sweep_experiments(d)),
+        "held_out_classes",
+        "AUROC per held-out class",
+        dataset_scope=True,
+        category="Anomaly detection",
+    ),
+    Figure(
         "compression",
         ("compression",),
         lambda p, d: bool(p.config["compression"]) and p.config["compression"]["dataset"] == d,
@@ -347,6 +359,14 @@ class Plan:
             if self.dataset_of(e) == dataset and self.uses_classifier(e)
         ]
 
+    def sweep_experiments(self, dataset: str) -> list[str]:
+        """The experiments on ``dataset`` made by ``anomaly.classes: each`` (one per class)."""
+        return [
+            e
+            for e, c in self.config["experiments"].items()
+            if c["dataset"] == dataset and c["anomaly"] and c["anomaly"]["sweep"]
+        ]
+
     def trace_datasets(self) -> list[str]:
         """Trace datasets an experiment trains or is evaluated on."""
         used = set()
@@ -384,6 +404,9 @@ class Plan:
             "prepared": prepared(dataset),
             "generated": [self.record(e) for e in self.class_histogram_experiments(dataset)],
             "compression": compression_result(dataset),
+            "sweeps": [
+                f"{anomaly_dir(e)}/thresholds.json" for e in self.sweep_experiments(dataset)
+            ],
         }
 
     def figures(self, experiment: str) -> list[str]:

@@ -131,3 +131,19 @@ def test_figures_and_runs(anomaly_run):
     assert {"anomaly jets_ae", "anomaly clothes_ae"} <= names
     t = json.loads((anomaly_run / "results/anomaly/jets_ae/thresholds.json").read_text())
     assert auroc and auroc[0][0] == pytest.approx(t["auroc"])
+
+
+def test_every_class_held_out_from_one_entry(anomaly_run):
+    """anomaly.classes: each on the image experiment plans ten trainings and anomaly jobs,
+    and one figure of the dataset gathers them (dry run beside the finished workflow)."""
+    cfg = yaml.safe_load((anomaly_run / "cfg.yaml").read_text())
+    cfg["experiments"]["clothes_ae"]["anomaly"]["classes"] = "each"
+    path = anomaly_run / "each.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    dry = run_snakemake(anomaly_run, path, "-n", "--cores", "1")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    planned = dry.stdout + dry.stderr
+    for k in range(10):
+        assert f"results/anomaly/clothes_ae_c{k}/thresholds.json" in planned
+    assert "results/figures/datasets/clothes/held_out_classes.png" in planned
+    assert "results/models/clothes_ae/" not in planned  # the entry itself is not trained

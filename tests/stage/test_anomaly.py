@@ -80,3 +80,44 @@ def test_an_experiment_without_anomaly_section_is_refused(tiny_runs, tmp_path):
     assert not exp["anomaly"]
     with pytest.raises(ValueError, match=r"experiments\.saxs_dae: no anomaly section"):
         anomaly("saxs_dae", exp, tiny_runs.mlflow, "unused", "unused", tmp_path / "a")
+
+
+def test_the_inverse_task_trains_on_top_jets_and_flags_qcd(tiny_runs):
+    """anomaly.invert: QCD jets are the anomalies, the autoencoder saw top jets only, and the
+    jet-mass baseline flags the lighter jets (so it separates as well as in the forward task,
+    where the autoencoder's score need not)."""
+    forward = json.loads((tiny_runs.anomaly_scored("jets_ae") / "thresholds.json").read_text())
+    out = tiny_runs.anomaly_scored("jets_inverse")
+    t = json.loads((out / "thresholds.json").read_text())
+    assert (t["normal"], t["anomalous"]) == ("top jets", "QCD jets")
+    assert (forward["normal"], forward["anomalous"]) == ("QCD jets", "top jets")
+    assert (t["n_normal"], t["n_anomalous"]) == (forward["n_anomalous"], forward["n_normal"])
+    # the lighter jets flagged: the mass separates the classes as well both ways
+    assert t["baselines"]["jet_mass"]["auroc"] == pytest.approx(
+        forward["baselines"]["jet_mass"]["auroc"], abs=1e-9
+    )
+    scores = open_store(out / "scores.zarr")
+    prepared = open_store(tiny_runs.prepared("jets"))
+    np.testing.assert_array_equal(
+        scores["is_anomaly"].values,
+        ~prepared["is_anomaly"].sel(sample=scores["sample"].values).values.astype(bool),
+    )
+    assert list(scores.attrs["anomaly_names"]) == ["top jets", "QCD jets"]
+    model = json.loads((tiny_runs.trained("jets_inverse") / "model.json").read_text())
+    top = (prepared["split"].values == "train") & prepared["is_anomaly"].values.astype(bool)
+    assert model["n_train"] == int(top.sum())  # top jets only
+
+
+def test_an_experiment_holds_out_the_classes_it_names(tiny_runs):
+    out = tiny_runs.anomaly_scored("digits_held_out")
+    t = json.loads((out / "thresholds.json").read_text())
+    prepared = open_store(tiny_runs.prepared("digits"))
+    test = prepared["split"].values == "test"
+    threes = prepared["label"].values == 3
+    assert t["anomalous"] == "3"
+    assert (t["n_normal"], t["n_anomalous"]) == (
+        int((test & ~threes).sum()),
+        int((test & threes).sum()),
+    )
+    model = json.loads((tiny_runs.trained("digits_held_out") / "model.json").read_text())
+    assert model["n_train"] == int(((prepared["split"].values == "train") & ~threes).sum())

@@ -52,6 +52,25 @@ def _class_histogram_inputs(tmp_path) -> FigureInputs:
     return FigureInputs("galaxies", {"generated": paths}, kind=kinds.traits("galaxies"))
 
 
+def _held_out_inputs(tmp_path) -> FigureInputs:
+    """Three held-out-class records of one sweep, as the anomaly stage writes them."""
+    paths = []
+    for k, (ae, pca) in enumerate([(0.9, 0.8), (0.6, 0.7), (0.95, 0.9)]):
+        record = {
+            "sweep": "fa",
+            "anomalous": f"class {k}",
+            "auroc": ae,
+            "baselines": {"pca": {"auroc": pca}, "isolation_forest": {"auroc": 0.5}},
+        }
+        paths.append(tmp_path / f"fa_c{k}.json")
+        paths[-1].write_text(json.dumps(record))
+    return FigureInputs("fashion", {"sweeps": paths}, kind=kinds.traits("images"))
+
+
+# figures no tiny run gets, drawn from hand-made records
+HAND_MADE = {"class_histogram": _class_histogram_inputs, "held_out_classes": _held_out_inputs}
+
+
 @pytest.mark.parametrize(
     "figure",
     FIGURES,
@@ -60,9 +79,9 @@ def _class_histogram_inputs(tmp_path) -> FigureInputs:
 def test_every_figure_of_the_plan_is_drawn(figure, tiny_runs, tmp_path):
     target = _target(tiny_runs, figure)
     if target is None:
-        # no tiny run gets it: only the class histogram (generators scored by a classifier)
-        assert (figure.dataset_scope, figure.name) == (True, "class_histogram")
-        inputs, out = _class_histogram_inputs(tmp_path), tmp_path / "class_histogram.png"
+        # no tiny run gets it: generators scored by a classifier, held-out-class sweeps
+        assert figure.dataset_scope and figure.name in HAND_MADE
+        inputs, out = HAND_MADE[figure.name](tmp_path), tmp_path / f"{figure.name}.png"
     else:
         inputs = tiny_runs.figure_inputs(target, figure.name, figure.dataset_scope)
         assert set(inputs.files) == set(figure.inputs)

@@ -10,6 +10,7 @@ import xarray as xr
 
 from aeflow.config import ConfigError, validate_config
 from aeflow.data.split import split_index
+from aeflow.data.tasks import with_anomaly_labels
 from aeflow.evaluation.anomaly_scores import (
     isolation_forest_scores,
     pca_scores,
@@ -84,6 +85,49 @@ def test_anomaly_section_defaults_and_training_spec():
     assert training_spec(other) == spec
     other["anomaly"]["train_on"] = "all"
     assert "anomaly" not in training_spec(other)
+    # which samples are the anomalies decides what the model trains on
+    other["anomaly"] |= {"train_on": "normal", "invert": True}
+    assert training_spec(other)["anomaly"] == {"train_on": "normal", "invert": True}
+
+
+def _labelled(labels, kind="images"):
+    return xr.Dataset(
+        {
+            "label": ("sample", np.array(labels)),
+            "is_anomaly": ("sample", np.array(labels) == 8),
+        },
+        attrs={"kind": kind, "dataset": "d", "class_names": [f"c{k}" for k in range(10)]},
+    )
+
+
+def test_an_experiment_names_its_own_anomalies():
+    ds = _labelled([0, 3, 8, 3, 5])
+    assert with_anomaly_labels(ds, {"anomaly": None}) is ds
+    held = with_anomaly_labels(ds, {"anomaly": {"classes": [3, 5], "invert": False}})
+    assert held["is_anomaly"].values.tolist() == [False, True, False, True, True]
+    assert held["is_anomaly"].attrs["names"] == ["other classes than c3, c5", "c3, c5"]
+    assert ds["is_anomaly"].values.tolist() == [False, False, True, False, False]  # untouched
+    inverse = with_anomaly_labels(ds, {"anomaly": {"classes": None, "invert": True}})
+    assert inverse["is_anomaly"].values.tolist() == [True, True, False, True, True]
+    assert inverse["is_anomaly"].attrs["names"] == ["held-out classes", "normal classes"]
+    jets = _labelled([0, 1], kind="jets").drop_vars("label")
+    inverse = with_anomaly_labels(jets, {"anomaly": {"invert": True}})
+    assert inverse["is_anomaly"].attrs["names"] == ["top jets", "QCD jets"]
+    with pytest.raises(ValueError, match=r"no class labels for anomaly\.classes"):
+        with_anomaly_labels(jets, {"anomaly": {"classes": [1]}})
+
+
+def test_a_sweep_gets_the_mean_and_spread_of_every_method():
+    from aeflow.evaluation.suites.anomaly import AnomalyDetection
+
+    def record(k, ae, pca):
+        return {"sweep": "fa", "dataset": "f", "auroc": ae, "baselines": {"pca": {"auroc": pca}}}
+
+    records = [("fa_c0", record(0, 0.9, 0.8)), ("fa_c1", record(1, 0.7, 0.8)), ("x", {})]
+    (row,) = AnomalyDetection.sweep_rows(records)
+    assert row["experiment"] == "fa (mean ± sd over 2 held-out classes)"
+    assert row["AE AUROC"] == "0.800 ± 0.141"
+    assert row["pca AUROC"] == "0.800 ± 0.000"
 
 
 @pytest.mark.parametrize(

@@ -177,3 +177,62 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("datasets: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML"):
         load_config(bad)
+
+
+def _digits_anomaly(config, **anomaly):
+    config["datasets"]["digits"] = {"kind": "images", "collection": "digits", "source": "installed"}
+    config["experiments"]["ae"] = {
+        "dataset": "digits",
+        "model": "dense_ae",
+        "task": "reconstruct",
+        "anomaly": anomaly,
+    }
+
+
+def test_each_class_held_out_makes_one_experiment_per_class(tiny_config):
+    _digits_anomaly(tiny_config, classes="each", score="mae")
+    experiments = validate_config(tiny_config)["experiments"]
+    made = [e for e in experiments if e.startswith("ae")]
+    assert made == [f"ae_c{k}" for k in range(10)]
+    for k in range(10):
+        a = experiments[f"ae_c{k}"]["anomaly"]
+        assert (a["classes"], a["sweep"], a["score"]) == ([k], "ae", "mae")
+    assert "saxs_dae" in experiments  # the others are left as they are
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c: c["experiments"]["ae"]["anomaly"].update(classes=[10]),
+            "10 is not among the 10",
+        ),
+        (
+            lambda c: c["experiments"]["ae"].update(dataset="jets"),
+            "anomaly.classes: needs a labelled image dataset",
+        ),
+        (
+            lambda c: (
+                c["experiments"].update(ae_c3={**c["experiments"]["saxs_dae"]})
+                or c["experiments"]["ae"]["anomaly"].update(classes="each")
+            ),
+            "each makes ae_c3, which is already an experiment",
+        ),
+    ],
+)
+def test_held_out_classes_are_checked(tiny_config, change, message):
+    _digits_anomaly(tiny_config, classes=[3])
+    tiny_config["datasets"]["jets"] = {"kind": "jets", "source": "simulate"}
+    change(tiny_config)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(tiny_config)
+
+
+def test_anomaly_classes_stand_in_for_the_datasets(tiny_config):
+    """An image dataset without preprocess.anomaly_classes serves an experiment that names
+    its own; without either the experiment is refused."""
+    _digits_anomaly(tiny_config, classes=[3])
+    assert validate_config(tiny_config)["experiments"]["ae"]["anomaly"]["classes"] == [3]
+    _digits_anomaly(tiny_config)
+    with pytest.raises(ConfigError, match=r"or the experiment's anomaly\.classes"):
+        validate_config(tiny_config)

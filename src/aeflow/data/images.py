@@ -120,6 +120,11 @@ def collection(dataset_cfg: dict[str, Any]) -> str:
     return dataset_cfg.get("collection") or "fashion_mnist"
 
 
+def class_names(dataset_cfg: dict[str, Any]) -> list[str]:
+    """The class names of the dataset's collection, index = label."""
+    return list(COLLECTIONS[collection(dataset_cfg)]["classes"])
+
+
 def _digest_matches(path: Path, expected: str) -> tuple[bool, str]:
     """Check a file against an MD5 (32 hex digits, the published sums) or a sha256 (64)."""
     algorithm = "md5" if len(expected) == 32 else "sha256"

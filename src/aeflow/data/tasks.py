@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from aeflow.data import kinds
+
 
 def average_pool(images: np.ndarray, factor: int) -> np.ndarray:
     """Mean over ``factor x factor`` blocks of (N, H, W); H and W must divide by it."""
@@ -50,8 +52,10 @@ def corrupt(clean: np.ndarray, cfg: dict[str, Any], sample_ids: np.ndarray) -> n
 
 
 def with_task_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
-    """``ds`` with ``input`` replaced by the corrupted ``target`` when the experiment has a
-    ``corrupt`` section; otherwise ``ds`` unchanged."""
+    """The experiment's view of a prepared store: ``input`` replaced by the corrupted
+    ``target`` when it has a ``corrupt`` section, ``is_anomaly`` by the anomalies its
+    ``anomaly`` section names (:func:`with_anomaly_labels`); otherwise ``ds`` unchanged."""
+    ds = with_anomaly_labels(ds, exp_cfg)
     cfg = exp_cfg.get("corrupt")
     if not cfg:
         return ds
@@ -76,3 +80,34 @@ def _describe(cfg: dict[str, Any]) -> str:
     if cfg["clip"] is not None:
         parts.append(f"clipped to {list(cfg['clip'])}")
     return ", ".join(parts) or "none"
+
+
+def with_anomaly_labels(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
+    """``ds`` with the experiment's anomalies as ``is_anomaly``: the classes of
+    ``anomaly.classes`` (a labelled dataset), then swapped with the normal samples by
+    ``anomaly.invert``. The variable's ``names`` attribute says what is normal and what
+    anomalous. Without either key ``ds`` is returned as it is."""
+    cfg = exp_cfg.get("anomaly") or {}
+    classes, invert = cfg.get("classes"), cfg.get("invert", False)
+    if classes is None and not invert:
+        return ds
+    if classes is not None:
+        if "label" not in ds:
+            raise ValueError(
+                f"dataset {ds.attrs.get('dataset')!r} has no class labels for anomaly.classes"
+            )
+        names = list(ds.attrs.get("class_names") or ds["label"].attrs.get("class_names", []))
+        held = ", ".join(names[c] if c < len(names) else str(c) for c in classes)
+        flags = np.isin(ds["label"].values, classes)
+        labels = (f"other classes than {held}", held)
+    elif "is_anomaly" not in ds:
+        raise ValueError(f"dataset {ds.attrs.get('dataset')!r} has no is_anomaly to invert")
+    else:
+        flags = ds["is_anomaly"].values.astype(bool)
+        labels = kinds.traits(ds.attrs["kind"]).anomaly_names
+    if invert:
+        flags, labels = ~flags, labels[::-1]
+    out = ds.copy()
+    out["is_anomaly"] = ("sample", flags)
+    out["is_anomaly"].attrs = {"long_name": f"anomalous: {labels[1]}", "names": list(labels)}
+    return out

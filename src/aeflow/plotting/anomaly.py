@@ -145,3 +145,27 @@ def mass_sculpting(
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     return finish(fig, title, on_axes=ax)
+
+
+def auroc_by_held_out_class(
+    sweeps: Mapping[str, tuple[list[str], Mapping[str, list[float]]]], title: str | None = None
+):
+    """Per sweep (entry -> (held-out class names, method -> AUROC per class)): one panel of
+    AUROC per held-out class, a marker per method, its mean in the legend; 0.5 = chance."""
+    fig, axes = plt.subplots(
+        len(sweeps), 1, figsize=(9.0, 3.6 * len(sweeps)), squeeze=False, sharey=True
+    )
+    markers = ("o", "s", "^", "D", "v")
+    for ax, (sweep, (classes, methods)) in zip(axes[:, 0], sweeps.items(), strict=True):
+        x = np.arange(len(classes))
+        width = 0.8 / max(len(methods), 1)
+        for i, (name, values) in enumerate(methods.items()):
+            label = f"{name.replace('_', ' ')} (mean {np.mean(values):.3f})"
+            offset = (i - (len(methods) - 1) / 2) * width
+            ax.plot(x + offset, values, markers[i % len(markers)], label=label, ms=6)
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_xticks(x, classes, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("test AUROC")
+        ax.set_title(f"{sweep}: held-out class", fontsize=9)
+        ax.legend(fontsize=8, loc="lower right")
+    return finish(fig, title)

@@ -312,9 +312,14 @@ def _anomaly_test(f: FigureInputs):
     return ds, test, test["is_anomaly"].values.astype(bool), read_json(f.files["thresholds"])
 
 
+def _anomaly_names(f: FigureInputs, ds) -> tuple[str, str]:
+    """Normal and anomalous as the experiment defines them (older stores: the kind's)."""
+    return tuple(ds.attrs.get("anomaly_names") or f.kind.anomaly_names)
+
+
 def anomaly_scores(f: FigureInputs):
     ds, test, anomalous, summary = _anomaly_test(f)
-    score, names = test["score"].values, f.kind.anomaly_names
+    score, names = test["score"].values, _anomaly_names(f, ds)
     return anomaly_plots.score_histograms(
         score[~anomalous],
         score[anomalous],
@@ -327,8 +332,8 @@ def anomaly_scores(f: FigureInputs):
 
 
 def roc(f: FigureInputs):
-    _, test, anomalous, summary = _anomaly_test(f)
-    score, names = test["score"].values, f.kind.anomaly_names
+    ds, test, anomalous, summary = _anomaly_test(f)
+    score, names = test["score"].values, _anomaly_names(f, ds)
     curves = {"autoencoder": (score[~anomalous], score[anomalous])}
     for name in summary["baselines"]:
         s = test[f"baseline_{name}"].values
@@ -351,8 +356,8 @@ def anomaly_examples(f: FigureInputs):
 
 
 def mass_sculpting(f: FigureInputs):
-    _, test, anomalous, summary = _anomaly_test(f)
-    observable, names = f.kind.anomaly_observable, f.kind.anomaly_names
+    ds, test, anomalous, summary = _anomaly_test(f)
+    observable, names = f.kind.anomaly_observable, _anomaly_names(f, ds)
     values, score = test[observable].values, test["score"].values
     return anomaly_plots.mass_sculpting(
         values[~anomalous],
@@ -494,6 +499,25 @@ def class_histogram(f: FigureInputs):
     )
 
 
+def held_out_classes(f: FigureInputs):
+    """Test AUROC of the autoencoder and each baseline with every class held out in turn."""
+    records = [read_json(path) for path in f.files["sweeps"]]
+    sweeps: dict[str, list[dict]] = {}
+    for r in records:
+        sweeps.setdefault(r["sweep"], []).append(r)
+    return anomaly_plots.auroc_by_held_out_class(
+        {
+            sweep: (
+                [r["anomalous"] for r in rs],
+                {"autoencoder": [r["auroc"] for r in rs]}
+                | {b: [r["baselines"][b]["auroc"] for r in rs] for b in rs[0]["baselines"]},
+            )
+            for sweep, rs in sweeps.items()
+        },
+        title=f"{f.target}: every class held out in turn (test AUROC)",
+    )
+
+
 def compression(f: FigureInputs):
     r = read_json(f.files["compression"])
     sizes = [row["code_size"] for row in r["rows"]]
@@ -539,7 +563,7 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
         )
     }
     | {(True, "traces"): dataset_traces, (True, "class_histogram"): class_histogram}
-    | {(True, "compression"): compression}
+    | {(True, "compression"): compression, (True, "held_out_classes"): held_out_classes}
 )
 
 

@@ -22,6 +22,9 @@ def summary_tables(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, 
         suite = suites.suite(mode)
         table = tables.setdefault(mode, {"title": suite.summary_title, "rows": []})
         table["rows"].extend(suite.summary_rows(experiment, record))
+    anomaly = [(e, r) for e, mode, r in records if mode == "anomaly"]
+    if anomaly:  # the mean of each sweep over its held-out classes, after its rows
+        tables["anomaly"]["rows"].extend(suites.suite("anomaly").sweep_rows(anomaly))
     return tables
 
 

@@ -288,6 +288,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         "best_epoch": trainer.best_epoch,
         "best_val_loss": trainer.best_val,
         "epochs_run": trainer.epoch,
+        "n_train": len(next(iter(train_data.values()))),
+        "n_val": len(next(iter(val_data.values()))) if val_data else 0,
         "device": device_name,
         "precision": arithmetic,
         "fingerprint": trainer.extra_state["fingerprint"],

@@ -68,7 +68,9 @@ class AnomalyDetection:
             )
         observable = self.kind.anomaly_observable  # baselines.<observable>: score by it alone
         if observable and bl.get(observable) and observable in sub:
-            scores[observable] = sub[observable].values.astype(np.float64)
+            # the observable flags the heavier (top) jets; the inverse task the lighter
+            sign = -1.0 if self.cfg.get("invert") else 1.0
+            scores[observable] = sign * sub[observable].values.astype(np.float64)
         return scores
 
     def block(self, score: np.ndarray, split: np.ndarray, is_anomaly: np.ndarray):
@@ -98,9 +100,13 @@ class AnomalyDetection:
         scores = self.scores(ds, sub, inputs, outputs, code_size)
         results = {name: self.block(s, split, is_anomaly) for name, s in scores.items()}
         ae = results.pop("autoencoder")
+        names = self.names(ds)
         summary = {
             "score": self.cfg["score"],
             "trained_on": self.cfg["train_on"],
+            "normal": names[0],
+            "anomalous": names[1],
+            "sweep": self.cfg.get("sweep"),
             "n_val_normal": int(((split == "val") & ~is_anomaly).sum()),
             "n_val_anomalous": int(((split == "val") & is_anomaly).sum()),
             "pca_components": int(self.n_components),
@@ -117,6 +123,12 @@ class AnomalyDetection:
         examples = self._examples(sub, split, is_anomaly, inputs, outputs, scores["autoencoder"])
         return summary, per_sample, examples
 
+    def names(self, ds: xr.Dataset) -> tuple[str, str]:
+        """What is normal and what anomalous here: the experiment's (``is_anomaly``'s
+        ``names``), else the kind's."""
+        names = ds["is_anomaly"].attrs.get("names") or self.kind.anomaly_names
+        return str(names[0]), str(names[1])
+
     def _scores_dataset(self, sub, split, is_anomaly, scores) -> xr.Dataset:
         coords = {"sample": sub["sample"].values, "split": ("sample", split.astype(object))}
         data = {
@@ -129,6 +141,7 @@ class AnomalyDetection:
                 data[name] = ("sample", var.values)
         out = xr.Dataset(data, coords=coords)
         out["score"].attrs = {"long_name": f"reconstruction error ({self.cfg['score']})"}
+        out.attrs["anomaly_names"] = list(self.names(sub))
         return out
 
     def _examples(self, sub, split, is_anomaly, inputs, outputs, score) -> xr.Dataset:
@@ -166,6 +179,7 @@ class AnomalyDetection:
         row = {
             "experiment": experiment,
             "dataset": t["dataset"],
+            "anomalous": t.get("anomalous"),
             "normal / anomalous test": f"{t['n_normal']} / {t['n_anomalous']}",
             "AE AUROC": t["auroc"],
         }
@@ -177,3 +191,26 @@ class AnomalyDetection:
         for name, b in t["baselines"].items():
             row[f"{name} 1/eps_B"] = b[eff]
         return [row]
+
+    @staticmethod
+    def sweep_rows(records: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One row per ``anomaly.classes: each`` sweep: the mean and sd of each method's
+        test AUROC over the held-out classes."""
+        sweeps: dict[str, list[dict[str, Any]]] = {}
+        for _, t in records:
+            if t.get("sweep"):
+                sweeps.setdefault(t["sweep"], []).append(t)
+        rows = []
+        for sweep, ts in sweeps.items():
+            row = {
+                "experiment": f"{sweep} (mean ± sd over {len(ts)} held-out classes)",
+                "dataset": ts[0]["dataset"],
+                "anomalous": "each class in turn",
+            }
+            methods = {"AE": [t["auroc"] for t in ts]} | {
+                name: [t["baselines"][name]["auroc"] for t in ts] for name in ts[0]["baselines"]
+            }
+            for name, values in methods.items():
+                row[f"{name} AUROC"] = f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+            rows.append(row)
+        return rows
