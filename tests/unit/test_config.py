@@ -1,6 +1,7 @@
 import copy
 
 import pytest
+import yaml
 
 from aeflow.config import ConfigError, load_config, validate_config
 from conftest import REPO
@@ -152,6 +153,34 @@ def test_shipped_configs_are_valid():
     assert paper["datasets"]["saxs"]["source"] == "download"
     assert paper["datasets"]["saxs"]["split"]["n_train"] == 20000
     assert paper["experiments"]["saxs_dae"]["train"]["epochs"] == 15
+
+
+def test_the_anomaly_study_runs_both_jet_directions_and_every_held_out_class():
+    cfg = load_config(REPO / "config" / "anomaly.yaml")
+    exps = cfg["experiments"]
+    assert exps["jets_ae_inverse"]["anomaly"]["invert"] and not exps["jets_ae"]["anomaly"]["invert"]
+    held = [exps[f"fashion_ae_c{k}"]["anomaly"]["classes"] for k in range(10)]
+    assert held == [[k] for k in range(10)]
+    assert cfg["mlflow"]["experiment"] == "aeflow-anomaly"
+
+
+def test_the_precision_check_overlays_the_default():
+    """bench/saxs_fp32.yaml on top of config.yaml (Snakemake merges the files): the default's
+    SAXS network in fp32 and bf16, three seeds, nothing else changed."""
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    overlay = yaml.safe_load((REPO / "bench/saxs_fp32.yaml").read_text())
+    cfg["experiments"] |= overlay["experiments"]
+    exps = validate_config(cfg)["experiments"]
+    for name in overlay["experiments"]:
+        spec = {k: v for k, v in exps[name]["train"].items() if k not in ("seed", "amp")}
+        base = {k: v for k, v in exps["saxs_dae"]["train"].items() if k not in ("seed", "amp")}
+        assert spec == base and exps[name]["model_params"] == exps["saxs_dae"]["model_params"]
+        assert exps[name]["train"]["amp"] == ("fp32" not in name)
+    assert sorted(exps[n]["train"]["seed"] for n in overlay["experiments"] if "fp32" in n) == [
+        0,
+        1,
+        2,
+    ]
 
 
 def test_the_gallery_runs_every_family_member_and_generator_the_default_leaves_out():
