@@ -37,9 +37,36 @@ REPO = TESTS.parent
 TIERS = ("unit", "stage", "e2e")
 
 
+# The longest modules first (measured with --durations), so that with one pytest-xdist
+# worker per core and a file per worker (make test) no worker is left with a long module at
+# the end while the other idles: the longest-first rule of scheduling.
+LONGEST_FIRST = (
+    "e2e/test_cluster.py",
+    "e2e/test_workflow.py",
+    "e2e/test_tracking_concurrency.py",
+    "e2e/test_generative_workflow.py",
+    "e2e/test_sources_workflow.py",
+    "e2e/test_anomaly_workflow.py",
+    "e2e/test_image_family_workflow.py",
+    "stage/test_saxs_statistics.py",
+    "stage/test_tracking_store.py",
+    "stage/test_learning.py",
+    "stage/test_cli.py",
+)
+
+
+def _schedule_rank(item) -> int:
+    path = Path(item.path).resolve()
+    rel = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else ""
+    return LONGEST_FIRST.index(rel) if rel in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these markers
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its tier, the directory it is in (``-m "not e2e"`` etc.)."""
+    """Mark every test with its tier, the directory it is in (``-m "not e2e"`` etc.), and
+    put the longest modules first (:data:`LONGEST_FIRST`; a stable sort keeps the order
+    within a module)."""
+    items.sort(key=_schedule_rank)
     for item in items:
         path = Path(item.path).resolve()
         if not path.is_relative_to(TESTS):

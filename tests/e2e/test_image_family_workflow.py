@@ -1,11 +1,10 @@
-"""End to end: one experiment per image task (reconstruct, denoise, super-resolution) and the
-VAE and stacked autoencoder, on an IDX image set, through Snakemake."""
+"""End to end: the stacked autoencoder (layer-wise pretraining, latent figures) and the
+compression study on an IDX image set, through Snakemake. (One experiment per image task,
+denoise and super-resolution included, runs stage by stage in tests/stage/test_cli.py.)"""
 
 import json
 
-import numpy as np
 import pytest
-import xarray as xr
 import yaml
 
 from conftest import run_snakemake, write_idx_set
@@ -22,21 +21,6 @@ def family_run(tmp_path_factory):
         "datasets": {"digits28": {"kind": "images", "collection": "mnist", "source": "idx"}},
         "compression": {"dataset": "digits28", "code_sizes": [2, 16], "epochs": 1},
         "experiments": {
-            "denoise": {
-                "dataset": "digits28",
-                "model": "conv_ae",
-                "task": "denoise",
-                "corrupt": {"noise_mean": 0.5, "noise_sd": 0.5},
-                "train": TRAIN,
-            },
-            "superres": {
-                "dataset": "digits28",
-                "model": "conv_ae",
-                "task": "superres",
-                "corrupt": {"downsample": 2},
-                "train": TRAIN,
-            },
-            "vae": {"dataset": "digits28", "model": "vae", "task": "reconstruct", "train": TRAIN},
             "stacked": {
                 "dataset": "digits28",
                 "model": "stacked_ae",
@@ -49,12 +33,8 @@ def family_run(tmp_path_factory):
     (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     # what the tests read (the per-experiment history/examples figures of images are
     # covered by the SAXS workflow test)
-    targets = [f"results/eval/{e}/metrics.json" for e in cfg["experiments"]]
-    targets += [
-        f"results/figures/{e}/{name}.png"
-        for e in ("vae", "stacked", "denoise")
-        for name in ("latent_space", "latent_walks")
-    ]
+    targets = ["results/eval/stacked/metrics.json"]
+    targets += [f"results/figures/stacked/{name}.png" for name in ("latent_space", "latent_walks")]
     targets += ["results/figures/datasets/digits28/compression.png"]
     proc = run_snakemake(workdir, workdir / "cfg.yaml", "--cores", "2", *targets)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -65,31 +45,13 @@ def metrics(run, experiment):
     return json.loads((run / f"results/eval/{experiment}/metrics.json").read_text())
 
 
-def test_each_task_has_its_baselines(family_run):
-    assert set(metrics(family_run, "denoise")["baselines"]) == {"identity", "gaussian", "median"}
-    assert set(metrics(family_run, "superres")["baselines"]) == {"identity", "bicubic"}
-    assert set(metrics(family_run, "vae")["baselines"]) == {"pca"}
-    assert metrics(family_run, "stacked")["baseline_tuning"]["pca"].endswith(
-        "16 components (the model's code size)"
-    )
-    for name in ("denoise", "superres", "vae", "stacked"):
-        m = metrics(family_run, name)
-        for block in [m, *m["baselines"].values()]:
-            assert -1 <= block["ssim"]["mean"] <= 1
-            assert block["bce"] > 0  # outputs and targets in [0, 1]
-
-
-def test_corrupted_inputs_are_what_the_task_says(family_run):
-    pred = xr.open_zarr(family_run / "results/eval/superres/predictions.zarr")
-    x = pred["input"].values
-    np.testing.assert_array_equal(x[:, ::2, ::2], x[:, 1::2, 1::2])  # 2x2 blocks of one value
-    np.testing.assert_allclose(
-        x[:, ::2, ::2], pred["target"].values.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)), atol=1e-6
-    )
-    noisy = xr.open_zarr(family_run / "results/eval/denoise/predictions.zarr")
-    delta = noisy["input"].values - noisy["target"].values
-    assert 0.1 < delta.mean() < 0.5  # mean-0.5 noise, clipped to [0, 1]
-    assert float(noisy["input"].min()) >= 0 and float(noisy["input"].max()) <= 1
+def test_stacked_model_is_judged_beside_pca_of_its_code_size(family_run):
+    m = metrics(family_run, "stacked")
+    assert set(m["baselines"]) == {"pca"}
+    assert m["baseline_tuning"]["pca"].endswith("16 components (the model's code size)")
+    for block in [m, *m["baselines"].values()]:
+        assert -1 <= block["ssim"]["mean"] <= 1
+        assert block["bce"] > 0  # outputs and targets in [0, 1]
 
 
 def test_stacked_model_records_its_pretraining(family_run):
@@ -99,14 +61,12 @@ def test_stacked_model_records_its_pretraining(family_run):
 
 
 def test_latent_figures_and_downstream_knn(family_run):
-    for experiment in ("vae", "stacked", "denoise"):
-        for name in ("latent_space", "latent_walks"):
-            png = family_run / f"results/figures/{experiment}/{name}.png"
-            assert png.read_bytes()[:4] == b"\x89PNG", (experiment, name)
-    d = metrics(family_run, "vae")["downstream"]
-    assert d["code_size"] == 2
+    for name in ("latent_space", "latent_walks"):
+        png = family_run / f"results/figures/stacked/{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG", name
+    d = metrics(family_run, "stacked")["downstream"]
+    assert d["code_size"] == 16
     assert 0 <= d["accuracy_codes"] <= 1 and 0 <= d["accuracy_pixels"] <= 1
-    assert metrics(family_run, "stacked")["downstream"]["code_size"] == 16
 
 
 def test_compression_study(family_run):

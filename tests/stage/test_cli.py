@@ -149,32 +149,45 @@ def test_verify_names_the_damaged_stores(tmp_path, tiny_config, monkeypatch, cap
     )
 
 
-def test_the_lecture_config_by_hand_up_to_its_reproduction_table(tmp_path, monkeypatch, capsys):
+@pytest.fixture(scope="module")
+def lecture_run(tmp_path_factory):
     """config/lectures.yaml as shipped (only shrunk: 1 epoch, a tiny MNIST-layout directory)
-    runs every stage, and its four published numbers get rows measured on that directory."""
+    through every stage by hand: one experiment per image task (reconstruct, denoise,
+    super-resolution) and the VAE. Returns (directory, config, the reproduction stdout)."""
     from pathlib import Path
 
     from conftest import write_idx_set
 
+    tmp_path = tmp_path_factory.mktemp("lectures")
     repo = Path(__file__).resolve().parents[2]
     cfg = yaml.safe_load((repo / "config" / "lectures.yaml").read_text())
     write_idx_set(tmp_path / "mnist", n_train=64, n_test=32)
     cfg["datasets"]["mnist"]["source"] = str(tmp_path / "mnist")
     for exp in cfg["experiments"].values():
         exp["train"] = dict(exp["train"], epochs=1, threads=1)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "lectures.yaml").write_text(yaml.safe_dump(cfg))
-    c = ["--config", "lectures.yaml"]
-    for stage in ("fetch", "prepare"):
-        assert main([stage, *c]) == 0
-    assert main(["init-mlflow", *c]) == 0
-    for experiment in cfg["experiments"]:
-        assert main(["train", *c, "--experiment", experiment]) == 0
-        assert main(["evaluate", *c, "--experiment", experiment]) == 0
-    capsys.readouterr()
-    assert main(["reproduction", *c]) == 0
-    assert json.loads(capsys.readouterr().out)["missing"] == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        (tmp_path / "lectures.yaml").write_text(yaml.safe_dump(cfg))
+        c = ["--config", "lectures.yaml"]
+        for stage in ("fetch", "prepare"):
+            assert main([stage, *c]) == 0
+        assert main(["init-mlflow", *c]) == 0
+        for experiment in cfg["experiments"]:
+            assert main(["train", *c, "--experiment", experiment]) == 0
+            assert main(["evaluate", *c, "--experiment", experiment]) == 0
+        assert main(["reproduction", *c]) == 0
+    return tmp_path, cfg
+
+
+def _metrics(run, experiment):
+    return json.loads((run / f"results/eval/{experiment}/metrics.json").read_text())
+
+
+def test_the_lecture_config_by_hand_up_to_its_reproduction_table(lecture_run):
+    """Its four published numbers get rows measured on the tiny directory."""
+    tmp_path, _ = lecture_run
     doc = json.loads((tmp_path / "results/reproduction.json").read_text())
+    assert doc["verdicts"]["missing"] == 0
     assert [r["id"] for r in doc["rows"]] == [
         "lecture_mnist_conv_ae",
         "lecture_mnist_denoise",
@@ -183,6 +196,42 @@ def test_the_lecture_config_by_hand_up_to_its_reproduction_table(tmp_path, monke
     ]
     assert {r["config"] for r in doc["rows"]} == {"lectures.yaml"}
     assert all(r["data"].startswith("local: IDX files in ") for r in doc["rows"])
-    vae = json.loads((tmp_path / "results/eval/mnist_vae/metrics.json").read_text())
+    vae = _metrics(tmp_path, "mnist_vae")
     assert doc["rows"][3]["ours"] == vae["test_objective"] > 0
     assert doc["mlflow_experiment"] == "aeflow-lectures"
+
+
+def test_each_task_has_its_baselines(lecture_run):
+    run, _ = lecture_run
+    assert set(_metrics(run, "mnist_denoise")["baselines"]) == {"identity", "gaussian", "median"}
+    assert set(_metrics(run, "mnist_superres")["baselines"]) == {"identity", "bicubic"}
+    assert set(_metrics(run, "mnist_vae")["baselines"]) == {"pca"}
+    for name in ("mnist_conv_ae", "mnist_denoise", "mnist_superres", "mnist_vae"):
+        m = _metrics(run, name)
+        for block in [m, *m["baselines"].values()]:
+            assert -1 <= block["ssim"]["mean"] <= 1
+            assert block["bce"] > 0  # outputs and targets in [0, 1]
+
+
+def test_corrupted_inputs_are_what_the_task_says(lecture_run):
+    import numpy as np
+    import xarray as xr
+
+    run, _ = lecture_run
+    pred = xr.open_zarr(run / "results/eval/mnist_superres/predictions.zarr")
+    x = pred["input"].values
+    np.testing.assert_array_equal(x[:, ::2, ::2], x[:, 1::2, 1::2])  # 2x2 blocks of one value
+    np.testing.assert_allclose(
+        x[:, ::2, ::2], pred["target"].values.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)), atol=1e-6
+    )
+    noisy = xr.open_zarr(run / "results/eval/mnist_denoise/predictions.zarr")
+    delta = noisy["input"].values - noisy["target"].values
+    assert 0.1 < delta.mean() < 0.5  # mean-0.5 noise, clipped to [0, 1]
+    assert float(noisy["input"].min()) >= 0 and float(noisy["input"].max()) <= 1
+
+
+def test_codes_are_judged_downstream_by_knn(lecture_run):
+    run, _ = lecture_run
+    d = _metrics(run, "mnist_vae")["downstream"]
+    assert d["code_size"] == 2
+    assert 0 <= d["accuracy_codes"] <= 1 and 0 <= d["accuracy_pixels"] <= 1
