@@ -88,7 +88,8 @@ def _expand_sweeps(config: Mapping[str, Any], source: str) -> dict[str, Any]:
         if not anomaly or anomaly["classes"] != "each":
             out[name] = exp
             continue
-        classes = _class_names(name, exp, config["datasets"], source)
+        dataset = exp["dataset"]
+        classes = _class_names(name, dataset, config["datasets"].get(dataset), source)
         for k in range(len(classes)):
             one = copy.deepcopy(exp)
             one["anomaly"] |= {"classes": [k], "sweep": name}
@@ -101,16 +102,14 @@ def _expand_sweeps(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def _class_names(
-    name: str, exp: Mapping[str, Any], datasets: Mapping[str, Any], source: str
-) -> list[str]:
-    """The class names of a labelled image dataset an anomaly experiment holds classes of."""
-    ds = datasets.get(exp["dataset"])
+def _class_names(name: str, dataset: str, ds: Mapping[str, Any] | None, source: str) -> list[str]:
+    """The class names of ``dataset`` (its config ``ds``, None if unknown), whose classes
+    experiment ``name`` holds out: a labelled image dataset."""
     kind = kinds.traits(ds["kind"]) if ds is not None and ds["kind"] in kinds.registry() else None
     if kind is None or not kind.collections:
         raise ConfigError(
             f"{source}: experiments.{name}.anomaly.classes: needs a labelled image dataset "
-            f"(kinds {_kinds_with('collections')}); {exp['dataset']!r} is not one"
+            f"(kinds {_kinds_with('collections')}); {dataset!r} is not one"
         )
     return kind.hooks().class_names(ds)
 
@@ -373,7 +372,7 @@ def _check_anomaly(name: str, exp: Mapping[str, Any], ds: Mapping[str, Any], sou
         )
     classes = exp["anomaly"]["classes"]
     if classes is not None:
-        n = len(_class_names(name, exp, {exp["dataset"]: ds}, source))
+        n = len(_class_names(name, exp["dataset"], ds, source))
         if max(classes) >= n:
             raise ConfigError(
                 f"{where}.classes: {max(classes)} is not among the {n} classes of "

@@ -501,19 +501,11 @@ def class_histogram(f: FigureInputs):
 
 def held_out_classes(f: FigureInputs):
     """Test AUROC of the autoencoder and each baseline with every class held out in turn."""
+    from aeflow.evaluation.suites.anomaly import AnomalyDetection
+
     records = [read_json(path) for path in f.files["sweeps"]]
-    sweeps: dict[str, list[dict]] = {}
-    for r in records:
-        sweeps.setdefault(r["sweep"], []).append(r)
     return anomaly_plots.auroc_by_held_out_class(
-        {
-            sweep: (
-                [r["anomalous"] for r in rs],
-                {"autoencoder": [r["auroc"] for r in rs]}
-                | {b: [r["baselines"][b]["auroc"] for r in rs] for b in rs[0]["baselines"]},
-            )
-            for sweep, rs in sweeps.items()
-        },
+        AnomalyDetection.sweep_aurocs(records),
         title=f"{f.target}: every class held out in turn (test AUROC)",
     )
 

@@ -259,6 +259,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
     train_data, val_data = data
     model, tc = trainer.model, spec["train"]
     device_name = describe_device(trainer.device)
+    n_train = len(next(iter(train_data.values())))
+    n_val = len(next(iter(val_data.values()))) if val_data else 0
     log.info(
         "training %s (%s, %d parameters) on %s in %s; %d train / %d val samples",
         experiment,
@@ -266,8 +268,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         sum(p.numel() for p in model.parameters()),
         device_name,
         precision(trainer.device, tc["amp"]),
-        len(next(iter(train_data.values()))),
-        len(next(iter(val_data.values()))) if val_data else 0,
+        n_train,
+        n_val,
     )
     if state is None or run.run_id != state["extra"].get("mlflow_run_id"):
         data_keys = ("dataset", "source", "raw_sha256", "n_train", "n_val", "n_test")
@@ -288,8 +290,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         "best_epoch": trainer.best_epoch,
         "best_val_loss": trainer.best_val,
         "epochs_run": trainer.epoch,
-        "n_train": len(next(iter(train_data.values()))),
-        "n_val": len(next(iter(val_data.values()))) if val_data else 0,
+        "n_train": n_train,
+        "n_val": n_val,
         "device": device_name,
         "precision": arithmetic,
         "fingerprint": trainer.extra_state["fingerprint"],

@@ -193,24 +193,37 @@ class AnomalyDetection:
         return [row]
 
     @staticmethod
+    def sweep_aurocs(records: list[dict[str, Any]]) -> dict[str, tuple[list[str], dict]]:
+        """The anomaly records of ``anomaly.classes: each`` sweeps, by sweep: (the held-out
+        class of each record, method -> its test AUROC per record; ``autoencoder`` first)."""
+        sweeps: dict[str, list[dict[str, Any]]] = {}
+        for t in records:
+            if t.get("sweep"):
+                sweeps.setdefault(t["sweep"], []).append(t)
+        return {
+            sweep: (
+                [t.get("anomalous") for t in ts],
+                {"autoencoder": [t["auroc"] for t in ts]}
+                | {b: [t["baselines"][b]["auroc"] for t in ts] for b in ts[0]["baselines"]},
+            )
+            for sweep, ts in sweeps.items()
+        }
+
+    @staticmethod
     def sweep_rows(records: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """One row per ``anomaly.classes: each`` sweep: the mean and sd of each method's
         test AUROC over the held-out classes."""
-        sweeps: dict[str, list[dict[str, Any]]] = {}
-        for _, t in records:
-            if t.get("sweep"):
-                sweeps.setdefault(t["sweep"], []).append(t)
+        datasets = {t["sweep"]: t["dataset"] for _, t in records if t.get("sweep")}
         rows = []
-        for sweep, ts in sweeps.items():
+        sweeps = AnomalyDetection.sweep_aurocs([t for _, t in records])
+        for sweep, (classes, methods) in sweeps.items():
             row = {
-                "experiment": f"{sweep} (mean ± sd over {len(ts)} held-out classes)",
-                "dataset": ts[0]["dataset"],
+                "experiment": f"{sweep} (mean ± sd over {len(classes)} held-out classes)",
+                "dataset": datasets[sweep],
                 "anomalous": "each class in turn",
             }
-            methods = {"AE": [t["auroc"] for t in ts]} | {
-                name: [t["baselines"][name]["auroc"] for t in ts] for name in ts[0]["baselines"]
-            }
             for name, values in methods.items():
-                row[f"{name} AUROC"] = f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+                label = "AE" if name == "autoencoder" else name
+                row[f"{label} AUROC"] = f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
             rows.append(row)
         return rows
