@@ -69,7 +69,7 @@ readme: setup
 ## test: quality gates and the whole test suite (tiers: tests/unit, tests/stage, tests/e2e),
 ## one pytest worker per core, each test file on one worker
 PYTEST_WORKERS ?= auto
-PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 test: setup test-packages lint
 	$(BIN)/pytest $(PARALLEL)
 

@@ -39,7 +39,9 @@ TIERS = ("unit", "stage", "e2e")
 
 # The longest modules first (measured with --durations), so that with one pytest-xdist
 # worker per core and a file per worker (make test) no worker is left with a long module at
-# the end while the other idles: the longest-first rule of scheduling.
+# the end while the other idles: the longest-first rule of scheduling. (pytest-xdist would
+# otherwise reorder files by their number of tests: the Makefile passes
+# --no-loadscope-reorder.)
 LONGEST_FIRST = (
     "e2e/test_cluster.py",
     "e2e/test_workflow.py",
