@@ -6,7 +6,13 @@ import torch
 from aeflow import plan
 from aeflow.config import validate_config
 from aeflow.models import build_model
-from aeflow.training.callbacks import Callback, Checkpoint, EarlyStopping, ReduceLROnPlateau
+from aeflow.training.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EpochLogger,
+    ReduceLROnPlateau,
+)
 from aeflow.training.loop import Trainer
 from aeflow.training.tracking import flatten
 
@@ -66,6 +72,19 @@ def test_early_stopping_and_lr_plateau():
     trainer = _trainer([_ScriptedVal([1.0, 1.0, 1.0, 1.0]), plateau], lr=4e-3)
     trainer.fit(_data(16), _data(8), epochs=4)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_epoch_log_says_how_far_and_how_long(caplog):
+    trainer = _trainer([EpochLogger()])
+    with caplog.at_level("INFO", logger="aeflow.training.callbacks"):
+        trainer.fit(_data(16), _data(8), epochs=3)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch")]
+    assert [line.split(":")[0] for line in lines] == [
+        "epoch 1 of 3",
+        "epoch 2 of 3",
+        "epoch 3 of 3",
+    ]
+    assert "val_loss" in lines[0] and lines[0].endswith("left)") and "0 s left" in lines[-1]
 
 
 def test_resume_from_checkpoint_reproduces_an_uninterrupted_run(tmp_path):

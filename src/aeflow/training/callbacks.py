@@ -76,28 +76,59 @@ class EarlyStopping(_ValLossPatience):
             trainer.stop = True
 
 
-class ReduceLROnPlateau(_ValLossPatience):
-    """Multiply the LR by ``factor`` after ``patience`` epochs without val_loss improvement.
+class ReduceLROnPlateau(Callback):
+    """Multiply the LR by ``factor`` after ``patience`` epochs without val_loss improvement:
+    torch's scheduler, driven once per epoch with the validation loss.
 
     Keras semantics (the book's): improvement means ``val_loss < best - min_delta``, the wait
-    restarts after a reduction, and the LR never goes below ``min_lr``.
+    restarts after a reduction, the LR never goes below ``min_lr``, and the reduction comes
+    on the ``patience``-th epoch without improvement (torch counts one further: its
+    ``patience`` is ours minus one).
     """
 
     name = "lr_plateau"
 
     def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = 1e-4):
-        super().__init__(patience, min_delta)
-        self.factor, self.min_lr = factor, min_lr
+        self.factor, self.patience, self.min_lr, self.min_delta = (
+            factor,
+            patience,
+            min_lr,
+            min_delta,
+        )
+        self.scheduler = None
+        self._pending: dict[str, Any] | None = None  # a checkpoint's state, until the optimizer
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        from torch.optim.lr_scheduler import ReduceLROnPlateau as TorchPlateau
+
+        self.scheduler = TorchPlateau(
+            trainer.optimizer,
+            mode="min",
+            factor=self.factor,
+            patience=self.patience - 1,
+            threshold=self.min_delta,
+            threshold_mode="abs",
+            min_lr=self.min_lr,
+        )
+        if self._pending is not None:
+            self.scheduler.load_state_dict(self._pending)
+            self._pending = None
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if self._improved(record) or self.wait < self.patience:
-            return
-        for group in trainer.optimizer.param_groups:
-            new = max(group["lr"] * self.factor, self.min_lr)
-            if new < group["lr"]:
-                log.info("reducing learning rate %.3g -> %.3g", group["lr"], new)
-            group["lr"] = new
-        self.wait = 0
+        before = [group["lr"] for group in trainer.optimizer.param_groups]
+        self.scheduler.step(record["val_loss"])
+        after = trainer.optimizer.param_groups[0]["lr"]
+        if after < before[0]:
+            log.info("reducing learning rate %.3g -> %.3g", before[0], after)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scheduler.state_dict() if self.scheduler is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scheduler is None:
+            self._pending = state
+        else:
+            self.scheduler.load_state_dict(state)
 
 
 class Checkpoint(Callback):
@@ -116,23 +147,34 @@ class Checkpoint(Callback):
 
 
 class EpochLogger(Callback):
-    """One human-readable line per epoch in the job log."""
+    """One human-readable line per epoch in the job log: "epoch k of N", the losses, the
+    epoch's time, and the time spent and left (at the mean epoch time so far; early stopping
+    may end sooner)."""
 
     name = "epoch_logger"
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
-        if "train_loss" not in record:  # the adversarial loop: every term it recorded
+        if "train_loss" in record:
+            val = f"  val_loss {record['val_loss']:.4g}" if "val_loss" in record else ""
+            terms = f"train_loss {record['train_loss']:.4g}{val}  lr {record['lr']:.3g}"
+        else:  # the adversarial loop: every term it recorded
             terms = "  ".join(
                 f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds")
             )
-            log.info("epoch %d: %s  (%.1f s)", record["epoch"], terms, record["seconds"])
-            return
-        val = f"  val_loss {record['val_loss']:.4g}" if "val_loss" in record else ""
+        spent = sum(h["seconds"] for h in trainer.history)
+        left = spent / len(trainer.history) * max(trainer.epochs - record["epoch"], 0)
         log.info(
-            "epoch %d: train_loss %.4g%s  lr %.3g  (%.1f s)",
+            "epoch %d of %d: %s  (%.1f s; %s spent, %s left)",
             record["epoch"],
-            record["train_loss"],
-            val,
-            record["lr"],
+            trainer.epochs,
+            terms,
             record["seconds"],
+            _minutes(spent),
+            _minutes(left),
         )
+
+
+def _minutes(seconds: float) -> str:
+    """``1 min 05 s`` / ``42 s``: a duration as a person reads it in a log."""
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"

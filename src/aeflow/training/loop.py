@@ -76,6 +76,7 @@ class Trainer:
         self.schedule = schedule
         self.monitor, self.maximize = monitor, maximize
         self.epoch = 0  # completed epochs
+        self.epochs = 0  # the epochs asked of fit
         self.history: list[dict[str, float]] = []
         self.best_val = -math.inf if maximize else math.inf
         self.best_epoch = 0
@@ -207,6 +208,7 @@ class Trainer:
             }
 
     def fit(self, train: TensorData, val: TensorData | None, epochs: int) -> list[dict[str, float]]:
+        self.epochs = epochs
         for cb in self.callbacks:
             cb.on_train_begin(self)
         if self.epoch:
