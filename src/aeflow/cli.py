@@ -25,12 +25,13 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from aeflow import memory, plan
+from aeflow import __version__, memory, plan
 from aeflow.config import ConfigError, load_config
 
-_CONFIG_FILE = "config/config.yaml"  # the --config of this invocation (tables name it)
+DEFAULT_CONFIG = "config/config.yaml"
+_CONFIG_FILE = DEFAULT_CONFIG  # the --config of this invocation (tables name it)
 
 
 def _pick(config, section: str, name: str | None) -> str:
@@ -202,20 +203,69 @@ def _verify(config, name: str | None, threads: int) -> None:
         )
 
 
-# stage -> (config section its --name picks from, or None; the function)
-STAGES: dict[str, tuple[str | None, Callable[[Any, Any, int], None]]] = {
-    "check": (None, _check),
-    "fetch": ("datasets", _fetch),
-    "prepare": ("datasets", _prepare),
-    "init-mlflow": (None, _init_mlflow),
-    "verify": (None, _verify),
-    "reproduction": (None, _reproduction),
-    "train": ("experiments", _train),
-    "evaluate": ("experiments", _evaluate),
-    "anomaly": ("experiments", _anomaly),
-    "classifier": ("datasets", _classifier),
-    "generate": ("experiments", _generate),
+class Stage(NamedTuple):
+    section: str | None  # the config section its --dataset / --experiment picks from
+    run: Callable[[Any, Any, int], None]
+    summary: str  # its line in `aeflow --help` and the head of `aeflow <stage> --help`
+    threads: bool = False  # whether it takes --threads
+
+
+STAGES: dict[str, Stage] = {
+    "check": Stage(None, _check, "validate a config and print it with every default filled"),
+    "fetch": Stage(
+        "datasets", _fetch, "simulate, download or copy a dataset's raw file (hash-checked)"
+    ),
+    "prepare": Stage(
+        "datasets", _prepare, "log-scale, normalize and split a raw file into its Zarr store"
+    ),
+    "init-mlflow": Stage(None, _init_mlflow, "create the MLflow store and experiment (once)"),
+    "verify": Stage(None, _verify, "check every Zarr store under results/ against its manifest"),
+    "reproduction": Stage(
+        None, _reproduction, "the published numbers beside ours, from the records written"
+    ),
+    "train": Stage("experiments", _train, "train an experiment's model (resumes)", True),
+    "evaluate": Stage(
+        "experiments", _evaluate, "test loss, physics metrics and baselines of a model", True
+    ),
+    "anomaly": Stage(
+        "experiments", _anomaly, "anomaly scores, ROC, thresholds and baselines", True
+    ),
+    "classifier": Stage(
+        "datasets", _classifier, "the feature classifier that judges generated samples", True
+    ),
+    "generate": Stage(
+        "experiments", _generate, "sample a generator and judge it (FD, precision, recall)", True
+    ),
 }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aeflow",
+        description=__doc__.split("\n\n")[0].replace("``", ""),
+        epilog="`aeflow <stage> --help` shows a stage's options. The whole chain: snakemake.",
+    )
+    parser.add_argument("--version", action="version", version=f"aeflow {__version__}")
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
+    for name, stage in STAGES.items():
+        sub = stages.add_parser(
+            name, help=stage.summary, description=f"aeflow {name}: {stage.summary}."
+        )
+        sub.add_argument(
+            "--config", default=DEFAULT_CONFIG, help="YAML config file (default: %(default)s)"
+        )
+        if stage.section == "datasets":
+            sub.add_argument(
+                "--dataset", help="dataset name (may be left out when the config has one)"
+            )
+        elif stage.section == "experiments":
+            sub.add_argument(
+                "--experiment", help="experiment name (may be left out when the config has one)"
+            )
+        if stage.threads:
+            sub.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
+        sub.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return parser
 
 
 def _check_judged_by(config, stage: str, name: str) -> None:
@@ -234,28 +284,21 @@ def _check_judged_by(config, stage: str, name: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the aeflow command (not a call from Python): glibc's malloc tuned
         memory.restart_with_malloc_tunables()
-    parser = argparse.ArgumentParser(prog="aeflow", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=list(STAGES))
-    parser.add_argument("--config", default="config/config.yaml", help="YAML config file")
-    parser.add_argument("--dataset", help="dataset name (fetch, prepare, classifier)")
-    parser.add_argument("--experiment", help="experiment name (train, evaluate, anomaly, generate)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    section, run = STAGES[args.stage]
+    stage = STAGES[args.stage]
     global _CONFIG_FILE
     _CONFIG_FILE = args.config
     try:
         config = load_config(args.config)
         name = None
-        if section is not None:
-            wanted = args.dataset if section == "datasets" else args.experiment
-            name = _pick(config, section, wanted)
+        if stage.section is not None:
+            wanted = args.dataset if stage.section == "datasets" else args.experiment
+            name = _pick(config, stage.section, wanted)
             _check_judged_by(config, args.stage, name)
-        run(config, name, args.threads)
+        stage.run(config, name, getattr(args, "threads", 1))
     except Exception as exc:
         if args.debug:
             raise
