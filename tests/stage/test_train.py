@@ -279,3 +279,39 @@ def test_fine_tuning_starts_from_the_other_experiments_weights(tmp_path, prepare
             tmp_path / "cd",
             init_weights=weights,
         )
+
+
+def test_trained_model_is_registered_and_loads_by_alias(tmp_path, prepared_store):
+    import mlflow
+    import mlflow.pytorch
+    from mlflow.tracking import MlflowClient
+
+    exp, _ = _exp_cfg(epochs=2)
+    mlflow_cfg = _tracking(tmp_path)
+    first = train("toy_dae", exp, mlflow_cfg, prepared_store, tmp_path / "m1", tmp_path / "c1")
+    worse = dict(exp, train=dict(exp["train"], epochs=1, learning_rate=1e-6))
+    second = train("toy_dae", worse, mlflow_cfg, prepared_store, tmp_path / "m2", tmp_path / "c2")
+    assert second["best_val_loss"] > first["best_val_loss"]
+
+    client = MlflowClient(mlflow_cfg["tracking_uri"])
+    name = "t.toy_dae"  # <MLflow experiment>.<experiment>
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    assert int(client.get_model_version_by_alias(name, "best").version) == 1  # lower val loss
+    version = client.get_model_version_by_alias(name, "best")
+    assert float(version.tags["val_loss"]) == pytest.approx(first["best_val_loss"])
+
+    # the registered model is the trained one: same outputs as model.pt rebuilt by aeflow
+    mlflow.set_tracking_uri(mlflow_cfg["tracking_uri"])
+    loaded = mlflow.pytorch.load_model(f"models:/{name}@best", map_location="cpu").eval()
+    ours, _ = load_trained(tmp_path / "m1")
+    x = torch.rand(3, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), ours(x))
+    info = mlflow.models.get_model_info(f"models:/{name}@best")
+    assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 1, 16, 16)
+
+    # the prepared store is the run's input, with its content digest
+    run = client.get_run(version.run_id)
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
+    assert dataset.name == "toy" and len(dataset.digest) == 32

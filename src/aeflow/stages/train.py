@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 import aeflow
-from aeflow import memory
+from aeflow import memory, plan
 from aeflow.atomic import atomic_path, write_json
 from aeflow.config import watches_validation
 from aeflow.data.sources import sha256_file
@@ -27,6 +27,7 @@ from aeflow.models import build_model
 from aeflow.models.trained import load_weights, save_trained
 from aeflow.plan import training_spec
 from aeflow.stages import PathLike
+from aeflow.training import tracking
 from aeflow.training.callbacks import Checkpoint
 from aeflow.training.pretrain import greedy_layerwise
 from aeflow.training.recipe import build_trainer, experiment_tensors, load_checkpoint
@@ -192,6 +193,31 @@ def _write_outputs(trainer, description, history, out_dir: Path, run) -> None:
     )
 
 
+def _register(experiment, model, train_data, description, mlflow_cfg, run) -> None:
+    """The trained model as an MLflow model in the registry (aliases latest and best): the
+    autoencoder with two training inputs as its example, a GAN's sampling generator with two
+    latent vectors (a conditional one, which also needs labels, without an example)."""
+    model = model.cpu().eval()
+    if model.adversarial:
+        net = model.generator_ema if model.generator_ema is not None else model.generator
+        example = None if model.conditional else model.noise(2, "cpu")
+    else:
+        net, example = model, train_data["input"][:2].cpu()
+    version = tracking.log_model(
+        run,
+        mlflow_cfg["tracking_uri"],
+        net,
+        example,
+        tracking.registered_name(mlflow_cfg["experiment"], experiment),
+        description["best_val_loss"] if not model.adversarial else None,
+    )
+    log.info(
+        "MLflow model registered: %s version %d",
+        tracking.registered_name(mlflow_cfg["experiment"], experiment),
+        version,
+    )
+
+
 def train(
     experiment: str,
     spec: dict[str, Any],
@@ -243,6 +269,7 @@ def train(
         trainer.callbacks += [MlflowCallback(run), Checkpoint(ckpt_path)]
         description = _fit(experiment, spec, ds, trainer, (train_data, val_data), run, state)
         _write_outputs(trainer, description, trainer.history, out_dir, run)
+        _register(experiment, trainer.model, train_data, description, mlflow_cfg, run)
     except BaseException as exc:
         run.finish_quietly("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
@@ -276,6 +303,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
         run.log_params(
             {"experiment": experiment, **spec, "data": {k: ds.attrs.get(k) for k in data_keys}}
         )
+        digest = ds.attrs["content_sha256"]
+        tracking.log_dataset(run, spec["dataset"], digest, plan.prepared(spec["dataset"]))
     arithmetic = precision(trainer.device, tc["amp"])
     run.set_tags({"aeflow.device": device_name, "aeflow.precision": arithmetic})
     fresh = state is None and trainer.extra_state["initialized_from"] is None

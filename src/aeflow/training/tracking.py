@@ -265,3 +265,102 @@ def attach_to_training_run(
     info = read_json(Path(model_dir) / "run.json")
     run = Run(info["tracking_uri"], info["experiment"], "", run_id=info["run_id"], reopen=False)
     run.log_artifacts(paths, artifact_path)
+
+
+# ---- models and datasets as MLflow knows them --------------------------------------------
+def log_dataset(run: Run, name: str, digest: str, source: str, context: str = "training") -> None:
+    """The prepared store as an input of the run (the UI's Datasets panel): its name, the
+    first characters of its content digest, and its path."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    dataset = Dataset(name=name, digest=digest[:32], source_type="local", source=str(source))
+    inputs = [DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)])]
+    _retry(lambda: run.client.log_inputs(run.run_id, datasets=inputs), "log dataset")
+
+
+def registered_name(mlflow_experiment: str, experiment: str) -> str:
+    """The registry name of an experiment's models: ``<MLflow experiment>.<experiment>``
+    (one store may hold several MLflow experiments with equally named experiments)."""
+    return f"{mlflow_experiment}.{experiment}"
+
+
+def log_model(
+    run: Run,
+    tracking_uri: str,
+    model,
+    example,
+    name: str,
+    val_loss: float | None,
+) -> int:
+    """Log ``model`` (an ``nn.Module`` on the CPU, eval mode) to the run as an MLflow PyTorch
+    model - signature and input example from ``example`` (a batch of inputs, or None), so
+    ``mlflow.pytorch.load_model("models:/<name>@best")`` works - and register it as a new
+    version of ``name``. ``models:/<name>/latest`` is the newest version (MLflow reserves the
+    alias "latest"); the alias ``best`` moves to this version when its ``val_loss`` is the
+    lowest so far (a model without one, e.g. a GAN whose critic losses do not compare between
+    runs, takes ``best`` as the newest). Returns the version number."""
+    import mlflow
+    import mlflow.pytorch
+    import torch
+    from mlflow.models import infer_signature
+
+    signature = input_example = None
+    if example is not None:
+        with torch.no_grad():
+            out = model(example)
+        out = out[0] if isinstance(out, tuple) else out
+        input_example = example.numpy()
+        signature = infer_signature(input_example, out.float().numpy())
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run.run_id):
+        info = _retry(
+            lambda: mlflow.pytorch.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=input_example,
+                serialization_format="pickle",  # any module; torch.export would trace it
+                # stated, not inferred: inference imports and scans every package (seconds)
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "aeflow"],
+            ),
+            "log model",
+        )
+    version = _retry(
+        lambda: run.client.create_model_version(
+            name=_registered(run.client, name),
+            source=info.model_uri,
+            run_id=run.run_id,
+            model_id=info.model_id,
+            tags={} if val_loss is None else {"val_loss": repr(float(val_loss))},
+        ),
+        "register model",
+    ).version
+    if _is_best(run.client, name, val_loss):
+        run.client.set_registered_model_alias(name, "best", version)
+    return int(version)
+
+
+def _registered(client, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        with contextlib.suppress(MlflowException):  # another job created it meanwhile
+            client.create_registered_model(
+                name, description="an aeflow experiment; alias best: the lowest validation loss"
+            )
+    return name
+
+
+def _is_best(client, name: str, val_loss: float | None) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    if val_loss is None:
+        return True
+    try:
+        best = client.get_model_version_by_alias(name, "best")
+    except MlflowException:
+        return True
+    previous = best.tags.get("val_loss")
+    return previous is None or float(val_loss) <= float(previous)
