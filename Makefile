@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: setup data-packages test-packages debian-packages run report readme test lint unit stage e2e bench bench-peer-env bench-peer clean
+.PHONY: setup data-packages test-packages debian-packages run smoke report readme test lint unit stage e2e bench bench-peer-env bench-peer clean
 
 # Debian packages: the real Fashion-MNIST the default workflow reads (IDX files under
 # /usr/share/datasets/fashion-mnist), and for the tests only a single-node SLURM (the cluster
@@ -56,6 +56,13 @@ run: setup
 	else \
 		$(BIN)/snakemake --report results/report.html && echo "report: results/report.html"; \
 	fi
+
+## smoke: every stage on tiny simulated data (.test/config/config.yaml, about two minutes),
+## results and report under .test/results: the way to look before the full run
+smoke: setup
+	$(BIN)/snakemake --cores $(CORES) --directory .test
+	$(BIN)/snakemake --directory .test --report results/report.html
+	@echo "report: .test/results/report.html"
 
 report: setup
 	$(BIN)/snakemake --report results/report.html

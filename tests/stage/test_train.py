@@ -311,6 +311,10 @@ def test_trained_model_is_registered_and_loads_by_alias(tmp_path, prepared_store
     info = mlflow.models.get_model_info(f"models:/{name}@best")
     assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 1, 16, 16)
 
+    # aeflow's own files stay beside the MLflow model in the run's artifacts
+    own = {a.path for a in client.list_artifacts(version.run_id, "model")}
+    assert {"model/model.pt", "model/model.json", "model/history.csv"} <= own
+
     # the prepared store is the run's input, with its content digest
     run = client.get_run(version.run_id)
     (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]

@@ -155,6 +155,24 @@ def test_shipped_configs_are_valid():
     assert paper["experiments"]["saxs_dae"]["train"]["epochs"] == 15
 
 
+def test_the_smoke_config_reaches_every_stage_offline():
+    """.test/config/config.yaml (make smoke): simulated data only, and a target of every
+    stage - evaluation, spectra, anomaly, generation, the classifier behind it, figures,
+    the summary and the reproduction table."""
+    from aeflow import plan
+
+    cfg = load_config(REPO / ".test" / "config" / "config.yaml")
+    assert {d["source"] for d in cfg["datasets"].values()} == {"simulate"}
+    the_plan = plan.Plan(cfg)
+    targets = the_plan.targets()
+    for stage in ("eval", "anomaly", "generative", "figures", "summary"):
+        assert any(t.startswith(f"results/{stage}/") for t in targets), stage
+    assert any(t.endswith("spectra.zarr") for t in targets)
+    assert "results/reproduction.json" in targets
+    assert any(the_plan.uses_classifier(e) for e in cfg["experiments"])
+    assert max(d["n_samples"] for d in cfg["datasets"].values()) <= 1000  # minutes, not hours
+
+
 def test_the_anomaly_study_runs_both_jet_directions_and_every_held_out_class():
     cfg = load_config(REPO / "config" / "anomaly.yaml")
     exps = cfg["experiments"]

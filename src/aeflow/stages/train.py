@@ -210,6 +210,7 @@ def _register(experiment, model, train_data, description, mlflow_cfg, run) -> No
         example,
         tracking.registered_name(mlflow_cfg["experiment"], experiment),
         description["best_val_loss"] if not model.adversarial else None,
+        logged_name=f"{experiment}-pytorch",
     )
     log.info(
         "MLflow model registered: %s version %d",

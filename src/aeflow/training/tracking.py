@@ -291,11 +291,14 @@ def log_model(
     example,
     name: str,
     val_loss: float | None,
+    logged_name: str = "pytorch-model",
 ) -> int:
     """Log ``model`` (an ``nn.Module`` on the CPU, eval mode) to the run as an MLflow PyTorch
     model - signature and input example from ``example`` (a batch of inputs, or None), so
     ``mlflow.pytorch.load_model("models:/<name>@best")`` works - and register it as a new
-    version of ``name``. ``models:/<name>/latest`` is the newest version (MLflow reserves the
+    version of ``name``. In the run the model is ``logged_name``: a name with a hyphen, which
+    no experiment or artifact folder of ours has (a logged model shadows the run's artifact
+    folder of its name). ``models:/<name>/latest`` is the newest version (MLflow reserves the
     alias "latest"); the alias ``best`` moves to this version when its ``val_loss`` is the
     lowest so far (a model without one, e.g. a GAN whose critic losses do not compare between
     runs, takes ``best`` as the newest). Returns the version number."""
@@ -316,7 +319,7 @@ def log_model(
         info = _retry(
             lambda: mlflow.pytorch.log_model(
                 model,
-                name="model",
+                name=logged_name,
                 signature=signature,
                 input_example=input_example,
                 serialization_format="pickle",  # any module; torch.export would trace it
