@@ -51,19 +51,39 @@ def gdrive_url(file_id: str) -> str:
     return f"https://drive.google.com/uc?export=download&id={file_id}"
 
 
+RETRIES = 3  # further attempts after a failed HTTP download (pooch waits between them)
+
+
 def _download_url(url: str, dest: Path, timeout_s: float) -> None:
+    """``file://`` copied; HTTP(S) through pooch: a progress bar in the job log, and retries
+    (with pauses) when the connection fails or a transfer is cut short."""
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in ("http", "https", "file"):
         raise RawDataError(f"{url}: unsupported URL scheme {scheme!r}")
-    with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
-        shutil.copyfileobj(response, out, length=1 << 20)
-        expected = response.headers.get("Content-Length")
-        got = out.tell()
-    if expected is not None and expected.isdigit() and got != int(expected):
+    if scheme == "file":
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
+            shutil.copyfileobj(response, out, length=1 << 20)
+        return
+    import pooch
+    import requests
+
+    store = pooch.create(
+        path=dest.parent,
+        base_url="",
+        registry={dest.name: None},  # the hash is checked by us, with the config's name for it
+        urls={dest.name: url},
+        retry_if_failed=RETRIES,
+    )
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=timeout_s)
+    logging.getLogger("pooch").setLevel(logging.WARNING)  # our log line says what came
+    try:
+        store.fetch(dest.name, downloader=downloader)
+    except requests.exceptions.ChunkedEncodingError as exc:  # fewer bytes than promised
         raise RawDataError(
-            f"{url}: download cut short: {got} of {int(expected)} bytes (Content-Length); "
-            "run again to retry"
-        )
+            f"{url}: download cut short after {1 + RETRIES} attempts ({exc}); run again to retry"
+        ) from exc
+    except requests.exceptions.RequestException as exc:
+        raise OSError(str(exc)) from exc
 
 
 def _download_gdrive(file_id: str, dest: Path) -> None:
