@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import aeflow
 from aeflow.config import validate_config
 from aeflow.data import jets, saxs, sources
 from aeflow.data.airshowers import to_signal
@@ -49,6 +50,17 @@ def test_fetch_local_file_and_prepare(tmp_path, raw_saxs):
     assert float(ds["input"].max()) <= 1.1
     # every image's speckle maximum maps to 1
     np.testing.assert_allclose(ds["input"].max(dim=("y", "x")).values, 1.0, rtol=1e-6)
+    # CF-style: conventions, a history line, units UDUNITS parses, the scaling named
+    assert ds.attrs["Conventions"] == "CF-1.11"
+    assert ds.attrs["history"] == f"aeflow {aeflow.__version__} prepare saxs from {raw}"
+    assert ds["input"].attrs["units"] == "1"
+    assert ds["input"].attrs["scaling"] == "log10(counts + offset) / log_scale"
+    # the same raw file and config give the same store, byte for byte
+    prepare("saxs", cfg, raw, tmp_path / "again.zarr")
+    assert (
+        open_store(tmp_path / "again.zarr").attrs["content_sha256"]
+        == (open_store(out).attrs["content_sha256"])
+    )
 
 
 def test_fetch_local_file_wrong_hash(tmp_path, raw_saxs):
@@ -191,6 +203,12 @@ def test_top_tagging_reader_and_prepare(tmp_path):
     np.testing.assert_allclose(
         ds["jet_mass"].values, invariant_mass(c.astype(np.float64)), rtol=1e-4
     )
+    # pixel centres in (eta, phi) offsets: 40 pixels over +-0.8, symmetric about the axis
+    for axis in ("x", "y"):
+        centres = ds[axis].values
+        assert len(centres) == 40 and centres[0] == pytest.approx(-0.78)
+        np.testing.assert_allclose(centres, -centres[::-1])
+    assert ds["y"].attrs["units"] == "rad"
 
 
 # ---- generative kinds: the book's air showers, Galaxy10 ------------------------------------------

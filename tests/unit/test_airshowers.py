@@ -295,6 +295,9 @@ def test_prepare_scales_by_the_training_split(tmp_path):
     assert train.min() >= 0 and train.max() == pytest.approx(1.0)
     assert ds["input"].values.max() > 1  # the test footprint's 2000 VEM, not seen in training
     assert ds["energy"].attrs["units"] == "eV" and ds["core_x"].attrs["units"] == "m"
+    # station positions in metres, the array centre at 0
+    np.testing.assert_allclose(ds["x"].values, (np.arange(9) - 4) * SPACING)
+    assert ds["y"].attrs["units"] == "m" and ds["input"].attrs["units"] == "1"
     assert "zenith" not in ds
     back = airshowers.to_signal(ds["input"].values, ds.attrs)
     np.testing.assert_allclose(back, signals, rtol=1e-5, atol=1e-4)

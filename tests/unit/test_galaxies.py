@@ -258,6 +258,7 @@ def test_simulated_npz_through_the_kind(tmp_path):
     assert len(labels) == 20 and set(labels) <= {0, 1, 2}
     ds = galaxies.prepare((images, labels), cfg, str(path), split)
     assert ds["input"].shape == (20, 3, 32, 32)
+    assert list(ds["channel"].values) == ["R", "G", "B"]
     np.testing.assert_allclose(ds["input"].values, images.transpose(0, 3, 1, 2) / 255, atol=1e-6)
 
 

@@ -180,11 +180,20 @@ def prepare(
     if "core" in extras:
         data["core_x"] = (("sample",), extras["core"][:, 0].astype(np.float32))
         data["core_y"] = (("sample",), extras["core"][:, 1].astype(np.float32))
-    ds = xr.Dataset(data, coords={"sample": np.arange(len(signals))})
-    long_name = (
+    # station positions: the array centre at 0 (aeflow.evaluation.observables)
+    h, w = values.shape[1:]
+    pitch = spacing(dataset_cfg)
+    positions = {
+        "y": (np.arange(h) - (h - 1) / 2) * pitch,
+        "x": (np.arange(w) - (w - 1) / 2) * pitch,
+    }
+    ds = xr.Dataset(data, coords={"sample": np.arange(len(signals))} | positions)
+    ds["x"].attrs = {"long_name": "station x (grid column) from the array centre", "units": "m"}
+    ds["y"].attrs = {"long_name": "station y (grid row) from the array centre", "units": "m"}
+    scaling = (
         "log10(1 + station signal / VEM) / scale" if transform == "log1p" else "signal / scale"
     )
-    ds["input"].attrs = {"long_name": long_name}
+    ds["input"].attrs = {"long_name": "station signal", "units": "1", "scaling": scaling}
     ds["target"].attrs = ds["input"].attrs
     for key, (name, unit) in VARIABLE_ATTRS.items():
         if key in ds:

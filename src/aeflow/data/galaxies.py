@@ -208,13 +208,10 @@ def prepare(
             "target": (("sample", "channel", "y", "x"), out),
             "label": (("sample",), labels.astype(np.int16)),
         },
-        coords={"sample": np.arange(n)},
+        coords={"sample": np.arange(n), "channel": ["R", "G", "B"]},
     )
-    ds["input"].attrs = {
-        "long_name": "pixel intensity",
-        "units": "1 (scaled to [0, 1])",
-        "channels": "R, G, B",
-    }
+    ds["channel"].attrs = {"long_name": "colour channel"}
+    ds["input"].attrs = {"long_name": "pixel intensity", "units": "1", "scaling": "[0, 1]"}
     ds["target"].attrs = ds["input"].attrs
     ds["label"].attrs = {"long_name": "class", "class_names": list(CLASS_NAMES)}
     classes = {k: list(v) if not isinstance(v, int) else [v] for k, v in pp["classes"].items()}

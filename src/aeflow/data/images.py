@@ -314,7 +314,7 @@ def prepare(
         },
         coords={"sample": np.arange(len(images))},
     )
-    ds["input"].attrs = {"long_name": "pixel intensity", "units": "1 (scaled to [0, 1])"}
+    ds["input"].attrs = {"long_name": "pixel intensity", "units": "1", "scaling": "[0, 1]"}
     ds["target"].attrs = ds["input"].attrs
     ds["label"].attrs = {"long_name": "class", "class_names": list(classes)}
     ds["is_anomaly"].attrs = {"long_name": f"held-out classes {[classes[c] for c in anomalous]}"}

@@ -171,6 +171,8 @@ def prepare(
         # softens the leading pixel's dominance of squared errors (complexity bias)
         images = np.sqrt(images)
     total = c.sum(axis=1)
+    edges = np.linspace(-pp["radius"], pp["radius"], pp["n_pixels"] + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
     ds = xr.Dataset(
         {
             "input": (("sample", "y", "x"), images),
@@ -179,8 +181,16 @@ def prepare(
             "jet_mass": (("sample",), invariant_mass(c).astype(np.float32)),
             "jet_pt": (("sample",), np.hypot(total[:, 1], total[:, 2]).astype(np.float32)),
         },
-        coords={"sample": np.arange(len(c))},
+        coords={"sample": np.arange(len(c)), "y": centres, "x": centres},
     )
+    ds["x"].attrs = {
+        "long_name": "pseudorapidity-like offset from the jet axis (principal axis vertical)",
+        "units": "1",
+    }
+    ds["y"].attrs = {
+        "long_name": "azimuth-like offset from the jet axis (along the principal axis)",
+        "units": "rad",
+    }
     ds["input"].attrs = {
         "long_name": "jet image (pt per pixel, unit sum)"
         + (", square root" if pp["pixel_transform"] == "sqrt" else "")

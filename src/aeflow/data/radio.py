@@ -147,8 +147,9 @@ def prepare(
         },
         coords={"sample": np.arange(n), "time": np.arange(t) * (1e3 / rate)},
     )
-    ds["input"].attrs = {"long_name": "recorded trace (signal + noise)", "units": "norm_std"}
-    ds["target"].attrs = {"long_name": "air-shower signal", "units": "norm_std"}
+    scaled = {"units": "1", "scaling": "voltage / norm_std"}
+    ds["input"].attrs = {"long_name": "recorded trace (signal + noise)"} | scaled
+    ds["target"].attrs = {"long_name": "air-shower signal"} | scaled
     ds["snr"].attrs = {"long_name": "max|signal| / RMS(trace - signal); 0 for noise-only"}
     ds["has_signal"].attrs = {"long_name": "trace holds an air-shower pulse"}
     ds["time"].attrs = {"units": "ns"}

@@ -101,18 +101,22 @@ def to_dataset(inputs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> xr
             "x": np.arange(w),
         },
     )
+    scaling = "log10(counts + offset) / log_scale"
     ds["input"].attrs = {
         "long_name": "speckled (coherent) scattering pattern",
-        "units": "log10(counts + offset) / log_scale",
+        "units": "1",
+        "scaling": scaling,
     }
     ds["target"].attrs = {
         "long_name": "speckle-free (incoherent) scattering pattern",
-        "units": "log10(counts + offset) / log_scale",
+        "units": "1",
+        "scaling": scaling,
     }
     ds["log_scale"].attrs = {
         "long_name": "per-image maximum of log10(speckle + offset), the normalization divisor",
     }
-    ds["y"].attrs = ds["x"].attrs = {"units": "detector pixel"}
+    ds["y"].attrs = {"long_name": "detector row", "units": "1"}  # pixel index
+    ds["x"].attrs = {"long_name": "detector column", "units": "1"}
     return ds
 
 

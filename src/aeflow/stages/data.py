@@ -103,6 +103,11 @@ def provenance(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike) -> di
     """The attrs that say where a prepared store came from and how it was made."""
     attrs = {
         "title": f"aeflow prepared dataset {name!r} (kind {dataset_cfg['kind']})",
+        # CF-style metadata: units UDUNITS can parse ("1" = dimensionless, with the scaling
+        # in the variable's long_name), coordinates with their physical axes
+        "Conventions": "CF-1.11",
+        # no time stamp: the same raw file and config give the same bytes (and digest)
+        "history": f"aeflow {aeflow.__version__} prepare {name} from {raw_path}",
         "dataset": name,
         "kind": dataset_cfg["kind"],
         "source": dataset_cfg["source"],

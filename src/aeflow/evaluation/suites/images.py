@@ -44,7 +44,8 @@ class ImageDenoising:
         tune = "val" if (ds["split"].values == "val").any() else "train"
         val_input = split_values(ds, tune, "input")[:TUNING_SAMPLES]
         val_target = split_values(ds, tune, "target")[:TUNING_SAMPLES]
-        self.units = ds["input"].attrs.get("units", "normalized")
+        attrs = ds["input"].attrs  # the loss is in the scaled values' units
+        self.units = attrs.get("scaling", attrs.get("units", "normalized"))
         if corrupt and corrupt["downsample"]:
             f = int(corrupt["downsample"])
             self.filters = [
