@@ -151,3 +151,27 @@ def test_unknown_figures_are_refused(tmp_path, figure, dataset_scope, message):
     with pytest.raises(ValueError, match=message):
         draw(figure, FigureInputs("t", {}), out, dataset_scope=dataset_scope)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "rows"),
+    [
+        ("denoise", ["noisy", "denoised", "true"]),
+        ("superres", ["low resolution", "upscaled", "true"]),
+        ("reconstruct", ["input", "reconstruction"]),  # the target is the input: once
+    ],
+)
+def test_example_rows_are_named_for_the_task(task, rows):
+    import xarray as xr
+
+    images = np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4)
+    pred = xr.Dataset(
+        {
+            k: (("sample", "y", "x"), images + i)
+            for i, k in enumerate(("input", "prediction", "target"))
+        }
+    )
+    got = figures._example_rows(pred, 2, task)
+    assert list(got) == rows
+    assert all(v.shape == (2, 4, 4) for v in got.values())
+    np.testing.assert_array_equal(got[rows[1]], images[:2] + 1)  # the model's output

@@ -16,12 +16,14 @@ def denoising_rows(
     residual_of: tuple[str, str] | None = ("denoised", "true"),
     vmin: float = 0.0,
     vmax: float = 1.1,
+    value_label: str = "normalized log intensity",
     title: str | None = None,
 ):
     """Rows of images (the book's figure): e.g. noisy / denoised / true, plus residuals.
 
     ``rows`` maps a row label to images of shape (n, H, W); all rows share the colour scale
-    ``[vmin, vmax]``. The residual row (``a - b``) uses a symmetric diverging scale.
+    ``[vmin, vmax]``, labelled ``value_label``. The residual row (``a - b``) uses a
+    symmetric diverging scale.
     """
     labels = list(rows)
     n = len(next(iter(rows.values())))
@@ -31,9 +33,7 @@ def denoising_rows(
         for c in range(n):
             im = axes[r, c].imshow(rows[label][c], vmin=vmin, vmax=vmax, cmap="viridis")
         axes[r, 0].set_ylabel(label, fontsize=9)
-    fig.colorbar(
-        im, ax=axes[: len(labels)].ravel().tolist(), shrink=0.8, label="normalized log intensity"
-    )
+    fig.colorbar(im, ax=axes[: len(labels)].ravel().tolist(), shrink=0.8, label=value_label)
     if residual_of is not None:
         a, b = residual_of
         resid = rows[a] - rows[b]

@@ -70,8 +70,9 @@ def history(f: FigureInputs):
 
 def error_distribution(f: FigureInputs):
     pred = f.store("predictions")
+    model = f.cfg["model"] if f.cfg else "model"  # the model by its name, beside the baselines
     per = {
-        ("DAE" if k == "model" else k): v for k, v in _per_denoiser(pred["per_sample_mse"]).items()
+        (model if k == "model" else k): v for k, v in _per_denoiser(pred["per_sample_mse"]).items()
     }
     unit = "trace" if "time" in pred.dims else "image"
     return image_plots.error_distributions(
@@ -83,31 +84,65 @@ def error_distribution(f: FigureInputs):
 
 
 # ---- images -----------------------------------------------------------------------------------
-def _example_rows(pred, n_examples: int, prefix: str = "") -> dict[str, np.ndarray]:
-    """Noisy / denoised / true images of the first test samples of a predictions store."""
+# the rows of example figures by task: (input, model output, target); None: the target is
+# the input (a reconstruction), not shown twice
+ROW_NAMES = {
+    "denoise": ("noisy", "denoised", "true"),
+    "superres": ("low resolution", "upscaled", "true"),
+    "reconstruct": ("input", "reconstruction", None),
+}
+
+
+def _example_rows(pred, n_examples: int, task: str, prefix: str = "") -> dict[str, np.ndarray]:
+    """Input / output / target images of the first test samples of a predictions store,
+    named for the task (:data:`ROW_NAMES`)."""
     sel = pred.isel(sample=slice(0, min(n_examples, pred.sizes["sample"])))
-    return {
-        f"{prefix}noisy": sel["input"].values,
-        f"{prefix}denoised": sel["prediction"].values,
-        f"{prefix}true": sel["target"].values,
-    }
+    names = ROW_NAMES[task]
+    rows = {f"{prefix}{names[0]}": sel["input"].values}
+    rows[f"{prefix}{names[1]}"] = sel["prediction"].values
+    if names[2] is not None:
+        rows[f"{prefix}{names[2]}"] = sel["target"].values
+    return rows
+
+
+def _value_label(pred) -> str:
+    """The colour bar's label: what the pixels are, and how they were scaled."""
+    attrs = pred["target"].attrs
+    name = attrs.get("long_name", "value")
+    return f"{name}\n{attrs['scaling']}" if attrs.get("scaling") else name
 
 
 def examples(f: FigureInputs):
     pred = f.store("predictions")
+    task = f.cfg["task"]
+    rows = _example_rows(pred, f.n_examples, task)
+    names = ROW_NAMES[task]
     title = f"{f.target}: test images of {pred.attrs.get('dataset', '')}"
-    return image_plots.denoising_rows(_example_rows(pred, f.n_examples), title=title)
+    return image_plots.denoising_rows(
+        rows,
+        residual_of=(names[1], names[2] or names[0]),
+        vmax=max(1.0, float(max(np.nanmax(v) for v in rows.values()))),
+        value_label=_value_label(pred),
+        title=title,
+    )
 
 
 def also_on_examples(f: FigureInputs):
     """Noisy / denoised / true rows for each further dataset the model was evaluated on."""
     rows = {}
     for name in f.cfg["evaluate"]["also_on"]:
-        rows |= _example_rows(f.store("predictions", name), f.n_examples, prefix=f"{name}\n")
+        pred = f.store("predictions", name)
+        rows |= _example_rows(pred, f.n_examples, f.cfg["task"], prefix=f"{name}\n")
     n = min(len(v) for v in rows.values())
     rows = {k: v[:n] for k, v in rows.items()}
     title = f"{f.target} applied to other datasets"
-    return image_plots.denoising_rows(rows, residual_of=None, title=title)
+    return image_plots.denoising_rows(
+        rows,
+        residual_of=None,
+        vmax=max(1.0, float(max(np.nanmax(v) for v in rows.values()))),
+        value_label=_value_label(pred),
+        title=title,
+    )
 
 
 def radial_profiles(f: FigureInputs, n_rows: int = 4):
