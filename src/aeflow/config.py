@@ -81,9 +81,34 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
 
 def _expand_sweeps(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Experiments with ``anomaly.classes: each`` become one experiment per class of their
-    dataset, ``<name>_c<k>`` holding class k out (``anomaly.sweep`` names the entry)."""
+    dataset, ``<name>_c<k>`` holding class k out (``anomaly.sweep`` names the entry); those
+    with ``seeds`` one per seed, ``<name>_s<seed>`` (``seed_sweep`` names the entry)."""
+    return _expand_classes(_expand_seeds(config["experiments"], source), config, source)
+
+
+def _expand_seeds(experiments: Mapping[str, Any], source: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, exp in config["experiments"].items():
+    for name, exp in experiments.items():
+        if not exp.get("seeds"):
+            out[name] = exp
+            continue
+        for seed in exp["seeds"]:
+            if f"{name}_s{seed}" in experiments:
+                raise ConfigError(
+                    f"{source}: experiments.{name}.seeds makes {name}_s{seed}, "
+                    "which is already an experiment"
+                )
+            one = copy.deepcopy(exp) | {"seeds": None, "seed_sweep": name}
+            one["train"]["seed"] = seed
+            out[f"{name}_s{seed}"] = one
+    return out
+
+
+def _expand_classes(
+    experiments: Mapping[str, Any], config: Mapping[str, Any], source: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, exp in experiments.items():
         anomaly = exp.get("anomaly")
         if not anomaly or anomaly["classes"] != "each":
             out[name] = exp
@@ -93,7 +118,7 @@ def _expand_sweeps(config: Mapping[str, Any], source: str) -> dict[str, Any]:
         for k in range(len(classes)):
             one = copy.deepcopy(exp)
             one["anomaly"] |= {"classes": [k], "sweep": name}
-            if f"{name}_c{k}" in config["experiments"]:
+            if f"{name}_c{k}" in experiments:
                 raise ConfigError(
                     f"{source}: experiments.{name}.anomaly.classes: each makes {name}_c{k}, "
                     "which is already an experiment"

@@ -116,6 +116,28 @@ def test_sections_by_mode_with_rows_in_order():
     assert anomaly[0]["AE 1/eps_B @ eps_S=0.3"] == 12.5
 
 
+def test_a_seeds_sweep_gets_its_mean_and_spread():
+    records = []
+    for seed, fd in ((1, 3.0), (2, 5.0), (3, 4.0)):
+        m = json.loads(json.dumps(GENERATIVE))
+        m |= {"experiment": f"showers_gan_s{seed}", "seed_sweep": "showers_gan", "seed": seed}
+        m["generator"] |= {"frechet_distance": fd, "recall": 0.1 * seed}
+        records.append((m["experiment"], "", m))
+    records.append(("other_gan", "", GENERATIVE))  # not in a sweep: no row of its own
+    (generative,) = summary_sections(records).values()
+    assert [r["experiment"] for r in generative] == [
+        "showers_gan_s1",
+        "showers_gan_s2",
+        "showers_gan_s3",
+        "other_gan",
+        "showers_gan (mean ± sd over seeds 1, 2, 3)",
+    ]
+    mean = generative[-1]
+    assert mean["model FD"] == "4 ± 1"  # sample sd of 3, 5, 4
+    assert mean["model recall"] == "0.2 ± 0.1"
+    assert mean["PCA FD"] == "5 ± 0"  # the same baseline for every seed
+
+
 def test_records_of_one_mode_share_a_table_and_old_records_are_images():
     old = {k: v for k, v in IMAGES.items() if k not in ("modality", "also_on")}
     sections = summary_sections(

@@ -247,6 +247,20 @@ def test_each_class_held_out_makes_one_experiment_per_class(tiny_config):
     assert "saxs_dae" in experiments  # the others are left as they are
 
 
+def test_seeds_make_one_experiment_per_seed(tiny_config):
+    tiny_config["experiments"]["saxs_dae"]["seeds"] = [1, 7]
+    del tiny_config["reproduction"]  # it names saxs_dae, which the seeds replace
+    experiments = validate_config(tiny_config)["experiments"]
+    assert list(experiments) == ["saxs_dae_s1", "saxs_dae_s7"]
+    for seed in (1, 7):
+        exp = experiments[f"saxs_dae_s{seed}"]
+        assert (exp["train"]["seed"], exp["seed_sweep"], exp["seeds"]) == (seed, "saxs_dae", None)
+        assert exp["evaluate"]["also_on"] == ["saxs_partial"]  # the rest as the entry says
+    tiny_config["experiments"]["saxs_dae"]["seeds"] = [1, 1]
+    with pytest.raises(ConfigError, match="seeds"):
+        validate_config(tiny_config)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -25,11 +25,14 @@ def trained_on_device(exp_cfg: dict[str, Any], model_dir: PathLike, threads: int
 
 def record_header(experiment: str, exp_cfg: dict[str, Any]) -> dict[str, Any]:
     """The first keys of every tracked record of an experiment."""
-    return {
+    header = {
         "experiment": experiment,
         "dataset": exp_cfg["dataset"],
         "model": exp_cfg["model"],
     }
+    if exp_cfg.get("seed_sweep"):  # one of the seeds of `seeds`: the summary gathers them
+        header |= {"seed_sweep": exp_cfg["seed_sweep"], "seed": exp_cfg["train"]["seed"]}
+    return header
 
 
 def publish(

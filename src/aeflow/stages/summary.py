@@ -25,6 +25,9 @@ def summary_tables(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, 
     anomaly = [(e, r) for e, mode, r in records if mode == "anomaly"]
     if anomaly:  # the mean of each sweep over its held-out classes, after its rows
         tables["anomaly"]["rows"].extend(suites.suite("anomaly").sweep_rows(anomaly))
+    generative = [(e, r) for e, mode, r in records if r.get("modality") == "generative"]
+    if any(r.get("seed_sweep") for _, r in generative):  # each seeds sweep: mean ± sd
+        tables["generative"]["rows"].extend(suites.suite("generative").sweep_rows(generative))
     return tables
 
 

@@ -229,3 +229,32 @@ class GenerativeSamples:
                     row["observables undefined"] = len(w) - len(defined)
         row["test loss"] = m.get("test_loss")
         return [row]
+
+    @staticmethod
+    def sweep_rows(records: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One row per ``seeds`` sweep: mean ± sd over its seeds of the generator's FD,
+        precision and recall, beside the PCA Gaussian's (one fit of the data: no spread)."""
+        sweeps: dict[str, list[dict[str, Any]]] = {}
+        for _, m in records:
+            if m.get("seed_sweep"):
+                sweeps.setdefault(m["seed_sweep"], []).append(m)
+        rows = []
+        for sweep, ms in sweeps.items():
+            seeds = ", ".join(str(m["seed"]) for m in ms)
+            row: dict[str, Any] = {
+                "experiment": f"{sweep} (mean ± sd over seeds {seeds})",
+                "dataset": ms[0]["dataset"],
+                "model": ms[0]["model"],
+            }
+            for key, label in (("frechet_distance", "FD"), ("precision", "precision")):
+                for name, who in (("generator", "model"), ("pca_gaussian", "PCA")):
+                    row[f"{who} {label}"] = _mean_sd([m[name][key] for m in ms])
+            row["model recall"] = _mean_sd([m["generator"]["recall"] for m in ms])
+            row["PCA recall"] = _mean_sd([m["pca_gaussian"]["recall"] for m in ms])
+            rows.append(row)
+        return rows
+
+
+def _mean_sd(values: list[float]) -> str:
+    """``mean ± sd`` (sample sd) to four significant digits."""
+    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
