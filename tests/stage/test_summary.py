@@ -130,7 +130,7 @@ def test_a_seeds_sweep_gets_its_mean_and_spread():
         "showers_gan_s2",
         "showers_gan_s3",
         "other_gan",
-        "showers_gan (mean ± sd over seeds 1, 2, 3)",
+        "showers_gan (mean ± sd over 3 seeds)",
     ]
     mean = generative[-1]
     assert mean["model FD"] == "4 ± 1"  # sample sd of 3, 5, 4
