@@ -255,5 +255,8 @@ class GenerativeSamples:
 
 
 def _mean_sd(values: list[float]) -> str:
-    """``mean ± sd`` (sample sd) to four significant digits."""
-    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
+    """``mean ± sd`` (sample sd; 0 when the values agree to rounding) to four significant
+    digits."""
+    mean, sd = float(np.mean(values)), float(np.std(values, ddof=1))
+    sd = 0.0 if sd <= 1e-9 * abs(mean) else sd
+    return f"{mean:.4g} ± {sd:.2g}"
