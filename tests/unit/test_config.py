@@ -173,6 +173,16 @@ def test_the_smoke_config_reaches_every_stage_offline():
     assert max(d["n_samples"] for d in cfg["datasets"].values()) <= 1000  # minutes, not hours
 
 
+def test_the_generative_seeds_study_repeats_the_defaults_generators():
+    """config/generative_seeds.yaml: the default's three generators, seed 0 the default."""
+    cfg = load_config(REPO / "config" / "generative_seeds.yaml")
+    default = load_config(REPO / "config" / "config.yaml")["experiments"]
+    for name in ("galaxy_vae", "galaxy_wgan_gp", "airshower_wgan_gp"):
+        runs = [cfg["experiments"][f"{name}_s{seed}"] for seed in (0, 1, 2)]
+        assert [r["train"]["seed"] for r in runs] == [0, 1, 2]
+        assert runs[0] == default[name] | {"seed_sweep": name}
+
+
 def test_the_anomaly_study_runs_both_jet_directions_and_every_held_out_class():
     cfg = load_config(REPO / "config" / "anomaly.yaml")
     exps = cfg["experiments"]

@@ -338,8 +338,8 @@ def log_model(
         ),
         "register model",
     ).version
-    if _is_best(run.client, name, val_loss):
-        run.client.set_registered_model_alias(name, "best", version)
+    if _retry(lambda: _is_best(run.client, name, val_loss), "read alias best"):
+        _retry(lambda: run.client.set_registered_model_alias(name, "best", version), "set alias")
     return int(version)
 
 
@@ -363,7 +363,9 @@ def _is_best(client, name: str, val_loss: float | None) -> bool:
         return True
     try:
         best = client.get_model_version_by_alias(name, "best")
-    except MlflowException:
-        return True
+    except MlflowException as exc:
+        if "locked" in str(exc).lower():  # busy, not absent: for _retry
+            raise
+        return True  # no version has the alias yet
     previous = best.tags.get("val_loss")
     return previous is None or float(val_loss) <= float(previous)
