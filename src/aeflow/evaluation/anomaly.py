@@ -42,8 +42,7 @@ def roc_curve(normal: np.ndarray, anomalous: np.ndarray):
 
     Returns (fpr, tpr, thresholds); the first threshold is +inf.
     """
-    fpr, tpr, thresholds = metrics.roc_curve(*_labelled(normal, anomalous), drop_intermediate=False)
-    return fpr, tpr, thresholds
+    return metrics.roc_curve(*_labelled(normal, anomalous), drop_intermediate=False)
 
 
 def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:

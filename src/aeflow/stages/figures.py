@@ -105,6 +105,11 @@ def _example_rows(pred, n_examples: int, task: str, prefix: str = "") -> dict[st
     return rows
 
 
+def _colour_top(rows: dict[str, np.ndarray]) -> float:
+    """The shared colour scale's top: the largest value shown, at least 1."""
+    return max(1.0, float(max(np.nanmax(v) for v in rows.values())))
+
+
 def _value_label(pred) -> str:
     """The colour bar's label: what the pixels are, and how they were scaled."""
     attrs = pred["target"].attrs
@@ -121,7 +126,7 @@ def examples(f: FigureInputs):
     return image_plots.denoising_rows(
         rows,
         residual_of=(names[1], names[2] or names[0]),
-        vmax=max(1.0, float(max(np.nanmax(v) for v in rows.values()))),
+        vmax=_colour_top(rows),
         value_label=_value_label(pred),
         title=title,
     )
@@ -139,7 +144,7 @@ def also_on_examples(f: FigureInputs):
     return image_plots.denoising_rows(
         rows,
         residual_of=None,
-        vmax=max(1.0, float(max(np.nanmax(v) for v in rows.values()))),
+        vmax=_colour_top(rows),
         value_label=_value_label(pred),
         title=title,
     )

@@ -194,29 +194,26 @@ def _write_outputs(trainer, description, history, out_dir: Path, run) -> None:
 
 
 def _register(experiment, model, train_data, description, mlflow_cfg, run) -> None:
-    """The trained model as an MLflow model in the registry (aliases latest and best): the
-    autoencoder with two training inputs as its example, a GAN's sampling generator with two
-    latent vectors (a conditional one, which also needs labels, without an example)."""
+    """The trained model as an MLflow model in the registry (alias best): the autoencoder
+    with two training inputs as its example, a GAN's sampling generator with two latent
+    vectors (a conditional one, which also needs labels, without an example)."""
     model = model.cpu().eval()
     if model.adversarial:
         net = model.generator_ema if model.generator_ema is not None else model.generator
         example = None if model.conditional else model.noise(2, "cpu")
     else:
         net, example = model, train_data["input"][:2].cpu()
+    name = tracking.registered_name(mlflow_cfg["experiment"], experiment)
     version = tracking.log_model(
         run,
         mlflow_cfg["tracking_uri"],
         net,
         example,
-        tracking.registered_name(mlflow_cfg["experiment"], experiment),
+        name,
         description["best_val_loss"] if not model.adversarial else None,
         logged_name=f"{experiment}-pytorch",
     )
-    log.info(
-        "MLflow model registered: %s version %d",
-        tracking.registered_name(mlflow_cfg["experiment"], experiment),
-        version,
-    )
+    log.info("MLflow model registered: %s version %d", name, version)
 
 
 def train(

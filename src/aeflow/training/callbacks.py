@@ -89,12 +89,8 @@ class ReduceLROnPlateau(Callback):
     name = "lr_plateau"
 
     def __init__(self, factor: float, patience: int, min_lr: float, min_delta: float = 1e-4):
-        self.factor, self.patience, self.min_lr, self.min_delta = (
-            factor,
-            patience,
-            min_lr,
-            min_delta,
-        )
+        self.factor, self.patience = factor, patience
+        self.min_lr, self.min_delta = min_lr, min_delta
         self.scheduler = None
         self._pending: dict[str, Any] | None = None  # a checkpoint's state, until the optimizer
 
@@ -115,11 +111,11 @@ class ReduceLROnPlateau(Callback):
             self._pending = None
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
-        before = [group["lr"] for group in trainer.optimizer.param_groups]
+        before = trainer.optimizer.param_groups[0]["lr"]
         self.scheduler.step(record["val_loss"])
         after = trainer.optimizer.param_groups[0]["lr"]
-        if after < before[0]:
-            log.info("reducing learning rate %.3g -> %.3g", before[0], after)
+        if after < before:
+            log.info("reducing learning rate %.3g -> %.3g", before, after)
 
     def state_dict(self) -> dict[str, Any]:
         return self.scheduler.state_dict() if self.scheduler is not None else {}

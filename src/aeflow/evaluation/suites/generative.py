@@ -248,8 +248,8 @@ class GenerativeSamples:
             for key, label in (("frechet_distance", "FD"), ("precision", "precision")):
                 for name, who in (("generator", "model"), ("pca_gaussian", "PCA")):
                     row[f"{who} {label}"] = _mean_sd([m[name][key] for m in ms])
-            row["model recall"] = _mean_sd([m["generator"]["recall"] for m in ms])
-            row["PCA recall"] = _mean_sd([m["pca_gaussian"]["recall"] for m in ms])
+            for name, who in (("generator", "model"), ("pca_gaussian", "PCA")):
+                row[f"{who} recall"] = _mean_sd([m[name]["recall"] for m in ms])
             rows.append(row)
         return rows
 
