@@ -41,6 +41,11 @@ def test_saxs_metrics_json(tiny_runs):
     assert other["n_test"] == 8
     _finite_losses(other)
     assert set(other["baselines"]) == set(m["baselines"])
+    # scattering patterns: the particle size by the first minimum and by the sphere fit
+    for block in (m, *m["baselines"].values()):
+        assert {"radius_within_tolerance", "sphere_fit"} <= set(block["rings"])
+        fit = block["rings"]["sphere_fit"]
+        assert fit["radius_within_tolerance_all"] in (0.0, None)  # 16 px: too small to fit
 
 
 def test_saxs_predictions_store_matches_the_record(tiny_runs):
@@ -52,6 +57,7 @@ def test_saxs_predictions_store_matches_the_record(tiny_runs):
         assert pred[name].dims == ("sample", "y", "x"), name
         assert pred[name].shape == (10, 16, 16), name
     assert pred["per_sample_mse"].dims == ("denoiser", "sample")
+    assert pred["fit_radius_ratio"].dims == pred["radius_ratio"].dims == ("denoiser", "sample")
     assert list(pred["denoiser"].values) == ["model", *m["baselines"]]
     np.testing.assert_array_equal(pred["sample"].values, _test_samples(tiny_runs.prepared("saxs")))
     assert np.isfinite(pred["prediction"].values).all()

@@ -14,8 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.spatial import distance
-from sklearn import metrics
+
+
+def _metrics():
+    # scikit-learn (and the SciPy it loads) take about 2 s to import: imported on first use so
+    # that a plotting job without ROC curves does not pay for it.
+    from sklearn import metrics
+
+    return metrics
 
 
 def _scores(normal: np.ndarray, anomalous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,20 +48,20 @@ def roc_curve(normal: np.ndarray, anomalous: np.ndarray):
 
     Returns (fpr, tpr, thresholds); the first threshold is +inf.
     """
-    return metrics.roc_curve(*_labelled(normal, anomalous), drop_intermediate=False)
+    return _metrics().roc_curve(*_labelled(normal, anomalous), drop_intermediate=False)
 
 
 def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
     """Area under the ROC curve: the probability that a random anomalous sample scores above
     a random normal one, ties counting one half (Mann-Whitney U / n0 n1)."""
-    return float(metrics.roc_auc_score(*_labelled(normal, anomalous)))
+    return float(_metrics().roc_auc_score(*_labelled(normal, anomalous)))
 
 
 def average_precision(normal: np.ndarray, anomalous: np.ndarray) -> float:
     """Area under the precision-recall curve as average precision: the mean over anomalous
     samples of the precision at the threshold that first recalls them (step-wise, ties
     entering together)."""
-    return float(metrics.average_precision_score(*_labelled(normal, anomalous)))
+    return float(_metrics().average_precision_score(*_labelled(normal, anomalous)))
 
 
 def threshold_at_fpr(normal: np.ndarray, fpr: float) -> float:
@@ -104,7 +110,7 @@ def sigma_threshold(val_normal: np.ndarray, k: float) -> float:
 
 def f1_optimal_threshold(val_normal: np.ndarray, val_anomalous: np.ndarray) -> float:
     """The threshold maximizing F1 (anomalous = positive) on a labelled validation set."""
-    precision, recall, thresholds = metrics.precision_recall_curve(
+    precision, recall, thresholds = _metrics().precision_recall_curve(
         *_labelled(val_normal, val_anomalous)
     )
     # the last point (precision 1, recall 0) has no threshold
@@ -120,7 +126,7 @@ def confusion(normal: np.ndarray, anomalous: np.ndarray, threshold: float) -> di
     labels, scores = _labelled(normal, anomalous)
     flagged = scores >= threshold
     tn, fp, fn, tp = (
-        int(n) for n in metrics.confusion_matrix(labels, flagged, labels=[0, 1]).ravel()
+        int(n) for n in _metrics().confusion_matrix(labels, flagged, labels=[0, 1]).ravel()
     )
     return {
         "threshold": float(threshold),
@@ -131,7 +137,7 @@ def confusion(normal: np.ndarray, anomalous: np.ndarray, threshold: float) -> di
         "tpr": tp / (tp + fn),
         "fpr": fp / (fp + tn),
         "precision": tp / (tp + fp) if tp + fp else None,
-        "f1": float(metrics.f1_score(labels, flagged, zero_division=0.0)),
+        "f1": float(_metrics().f1_score(labels, flagged, zero_division=0.0)),
     }
 
 
@@ -198,6 +204,8 @@ def jensen_shannon(a: np.ndarray, b: np.ndarray, bins: np.ndarray) -> float:
     q = np.histogram(b, bins=bins)[0].astype(float)
     if p.sum() == 0 or q.sum() == 0:
         raise ValueError("both samples need values inside the bins")
+    from scipy.spatial import distance
+
     return float(distance.jensenshannon(p, q, base=2) ** 2)
 
 

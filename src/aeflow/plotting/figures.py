@@ -116,15 +116,17 @@ def radial_profiles(
     radius_px: np.ndarray,
     profiles: Mapping[str, np.ndarray],
     minima: Mapping[str, np.ndarray],
-    ratios: Mapping[str, np.ndarray],
+    ratios: Mapping[str, Mapping[str, np.ndarray]],
     tolerance: float,
     title: str | None = None,
 ):
     """Left: radially averaged profiles of a few test patterns (one panel row each) for the
     true, the speckled and the denoised pattern, each first form-factor minimum marked.
-    Right: the fitted radius over the true one for every ringed test pattern, per method."""
+    Right, one panel per way of measuring the size (``ratios``: measure -> method -> ratio
+    per ringed test pattern): the measured radius over the true one, per method."""
     n = len(next(iter(profiles.values())))
-    fig, axes = plt.subplots(n, 2, figsize=(10, 2.2 * n + 0.6), squeeze=False)
+    fig, axes = plt.subplots(n, 2, figsize=(10, max(2.2 * n + 0.6, 3.2 * len(ratios))))
+    axes = np.asarray(axes).reshape(n, 2)
     styles = {"true": ("k", "-"), "input": ("0.6", ":"), "model": ("C3", "-")}
     for row in range(n):
         ax = axes[row, 0]
@@ -141,23 +143,26 @@ def radial_profiles(
     gs = axes[0, 1].get_gridspec()
     for ax in axes[:, 1]:
         ax.remove()
-    ax = fig.add_subplot(gs[:, 1])
+    right = gs[:, 1].subgridspec(len(ratios), 1)
     bins = np.linspace(0.5, 1.5, 41)
-    for name, r in ratios.items():
-        ringed = np.asarray(r)
-        kept = ringed[np.isfinite(ringed)]
-        within = np.mean(np.abs(ringed - 1) <= tolerance) if ringed.size else np.nan
-        ax.hist(
-            np.clip(kept, bins[0], bins[-1]),
-            bins=bins,
-            histtype="step",
-            lw=1.6,
-            label=f"{name}: {within:.0%} within {tolerance:.0%} ({kept.size}/{ringed.size} kept)",
-        )
-    ax.axvspan(1 - tolerance, 1 + tolerance, color="0.9", zorder=0)
-    ax.set_xlabel("fitted radius / true radius (first form-factor minimum)")
-    ax.set_ylabel("ringed test patterns")
-    ax.legend(fontsize=8)
+    for i, (measure, by_method) in enumerate(ratios.items()):
+        ax = fig.add_subplot(right[i])
+        for name, r in by_method.items():
+            ringed = np.asarray(r)
+            kept = ringed[np.isfinite(ringed)]
+            within = np.mean(np.abs(ringed - 1) <= tolerance) if ringed.size else np.nan
+            ax.hist(
+                np.clip(kept, bins[0], bins[-1]),
+                bins=bins,
+                histtype="step",
+                lw=1.6,
+                label=f"{name}: {within:.0%} within {tolerance:.0%} "
+                f"({kept.size}/{ringed.size} measured)",
+            )
+        ax.axvspan(1 - tolerance, 1 + tolerance, color="0.9", zorder=0)
+        ax.set_xlabel(f"radius / true radius ({measure})")
+        ax.set_ylabel("ringed test patterns")
+        ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

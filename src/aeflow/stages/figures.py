@@ -151,21 +151,26 @@ def also_on_examples(f: FigureInputs):
 
 
 def radial_profiles(f: FigureInputs, n_rows: int = 4):
-    """Radial profiles of ringed test patterns (true, speckled, denoised) and the fitted
-    radius over the true one of every ringed pattern, for the model and each filter."""
+    """Radial profiles of ringed test patterns (true, speckled, denoised) and the measured
+    radius over the true one of every ringed pattern (by the first minimum and by the
+    sphere fit), for the model and each filter."""
     from aeflow.evaluation import rings
 
     pred = f.store("predictions")
     target = pred["target"].values
-    true_min = rings.true_minima(target)
+    true_min = rings.Reference.of(target).minimum
     ringed = np.flatnonzero(np.isfinite(true_min))[:n_rows]
     if ringed.size == 0:  # no test pattern with a ring: show the profiles all the same
         ringed = np.arange(min(n_rows, len(target)))
     images = {"true": target, "input": pred["input"].values, "model": pred["prediction"].values}
     profiles = {k: rings.radial_profile(v[ringed]) for k, v in images.items()}
     minima = {k: rings.first_minimum(p) for k, p in profiles.items()}
-    ratio = _per_denoiser(pred["radius_ratio"])
-    ratios = {k: v[np.isfinite(true_min)] for k, v in ratio.items()}
+    measures = {"radius_ratio": "first form-factor minimum", "fit_radius_ratio": "sphere fit"}
+    ratios = {
+        label: {k: v[np.isfinite(true_min)] for k, v in _per_denoiser(pred[var]).items()}
+        for var, label in measures.items()
+        if var in pred
+    }
     radius = np.arange(next(iter(profiles.values())).shape[1])
     title = f"{f.target}: form-factor rings of {pred.attrs.get('dataset', '')} test patterns"
     return image_plots.radial_profiles(

@@ -78,17 +78,16 @@ class ImageDenoising:
             "val_mse": {f.name: f.val_scores for f in self.filters if f.val_scores},
         }
 
-    def _metrics(self, output: np.ndarray, targets: np.ndarray, true_min=None):
+    def _metrics(self, output: np.ndarray, targets: np.ndarray, reference=None):
         """MSE/PSNR block plus SSIM, BCE where outputs and targets lie in [0, 1], and the
-        rings of scattering patterns (``true_min``: the targets' ring minima); the per-sample
-        MSE and (rings) radius ratio."""
+        rings of scattering patterns (``reference``: the targets' rings and sphere fits);
+        the per-sample MSE and (rings) radius ratios."""
         data_range = self.ec["psnr_data_range"]
         block, mse = reconstruction_metrics(output, targets, data_range)
         per_sample = {"per_sample_mse": mse}
-        if self.rings:
-            block["rings"], per_sample["radius_ratio"] = rings.ring_metrics(
-                output, targets, true_min=true_min
-            )
+        if reference is not None:
+            block["rings"], radius_ratios = rings.ring_metrics(output, reference)
+            per_sample |= radius_ratios
         block["ssim"] = summarize(ssim(output, targets, data_range))
         if min(output.min(), targets.min()) >= 0 and max(output.max(), targets.max()) <= 1:
             p = np.clip(output.astype(np.float64), 1e-7, 1 - 1e-7)
@@ -99,12 +98,15 @@ class ImageDenoising:
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
         inputs, targets = inputs_targets(ds, split)
         denoised = predict(inputs)
-        true_min = rings.true_minima(targets) if self.rings else None  # once per test set
-        block, per_sample = self._metrics(denoised, targets, true_min)
+        reference = None
+        if self.rings:  # once per test set; the sphere fit needs the patterns' log scales
+            scale = split_values(ds, split, "log_scale") if "log_scale" in ds else None
+            reference = rings.Reference.of(targets, scale)
+        block, per_sample = self._metrics(denoised, targets, reference)
         per_method = {"model": per_sample}
         block["baselines"] = {}
         for f in self.filters:
-            b_block, per_method[f.name] = self._metrics(f.apply(inputs), targets, true_min)
+            b_block, per_method[f.name] = self._metrics(f.apply(inputs), targets, reference)
             if f.value is not None:
                 b_block[f.parameter] = f.value
             block["baselines"][f.name] = b_block
@@ -129,6 +131,10 @@ class ImageDenoising:
                 "particle radius from the first form-factor minimum, output over true "
                 "(NaN: no ring in the true pattern, or none kept)"
             )
+        if "fit_radius_ratio" in pred:
+            pred["fit_radius_ratio"].attrs["long_name"] = (
+                "number-mean particle radius of a polydisperse sphere fit, output over true"
+            )
         return block, pred
 
     @staticmethod
@@ -142,6 +148,9 @@ class ImageDenoising:
             out["test_bce"] = block["bce"]
         if block.get("rings", {}).get("radius_within_tolerance") is not None:
             out["rings_radius_within_tolerance"] = block["rings"]["radius_within_tolerance"]
+        fit = block.get("rings", {}).get("sphere_fit", {})
+        if fit.get("radius_within_tolerance") is not None:
+            out["rings_fit_radius_within_tolerance"] = fit["radius_within_tolerance"]
         for name, b in block["baselines"].items():
             out[f"baseline.{name}.test_loss"] = b["test_loss"]
             out[f"baseline.{name}.test_ssim_mean"] = b["ssim"]["mean"]
@@ -187,6 +196,14 @@ def _image_row(
         row["model radius within 5%"] = block["rings"]["radius_within_tolerance"]
         for name, b in block["baselines"].items():
             row[f"{name} radius within 5%"] = b["rings"]["radius_within_tolerance"]
+        if "sphere_fit" in block["rings"]:  # the whole profile fitted, as SAXS users do
+            row["model fitted radius within 5%"] = block["rings"]["sphere_fit"][
+                "radius_within_tolerance"
+            ]
+            for name, b in block["baselines"].items():
+                row[f"{name} fitted radius within 5%"] = b["rings"]["sphere_fit"][
+                    "radius_within_tolerance"
+                ]
     row["best baseline"] = best
     row["best baseline MSE"] = block["baselines"][best]["test_loss"] if best else None
     if "downstream" in block:
