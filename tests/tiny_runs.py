@@ -99,6 +99,13 @@ CONFIG: dict[str, Any] = {
             "train": ONE_EPOCH,
             "evaluate": {"n_examples": 3},
         },
+        # a signal detector on the same traces: has_signal, not the clean trace, is its target
+        "radio_classifier": {
+            "dataset": "radio",
+            "model": "conv1d_classifier",
+            "model_params": {"channels": [4, 8]},
+            "train": ONE_EPOCH,
+        },
         "showers_vae": {
             "dataset": "showers",
             "model": "vae",

@@ -104,7 +104,7 @@ def _evaluate(config, name: str, threads: int) -> None:
         out_dir,
         threads=threads,
     )
-    if metrics["modality"] == "traces":
+    if metrics["mode"] == "traces":  # reconstructed traces (not a detector's scores)
         spectra(out_dir / "predictions.zarr", list(also_on), out_dir / "spectra.zarr")
 
 

@@ -228,6 +228,20 @@ def _check_experiment(
             f"{takes}, but dataset {exp['dataset']!r} (kind {kind.name!r}) "
             f"holds {kind.modality}"
         )
+    if catalog.traits(exp["model"]).detector:
+        for dataset in (exp["dataset"], *exp["evaluate"]["also_on"]):
+            ds_kind = kinds.traits(datasets[dataset]["kind"]) if dataset in datasets else kind
+            if not ds_kind.signal_flags:
+                raise ConfigError(
+                    f"{source}: experiments.{name}.model: {exp['model']!r} tells signal from "
+                    f"noise-only samples; dataset {dataset!r} (kind {ds_kind.name!r}) has no "
+                    "signal flags"
+                )
+        for key in ("anomaly", "corrupt"):
+            if exp[key]:
+                raise ConfigError(
+                    f"{source}: experiments.{name}.{key}: not available for signal detectors"
+                )
     band = exp["evaluate"]["baselines"]["bandpass_mhz"]
     if band[0] >= band[1]:
         raise ConfigError(

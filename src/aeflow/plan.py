@@ -160,7 +160,7 @@ def _judged_on(mode: str) -> Callable[[Plan, str], bool]:
 
 
 def _reconstructing(plan: Plan, e: str) -> bool:
-    return not plan.generative(e)
+    return plan.mode(e) in ("images", "traces")
 
 
 FIGURES: tuple[Figure, ...] = (
@@ -207,9 +207,16 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "detection_vs_snr",
         _PREDICTIONS,
-        _judged_on("traces"),
+        lambda p, e: p.mode(e) in ("traces", "detection"),
         "detection_vs_snr",
         "signal found at 0.2 % false positives vs SNR",
+    ),
+    Figure(
+        "detection_roc",
+        _PREDICTIONS,
+        _judged_on("detection"),
+        "detection_roc",
+        "ROC of signal vs noise-only traces",
     ),
     Figure(
         "latent_space",
@@ -339,9 +346,14 @@ class Plan:
         return is_generative(self.experiment(experiment), self.config["datasets"])
 
     def mode(self, experiment: str) -> str:
-        """How the experiment is judged: ``generative`` (its samples), else the modality of
-        its data (``images`` or ``traces``: test reconstructions)."""
-        return "generative" if self.generative(experiment) else self.kind(experiment).modality
+        """How the experiment is judged: ``generative`` (its samples), ``detection`` (a
+        signal detector's scores), else the modality of its data (``images`` or ``traces``:
+        test reconstructions)."""
+        if self.generative(experiment):
+            return "generative"
+        if self.model(experiment).detector:
+            return "detection"
+        return self.kind(experiment).modality
 
     def anomaly_experiments(self) -> list[str]:
         """Experiments with an anomaly section (the anomaly stage), in config order."""
@@ -371,7 +383,7 @@ class Plan:
         """Trace datasets an experiment trains or is evaluated on."""
         used = set()
         for e, cfg in self.config["experiments"].items():
-            if self.mode(e) == "traces":
+            if self.mode(e) in ("traces", "detection"):
                 used.update([cfg["dataset"], *cfg["evaluate"]["also_on"]])
         return sorted(used)
 

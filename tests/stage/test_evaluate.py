@@ -104,3 +104,33 @@ def test_radio_traces_metrics_predictions_and_spectra(tiny_runs):
     spectra = open_store(out / "spectra.zarr")
     assert "frequency" in spectra.coords and spectra.sizes["frequency"] > 1
     assert "signal_traces" in spectra
+
+
+def test_the_signal_classifier_is_judged_as_a_detector(tiny_runs):
+    out = tiny_runs.evaluated("radio_classifier")
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["modality"], m["mode"], m["model"]) == ("traces", "detection", "conv1d_classifier")
+    assert m["n_signal"] + m["n_noise_only"] == m["n_test"] > 0
+    assert m["n_noise_only"] > 0  # both kinds of trace in the tiny test split
+    assert set(m["baselines"]) == {"identity", "bandpass", "wiener"}
+    for block in (m, *m["baselines"].values()):
+        assert 0 <= block["auroc"] <= 1 and 0 <= block["true_positive_rate"] <= 1
+        assert block["n_noise_only"] == m["n_noise_only"]
+        by_snr = block["true_positive_rate_by_snr"]
+        assert len(by_snr) == len(m["snr_bins"]) - 1
+        assert sum(b["n"] for b in by_snr) <= m["n_signal"]
+    assert math.isfinite(m["test_objective"]) and m["test_objective"] > 0  # the test BCE
+    pred = open_store(out / "predictions.zarr")
+    assert pred["detection_score"].dims == ("detector", "sample")
+    assert list(pred["detector"].values) == ["model", *m["baselines"]]
+    has_signal = pred["has_signal"].values.astype(bool)
+    prepared = open_store(tiny_runs.prepared("radio"))
+    np.testing.assert_array_equal(
+        has_signal, prepared["has_signal"].sel(sample=pred["sample"].values).values
+    )
+    # the record's AUROC is the model's scores' (sklearn on the stored scores)
+    from sklearn.metrics import roc_auc_score
+
+    scores = pred["detection_score"].sel(detector="model").values
+    assert m["auroc"] == pytest.approx(roc_auc_score(has_signal, scores))
+    assert not (out / "spectra.zarr").exists()  # no reconstructions, no spectra

@@ -424,3 +424,76 @@ def test_trace_figures_without_signal_traces():
     fig = tp.spectra(np.arange(26.0), {"true": np.full(26, np.nan)})
     assert "no signal traces" in fig.axes[0].texts[0].get_text()
     plt.close(fig)
+
+
+# ---- the signal classifier ----------------------------------------------------------------------
+def test_conv1d_classifier_gives_one_logit_per_trace_and_counts_its_parameters():
+    # channels (4, 8), kernel 3: convs (1*4*3+4) + (4*4*3+4) + (4*8*3+8) + (8*8*3+8);
+    # head: max and mean of 8 features -> 1 logit: 16 + 1
+    model = build_model("conv1d_classifier", {"channels": [4, 8], "kernel_size": 3})
+    assert count_parameters(model) == 16 + 52 + 104 + 200 + 17
+    for length in (500, 37):  # a pulse may arrive anywhere: pooled over time, any length
+        assert model(torch.randn(3, 1, length)).shape == (3,)
+    with pytest.raises(ValueError, match="kernel_size"):
+        build_model("conv1d_classifier", {"kernel_size": 2})
+
+
+def test_conv1d_classifier_loss_is_the_bce_of_its_logits():
+    torch.manual_seed(0)
+    model = build_model("conv1d_classifier", {"channels": [4]})
+    x, flags = torch.randn(6, 1, 64), torch.tensor([[1.0], [0], [1], [1], [0], [1]])
+    terms = model.loss({"input": x, "target": flags})
+    with torch.no_grad():
+        logits = model(x)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, flags[:, 0])
+    assert float(terms["loss"].detach()) == pytest.approx(float(expected), rel=1e-6)
+    assert float(terms["accuracy"]) == pytest.approx(
+        float(((logits > 0) == (flags[:, 0] > 0)).float().mean())
+    )
+    assert model.tracked_terms == ("accuracy",)
+    terms["loss"].backward()
+    assert model.head.weight.grad is not None
+
+
+def test_the_detection_suite_scores_the_classifier_beside_the_envelope_trigger(simulated):
+    import xarray as xr
+
+    from aeflow.evaluation.suites import TraceDetection
+
+    _, raw = simulated["galactic"]
+    traces = np.asarray(raw["traces"], np.float32)
+    signals = np.asarray(raw["signals"], np.float32)
+    has_signal = np.abs(signals).max(axis=-1) > 0
+    n = len(traces)
+    ds = xr.Dataset(
+        {
+            "input": (("sample", "time"), traces / traces.std()),
+            "target": (("sample", "time"), signals / traces.std()),
+            "has_signal": (("sample",), has_signal),
+            "snr": (("sample",), np.where(has_signal, 5.0, 0.0)),
+            "split": (("sample",), np.where(np.arange(n) % 2, "test", "train")),
+        },
+        coords={"sample": np.arange(n), "time": np.arange(traces.shape[1]) / 0.18},
+        attrs={"sampling_rate_mhz": 180.0, "dataset": "r", "noise_model": "galactic"},
+    )
+    ec = validate_config(_radio_config())["experiments"]["e"]["evaluate"]
+    suite = TraceDetection(ds, ec)
+
+    def oracle(inputs):  # a perfect classifier: the test traces' own flags as logits
+        return np.where(has_signal[1::2], 5.0, -5.0)
+
+    block, pred = suite.evaluate(oracle, ds, "test")
+    assert block["auroc"] == 1.0 and block["true_positive_rate"] == 1.0
+    assert block["true_positive_rate_above_snr_min"] == 1.0
+    assert set(block["baselines"]) == {"identity", "bandpass", "wiener"}
+    assert all(b["auroc"] < 1.0 for b in block["baselines"].values())  # SNR-limited trigger
+    assert list(pred["detector"].values) == ["model", "identity", "bandpass", "wiener"]
+    assert pred["detection_score"].shape == (4, block["n_test"])
+    flat = TraceDetection.flat(block)
+    assert flat["detection_auroc"] == 1.0 and "baseline.bandpass.detection_auroc" in flat
+    row = TraceDetection.summary_rows("c", {**block, "dataset": "r"})[0]
+    assert row["classifier TPR @ 0.2% FPR SNR>=3"] == 1.0
+    # without noise-only traces there is nothing to tell apart: a clear error
+    with pytest.raises(ValueError, match="needs both signal and noise-only traces"):
+        only_signal = ds.isel(sample=np.flatnonzero(has_signal))
+        suite.evaluate(lambda inputs: np.full(len(inputs), 5.0), only_signal, "test")

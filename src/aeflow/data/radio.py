@@ -18,7 +18,7 @@ from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.radio import RadioSimulation, simulate_radio
 from aeflow.data.sources import RawDataError, float_array
 
-KINDS = (Kind("radio", __name__, modality="traces"),)
+KINDS = (Kind("radio", __name__, modality="traces", signal_flags=True),)
 INPUT_KEY = "traces"
 TARGET_KEY = "signals"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)

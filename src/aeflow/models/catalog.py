@@ -18,6 +18,8 @@ class ModelTraits:
     ``samples``: can draw samples (the generate stage may evaluate it).
     ``latent``: has ``encode``/``decode`` of a code space (latent figures, k-NN on codes).
     ``adversarial``: trained by the adversarial loop; ``conditional``: needs class labels.
+    ``detector``: tells signal from noise-only samples (trained on the data's ``has_signal``
+    flags, judged by ROC and the true-positive rate at fixed false positives).
     ``module``: the module holding the model's class.
     """
 
@@ -28,6 +30,7 @@ class ModelTraits:
     latent: bool = False
     adversarial: bool = False
     conditional: bool = False
+    detector: bool = False
 
 
 _GAN = {"generative": True, "samples": True, "adversarial": True}
@@ -36,6 +39,7 @@ _IMAGE_AE = "aeflow.models.image_ae"
 CATALOG: dict[str, ModelTraits] = {
     "skip_dae": ModelTraits("aeflow.models.skip_dae", "images"),
     "conv1d_dae": ModelTraits("aeflow.models.conv1d_dae", "traces"),
+    "conv1d_classifier": ModelTraits("aeflow.models.trace_classifier", "traces", detector=True),
     "dense_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
     "conv_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
     "sparse_ae": ModelTraits(_IMAGE_AE, "images", latent=True),

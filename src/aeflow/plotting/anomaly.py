@@ -48,29 +48,39 @@ def score_histograms(
     return finish(fig, title, on_axes=ax)
 
 
-def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str | None = None):
-    """ROC curves (TPR vs FPR, log FPR) of several scores, AUROC in the legend, and the
-    jet-physics view: background rejection 1/eps_B vs signal efficiency."""
+def roc_curves(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    title: str | None = None,
+    *,
+    xlabel: str = "false-positive rate (normal flagged)",
+    ylabel: str = "true-positive rate (anomalies flagged)",
+    efficiency_label: str = r"anomaly (signal) efficiency $\epsilon_S$",
+    rejection_label: str = r"background rejection $1/\epsilon_B$",
+    highlight: str = "autoencoder",
+):
+    """ROC curves (TPR vs FPR, log FPR) of several scores (``{name: (negative scores,
+    positive scores)}``), AUROC in the legend, and the jet-physics view: background
+    rejection 1/eps_B vs signal efficiency. The ``highlight`` curve is drawn bolder."""
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.2))
     for name, (normal, anomalous) in curves.items():
         fpr, tpr, _ = roc_curve(normal, anomalous)
         label = f"{name} (AUROC {auroc(normal, anomalous):.3f})"
-        ax.plot(fpr, tpr, label=label, lw=1.6 if name == "autoencoder" else 1.1)
+        ax.plot(fpr, tpr, label=label, lw=1.6 if name == highlight else 1.1)
         keep = fpr > 0
-        ax2.plot(tpr[keep], 1 / fpr[keep], lw=1.6 if name == "autoencoder" else 1.1)
+        ax2.plot(tpr[keep], 1 / fpr[keep], lw=1.6 if name == highlight else 1.1)
     grid = np.geomspace(1e-4, 1, 100)
     ax.plot(grid, grid, color="0.6", ls=":", label="random")
     ax.set_xscale("log")
     ax.set_xlim(max(1e-4, 0.5 / max(len(n) for n, _ in curves.values())), 1)
     ax.set_ylim(0, 1.01)
-    ax.set_xlabel("false-positive rate (normal flagged)")
-    ax.set_ylabel("true-positive rate (anomalies flagged)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8, loc="upper left")
     eff = np.linspace(0.01, 1, 100)
     ax2.plot(eff, 1 / eff, color="0.6", ls=":")
     ax2.set_yscale("log")
-    ax2.set_xlabel(r"anomaly (signal) efficiency $\epsilon_S$")
-    ax2.set_ylabel(r"background rejection $1/\epsilon_B$")
+    ax2.set_xlabel(efficiency_label)
+    ax2.set_ylabel(rejection_label)
     return finish(fig, title)
 
 

@@ -1,5 +1,5 @@
-"""Stages ``evaluate`` and ``spectra``: test metrics of a trained reconstruction model beside
-classical baselines, by the suite of its data's modality."""
+"""Stages ``evaluate`` and ``spectra``: test metrics of a trained model beside classical
+baselines, by the suite of its data's modality (a signal detector's: the detection suite)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from aeflow.data.store import open_store, write_store
 from aeflow.data.tasks import with_task_inputs
 from aeflow.evaluation import suites
 from aeflow.evaluation.latent import knn_downstream
-from aeflow.models.inference import code_size, mean_loss, predict
+from aeflow.models import catalog
+from aeflow.models.inference import batched, code_size, mean_loss, predict
 from aeflow.stages import PathLike
 from aeflow.stages.common import publish, record_header, trained_on_device
 
@@ -38,20 +39,33 @@ def evaluate(
     ec, out_dir = exp_cfg["evaluate"], Path(out_dir)
     ds = with_task_inputs(open_store(prepared), exp_cfg)
     modality = kinds.traits(ds.attrs["kind"]).modality
-    code = code_size(model, ds["input"].isel(sample=[0]).values)
-    suite = suites.build(modality, ds, ec, code, exp_cfg.get("corrupt"))
+    detector = catalog.traits(exp_cfg["model"]).detector
+    amp = exp_cfg["train"]["amp"]
+    if detector:  # a signal/noise classifier: its logit per trace
+        suite, mode = suites.suite("detection")(ds, ec), "detection"
 
-    def run_model(inputs):
-        return predict(model, inputs, ec["batch_size"], device, exp_cfg["train"]["amp"])
+        def run_model(inputs):
+            return batched(model, inputs[:, None], ec["batch_size"], device, amp=amp)
+
+    else:
+        code = code_size(model, ds["input"].isel(sample=[0]).values)
+        suite, mode = suites.build(modality, ds, ec, code, exp_cfg.get("corrupt")), modality
+
+        def run_model(inputs):
+            return predict(model, inputs, ec["batch_size"], device, amp)
 
     metrics = record_header(experiment, exp_cfg) | {
         "modality": modality,
+        "mode": mode,
         "n_parameters": description["n_parameters"],
         "units": suite.units,
     }
     block, pred = suite.evaluate(run_model, ds, "test")
     metrics |= block | {"baseline_tuning": suite.tuning, "also_on": {}}
-    metrics["test_objective"] = _test_objective(model, pred, ec["batch_size"], device)
+    target = pred["has_signal"] if detector else pred["target"]
+    metrics["test_objective"] = _test_objective(
+        model, pred["input"], target, ec["batch_size"], device
+    )
     groups = {}
     for name, path in also_on.items():
         other = with_task_inputs(open_store(path), exp_cfg)
@@ -73,12 +87,13 @@ def evaluate(
     return metrics
 
 
-def _test_objective(model, pred, batch_size: int, device) -> float:
-    """The training loss on the test inputs and targets of ``pred`` (mean per sample): what a
+def _test_objective(model, inputs, targets, batch_size: int, device) -> float:
+    """The training loss on the test ``inputs`` and ``targets`` (mean per sample): what a
     Keras notebook reports as its val_loss when it validates on the test set (the VAE's
     784 MSE + KL, a BCE ...)."""
-    inputs, targets = pred["input"].values[:, None], pred["target"].values[:, None]
-    return mean_loss(model, inputs, batch_size, device, targets=targets)
+    x = inputs.values[:, None]
+    y = targets.values.astype("float32")[:, None]
+    return mean_loss(model, x, batch_size, device, targets=y)
 
 
 def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:

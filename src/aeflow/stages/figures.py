@@ -56,8 +56,9 @@ class FigureInputs:
 
 
 def _per_denoiser(var, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """The values of a (denoiser, ...) variable, by denoiser name."""
-    return {str(d): var.sel(denoiser=d).values for d in var["denoiser"].values if d not in skip}
+    """The values of a (denoiser, ...) variable (or (detector, ...)), by method name."""
+    dim = var.dims[0]
+    return {str(d): var.sel({dim: d}).values for d in var[dim].values if d not in skip}
 
 
 # ---- every experiment -------------------------------------------------------------------------
@@ -327,10 +328,13 @@ def detection_vs_snr(f: FigureInputs):
     has_signal = pred["has_signal"].values.astype(bool)
     snr, edges = pred["snr"].values, f.cfg["evaluate"]["traces"]["snr_bins"]
     bins = {}
+    detector = f.model is not None and f.model.detector
     for name, scores in _per_denoiser(pred["detection_score"]).items():
         d = detection(scores, has_signal, snr, edges)
         if d is not None:
-            bins[name] = d["true_positive_rate_by_snr"]
+            bins["classifier" if detector and name == "model" else name] = d[
+                "true_positive_rate_by_snr"
+            ]
     n_noise = int((~has_signal).sum())
     return trace_plots.accuracy_vs_snr(
         bins,
@@ -339,6 +343,27 @@ def detection_vs_snr(f: FigureInputs):
         title=f"{f.target}: signal traces found at {DETECTION_FPR:.1%} false positives "
         f"({n_noise} noise-only traces)",
         ylabel="true-positive rate",
+    )
+
+
+def detection_roc(f: FigureInputs):
+    """ROC of a signal detector beside the envelope trigger on each filtered trace: signal
+    traces found against noise-only traces passed."""
+    pred = f.store("predictions")
+    has_signal = pred["has_signal"].values.astype(bool)
+    curves = {
+        ("classifier" if name == "model" else name): (scores[~has_signal], scores[has_signal])
+        for name, scores in _per_denoiser(pred["detection_score"]).items()
+    }
+    return anomaly_plots.roc_curves(
+        curves,
+        title=f"{f.target}: signal vs noise-only test traces ({int((~has_signal).sum())} "
+        "noise-only)",
+        xlabel="false-positive rate (noise-only traces passed)",
+        ylabel="true-positive rate (signal traces found)",
+        efficiency_label=r"signal efficiency $\epsilon_S$",
+        rejection_label=r"noise rejection $1/\epsilon_B$",
+        highlight="classifier",
     )
 
 
@@ -588,6 +613,7 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
             energy_ratio,
             energy_vs_snr,
             detection_vs_snr,
+            detection_roc,
             latent_space,
             latent_walks,
             anomaly_scores,

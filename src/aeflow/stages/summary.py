@@ -15,10 +15,11 @@ from aeflow.stages import PathLike
 
 def summary_tables(records: list[tuple[str, str, dict[str, Any]]]) -> dict[str, dict]:
     """Mode -> {title, rows}, from (experiment, mode, record) in order; a record without its
-    mode is judged by the ``modality`` it names (images for records before that key)."""
+    mode is judged by the ``mode`` it names, else by its ``modality`` (images for records
+    before that key)."""
     tables: dict[str, dict] = {}
     for experiment, mode, record in records:
-        mode = mode or record.get("modality", "images")
+        mode = mode or record.get("mode") or record.get("modality", "images")
         suite = suites.suite(mode)
         table = tables.setdefault(mode, {"title": suite.summary_title, "rows": []})
         table["rows"].extend(suite.summary_rows(experiment, record))

@@ -23,7 +23,7 @@ from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
 from aeflow.device import describe_device, precision, runtime_device
-from aeflow.models import build_model
+from aeflow.models import build_model, catalog
 from aeflow.models.trained import load_weights, save_trained
 from aeflow.plan import training_spec
 from aeflow.stages import PathLike
@@ -118,6 +118,8 @@ def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike):
     """Training and validation tensors (anomaly experiments: normal samples only)."""
     common = {"adversarial": model.adversarial, "where": str(prepared)}
     common["normal_only"] = not model.adversarial and "anomaly" in spec
+    if catalog.traits(spec["model"]).detector:  # trained to tell signal from noise alone
+        common["target"] = "has_signal"
     train = experiment_tensors(ds, "train", limit=spec["train"]["max_train_samples"], **common)
     val = experiment_tensors(ds, "val", **common)
     # no validation samples: trained for train.epochs, the last weights kept

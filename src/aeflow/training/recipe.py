@@ -62,6 +62,7 @@ def experiment_tensors(
     adversarial: bool = False,
     limit: int | None = None,
     normal_only: bool = False,
+    target: str = "target",
     where: str = "",
 ) -> dict[str, torch.Tensor]:
     """The tensors an experiment trains on from one split of its prepared store.
@@ -69,19 +70,21 @@ def experiment_tensors(
     Autoencoders: ``input`` and ``target`` as float32 (N, C, ...) (one channel added when the
     store has none). Adversarial models: ``image`` (the clean targets) and, when labelled,
     ``label`` (N,) int64. ``normal_only`` keeps the samples not marked ``is_anomaly``;
-    ``limit`` the first samples of the split.
+    ``limit`` the first samples of the split; ``target`` the store variable trained towards
+    (a detector's: ``has_signal``, as float32 (N, 1)).
     """
     index = split_index(ds, split, normal_only=normal_only, where=where)[:limit]
     if adversarial:
         variables = ("target", "label") if "label" in ds else ("target",)
     else:
-        variables = ("input", "target")
+        variables = ("input", target)
     out = {}
     for var in variables:
         values = ds[var].isel(sample=index).values
         tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
         # (N, C, H, W) as stored with a channel dim, else one channel: (N, 1, H, W) / (N, 1, T)
-        out[var] = tensor if "channel" in ds[var].dims else tensor.unsqueeze(1)
+        name = "target" if var == target else var
+        out[name] = tensor if "channel" in ds[var].dims else tensor.unsqueeze(1)
     if not adversarial:
         return out
     real = {"image": out["target"]}

@@ -5,6 +5,7 @@ mode           suite                           judged on
 =============  ==============================  =========================================
 ``images``     :class:`ImageDenoising`         test reconstructions (MSE, PSNR, SSIM, BCE)
 ``traces``     :class:`TraceDenoising`         denoised traces (peak, energy, spectra)
+``detection``  :class:`TraceDetection`         signal vs noise-only scores (ROC, TPR)
 ``anomaly``    :class:`AnomalyDetection`       reconstruction errors as anomaly scores
 ``generative`` :class:`GenerativeSamples`      generated samples against the test set
 =============  ==============================  =========================================
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 _SUITES = {
     "images": ("images", "ImageDenoising"),
     "traces": ("traces", "TraceDenoising"),
+    "detection": ("traces", "TraceDetection"),
     "anomaly": ("anomaly", "AnomalyDetection"),
     "generative": ("generative", "GenerativeSamples"),
 }

@@ -1,5 +1,7 @@
-"""The trace suite: denoised radio traces judged as the field judges them (peak location,
-pulse energy, false pulses, spectra) beside a band-pass and a Wiener filter."""
+"""The trace suites: denoised radio traces judged as the field judges them (peak location,
+pulse energy, false pulses, spectra) beside a band-pass and a Wiener filter; and signal
+detectors (classifiers of signal vs noise-only traces) beside the classical trigger on the
+peak of the Hilbert envelope of the raw, band-passed and Wiener-filtered trace."""
 
 from __future__ import annotations
 
@@ -12,7 +14,15 @@ from aeflow.data.split import split_sample_ids, split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation.metrics import per_sample_mse, summarize
 from aeflow.evaluation.suites.common import Predict, inputs_targets
-from aeflow.evaluation.traces import BLOG_PEAK_ACCURACY, amplitude_spectrum, trace_metrics
+from aeflow.evaluation.traces import (
+    BLOG_PEAK_ACCURACY,
+    DETECTION_FPR,
+    ENERGY_SNR_MIN,
+    amplitude_spectrum,
+    detection,
+    envelope,
+    trace_metrics,
+)
 
 
 class TraceDenoising:
@@ -208,6 +218,121 @@ def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str
         row[f"{name} TPR @ 0.2% FPR SNR>=3"] = d.get("true_positive_rate_above_snr_min")
     row["DAE false pulses"] = block["pulse_detection"]["false_pulse_rate"]
     return row
+
+
+class TraceDetection(TraceDenoising):
+    """A signal detector's score (the classifier's logit) beside the classical trigger, the
+    peak of the Hilbert envelope of the raw ("identity"), band-passed and Wiener-filtered
+    trace: AUROC and the true-positive rate at 0.2 % false positives, overall, above SNR 3
+    and per SNR bin (:func:`aeflow.evaluation.traces.detection`)."""
+
+    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
+        self._check_geometry(ds)
+        inputs = split_values(ds, split, "input")
+        has_signal = split_values(ds, split, "has_signal").astype(bool)
+        snr = split_values(ds, split, "snr")
+        edges = self.ec["traces"]["snr_bins"]
+        scores = {"model": predict(inputs).astype(np.float64)}
+        scores |= {f.name: envelope(f.apply(inputs)).max(axis=-1) for f in self.filters}
+        blocks = {name: detection(s, has_signal, snr, edges) for name, s in scores.items()}
+        if blocks["model"] is None:
+            raise ValueError(
+                f"dataset {ds.attrs.get('dataset')!r}: the {split} split needs both signal and "
+                "noise-only traces to judge a signal detector"
+            )
+        block = {
+            **blocks.pop("model"),
+            "score": "logit of 'the trace holds a signal'",
+            "n_test": len(inputs),
+            "n_signal": int(has_signal.sum()),
+            "n_noise_only": int((~has_signal).sum()),
+            "noise_model": ds.attrs.get("noise_model"),
+            "snr_bins": list(edges),
+            "baselines": {
+                name: b | {"score": f"peak of the Hilbert envelope ({name} trace)"}
+                for name, b in blocks.items()
+            },
+        }
+        pred = xr.Dataset(
+            {
+                "input": (("sample", "time"), inputs),
+                "snr": (("sample",), snr),
+                "has_signal": (("sample",), has_signal),
+                "detection_score": (("detector", "sample"), np.stack(list(scores.values()))),
+            },
+            coords={
+                "sample": split_sample_ids(ds, split),
+                "time": ds["time"].values,
+                "detector": list(scores),
+            },
+            attrs={
+                "dataset": ds.attrs.get("dataset", ""),
+                "split": split,
+                "noise_model": ds.attrs.get("noise_model", ""),
+                "sampling_rate_mhz": self.rate,
+            },
+        )
+        pred["time"].attrs["units"] = "ns"
+        pred["detection_score"].attrs["long_name"] = (
+            "per-trace score, higher = more signal-like (model: logit; filters: envelope peak)"
+        )
+        return block, pred
+
+    @staticmethod
+    def flat(block: dict[str, Any]) -> dict[str, float]:
+        def scalars(b: dict[str, Any], prefix: str) -> dict[str, float]:
+            values = {
+                "detection_auroc": b["auroc"],
+                "detection_tpr_at_fpr_0.002": b["true_positive_rate"],
+                "detection_tpr_at_fpr_0.002_snr_ge_3": b["true_positive_rate_above_snr_min"],
+            }
+            return {f"{prefix}{k}": v for k, v in values.items() if v is not None}
+
+        out = scalars(block, "")
+        for name, b in block["baselines"].items():
+            if b is not None:
+                out |= scalars(b, f"baseline.{name}.")
+        return out
+
+    @staticmethod
+    def headline(block: dict[str, Any]) -> str:
+        def one(b: dict[str, Any] | None) -> str:
+            if b is None:
+                return "n/a"
+            return f"AUROC {b['auroc']:.3f}, TPR SNR>=3 {b['true_positive_rate_above_snr_min']:.3f}"
+
+        base = "; ".join(f"{k}: {one(b)}" for k, b in block["baselines"].items())
+        return f"{one(block)} at {DETECTION_FPR:.1%} false positives ({base})"
+
+    summary_title = (
+        f"Radio signal detection: signal vs noise-only traces, true-positive rate at "
+        f"{DETECTION_FPR:.1%} false positives (SNR >= {ENERGY_SNR_MIN:g}) and AUROC of each "
+        "classifier beside the envelope trigger on the raw, band-passed and Wiener-filtered "
+        "trace (Erdmann et al. 2019: about 90 %)"
+    )
+
+    @staticmethod
+    def summary_rows(experiment: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """One row per evaluated dataset (the test set, then each ``also_on``)."""
+        blocks = {record["dataset"]: record, **record.get("also_on", {})}
+        rows = []
+        for dataset, block in blocks.items():
+            methods = {"classifier": block, **block["baselines"]}
+            row = {
+                "experiment": experiment,
+                "evaluated on": dataset,
+                "noise": block["noise_model"],
+                "signal / noise-only traces": f"{block['n_signal']} / {block['n_noise_only']}",
+            }
+            for name, b in methods.items():
+                row[f"{name} TPR @ 0.2% FPR SNR>=3"] = (b or {}).get(
+                    "true_positive_rate_above_snr_min"
+                )
+            for name, b in methods.items():
+                row[f"{name} AUROC"] = (b or {}).get("auroc")
+            row["false-positive rate reached"] = block["false_positive_rate_reached"]
+            rows.append(row)
+        return rows
 
 
 def trace_spectra(pred: xr.Dataset) -> xr.Dataset:
