@@ -485,10 +485,18 @@ def test_the_detection_suite_scores_the_classifier_beside_the_envelope_trigger(s
     block, pred = suite.evaluate(oracle, ds, "test")
     assert block["auroc"] == 1.0 and block["true_positive_rate"] == 1.0
     assert block["true_positive_rate_above_snr_min"] == 1.0
-    assert set(block["baselines"]) == {"identity", "bandpass", "wiener"}
+    assert set(block["baselines"]) == {"identity", "bandpass", "wiener", "matched_filter"}
     assert all(b["auroc"] < 1.0 for b in block["baselines"].values())  # SNR-limited trigger
-    assert list(pred["detector"].values) == ["model", "identity", "bandpass", "wiener"]
-    assert pred["detection_score"].shape == (4, block["n_test"])
+    envelope_trigger = block["baselines"]["bandpass"]["auroc"]
+    assert block["baselines"]["matched_filter"]["auroc"] > envelope_trigger
+    assert list(pred["detector"].values) == [
+        "model",
+        "identity",
+        "bandpass",
+        "wiener",
+        "matched_filter",
+    ]
+    assert pred["detection_score"].shape == (5, block["n_test"])
     flat = TraceDetection.flat(block)
     assert flat["detection_auroc"] == 1.0 and "baseline.bandpass.detection_auroc" in flat
     row = TraceDetection.summary_rows("c", {**block, "dataset": "r"})[0]
@@ -497,3 +505,33 @@ def test_the_detection_suite_scores_the_classifier_beside_the_envelope_trigger(s
     with pytest.raises(ValueError, match="needs both signal and noise-only traces"):
         only_signal = ds.isel(sample=np.flatnonzero(has_signal))
         suite.evaluate(lambda inputs: np.full(len(inputs), 5.0), only_signal, "test")
+
+
+def test_the_matched_filter_finds_a_known_pulse_in_coloured_noise():
+    from aeflow.evaluation.baselines import matched_filter_bank
+
+    rng = np.random.default_rng(0)
+    n, length = 400, 256
+    pulse = np.zeros(length)
+    pulse[:5] = [0.5, 1.0, -1.0, -0.5, 0.2]  # one fixed shape, arriving anywhere
+    red = np.cumsum(rng.standard_normal((n, length)), axis=-1) * 0.2  # a random walk:
+    red -= red.mean(axis=-1, keepdims=True)  # strongly coloured noise
+    noise = red + rng.standard_normal((n, length))
+    has_signal = np.arange(n) % 2 == 0
+    signals = np.array(
+        [
+            np.roll(pulse, s) if h else 0 * pulse
+            for s, h in zip(rng.integers(0, length, n), has_signal, strict=True)
+        ]
+    )
+    traces = noise + 4.0 * signals
+    score, about = matched_filter_bank(traces, 4.0 * signals, has_signal, n_templates=8)
+    assert "8 true pulses" in about
+    scores = score(traces)
+    assert scores.shape == (n,)
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(has_signal, scores) > 0.95  # whitening undoes the red noise
+    assert roc_auc_score(has_signal, np.abs(traces).max(axis=-1)) < 0.8  # raw maximum fails
+    with pytest.raises(ValueError, match="signal and noise-only training traces"):
+        matched_filter_bank(traces[has_signal], signals[has_signal], has_signal[has_signal])

@@ -221,10 +221,20 @@ def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str
 
 
 class TraceDetection(TraceDenoising):
-    """A signal detector's score (the classifier's logit) beside the classical trigger, the
+    """A signal detector's score (the classifier's logit) beside the classical triggers: the
     peak of the Hilbert envelope of the raw ("identity"), band-passed and Wiener-filtered
-    trace: AUROC and the true-positive rate at 0.2 % false positives, overall, above SNR 3
-    and per SNR bin (:func:`aeflow.evaluation.traces.detection`)."""
+    trace, and a whitened matched-filter bank (:func:`~aeflow.evaluation.baselines.
+    matched_filter_bank`): AUROC and the true-positive rate at 0.2 % false positives,
+    overall, above SNR 3 and per SNR bin (:func:`aeflow.evaluation.traces.detection`)."""
+
+    def __init__(self, ds: xr.Dataset, ec: dict[str, Any]) -> None:
+        super().__init__(ds, ec)
+        self.matched_filter, about = bl.matched_filter_bank(
+            split_values(ds, "train", "input"),
+            split_values(ds, "train", "target"),
+            split_values(ds, "train", "has_signal").astype(bool),
+        )
+        self.tuning["matched_filter"] = about
 
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
         self._check_geometry(ds)
@@ -234,6 +244,7 @@ class TraceDetection(TraceDenoising):
         edges = self.ec["traces"]["snr_bins"]
         scores = {"model": predict(inputs).astype(np.float64)}
         scores |= {f.name: envelope(f.apply(inputs)).max(axis=-1) for f in self.filters}
+        scores["matched_filter"] = self.matched_filter(inputs)
         blocks = {name: detection(s, has_signal, snr, edges) for name, s in scores.items()}
         if blocks["model"] is None:
             raise ValueError(
@@ -249,7 +260,12 @@ class TraceDetection(TraceDenoising):
             "noise_model": ds.attrs.get("noise_model"),
             "snr_bins": list(edges),
             "baselines": {
-                name: b | {"score": f"peak of the Hilbert envelope ({name} trace)"}
+                name: b
+                | {
+                    "score": self.tuning["matched_filter"]
+                    if name == "matched_filter"
+                    else f"peak of the Hilbert envelope ({name} trace)"
+                }
                 for name, b in blocks.items()
             },
         }
@@ -308,7 +324,7 @@ class TraceDetection(TraceDenoising):
         f"Radio signal detection: signal vs noise-only traces, true-positive rate at "
         f"{DETECTION_FPR:.1%} false positives (SNR >= {ENERGY_SNR_MIN:g}) and AUROC of each "
         "classifier beside the envelope trigger on the raw, band-passed and Wiener-filtered "
-        "trace (Erdmann et al. 2019: about 90 %)"
+        "trace and a whitened matched-filter bank (Erdmann et al. 2019: about 90 %)"
     )
 
     @staticmethod
