@@ -131,10 +131,10 @@ def _class_names(name: str, dataset: str, ds: Mapping[str, Any] | None, source: 
     """The class names of ``dataset`` (its config ``ds``, None if unknown), whose classes
     experiment ``name`` holds out: a labelled image dataset."""
     kind = kinds.traits(ds["kind"]) if ds is not None and ds["kind"] in kinds.registry() else None
-    if kind is None or not kind.collections:
+    if kind is None or not hasattr(kind.hooks(), "class_names"):
         raise ConfigError(
             f"{source}: experiments.{name}.anomaly.classes: needs a labelled image dataset "
-            f"(kinds {_kinds_with('collections')}); {dataset!r} is not one"
+            f"(kinds {_kinds_with('collections')}, labelled_image_set); {dataset!r} is not one"
         )
     return kind.hooks().class_names(ds)
 
@@ -201,6 +201,12 @@ def _check_dataset(name: str, ds: Mapping[str, Any], source: str) -> None:
             f"{source}: datasets.{name}.collection: only kinds {_kinds_with('collections')} "
             f"have a collection (this is kind {ds['kind']!r})"
         )
+    for key in ("keys", "class_names"):
+        if ds.get(key) and not kind.converted_raw:
+            raise ConfigError(
+                f"{source}: datasets.{name}.{key}: only kinds {_kinds_with('converted_raw')} "
+                f"name their arrays (this is kind {ds['kind']!r})"
+            )
     if src == "simulate" and kind.real_data_only:
         raise ConfigError(
             f"{source}: datasets.{name}.source: image collections are real data; use "

@@ -32,6 +32,8 @@ REPRODUCTION_TABLE = "results/summary/reproduction.html"
 
 
 def raw_path(dataset: str, dataset_cfg: Mapping[str, Any]) -> str:
+    if kinds.traits(dataset_cfg["kind"]).converted_raw:  # any source becomes the kind's .npz
+        return f"data/raw/{dataset}.npz"
     return f"data/raw/{dataset}{raw_suffix(dataset_cfg['source'])}"
 
 

@@ -52,6 +52,8 @@ class Kind:
     ``log_images``: images are shown on a log10 scale (pt fractions spanning decades).
     ``form_factor_rings``: scattering patterns around a central direct beam whose radial
     profile carries the particle size (:mod:`aeflow.evaluation.rings`).
+    ``converted_raw``: the kind's ``fetch`` converts every source into its own ``.npz``
+    (``data/raw/<dataset>.npz``, whatever the source's format).
     ``signal_flags``: samples carry ``has_signal`` (noise-only samples among them) and their
     ``snr`` (signal detectors train on the flags).
     ``interpolation_classes`` / ``arithmetic_classes``: the class pairs the latent figures of
@@ -75,6 +77,7 @@ class Kind:
     log_images: bool = False
     form_factor_rings: bool = False
     signal_flags: bool = False
+    converted_raw: bool = False
     interpolation_classes: tuple[str, str] | None = None
     arithmetic_classes: tuple[str, str] | None = None
 

@@ -136,6 +136,16 @@ def prepare(
     if not std > 0:
         raise RawDataError(f"{raw_path}: key {INPUT_KEY!r}: traces are constant (std 0)")
     rate = sampling_rate(dataset_cfg)
+    if (
+        dataset_cfg["source"] != "simulate"
+        and dataset_cfg["preprocess"]["sampling_rate_mhz"] is None
+    ):
+        log.warning(
+            "%s: no preprocess.sampling_rate_mhz: assuming the book's %g MHz (state yours: the "
+            "time axis, spectra and band-pass follow it)",
+            raw_path,
+            rate,
+        )
     n, t = traces.shape
     snr = signal_to_noise(traces, signals)
     ds = xr.Dataset(

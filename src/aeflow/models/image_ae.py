@@ -78,7 +78,8 @@ CODE_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "linear": nn.Identit
 
 @dataclass(frozen=True)
 class DenseAEConfig:
-    image_size: int = 28
+    image_size: int = 28  # pixels per side, or the height of non-square images
+    image_width: int | None = None  # None: square
     in_channels: int = 1
     code_size: int = 32
     hidden: tuple[int, ...] = ()  # ReLU layers between pixels and code (mirrored in the decoder)
@@ -93,6 +94,8 @@ class DenseAEConfig:
         for name in ("image_size", "in_channels", "code_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model_params.{name} must be >= 1")
+        if self.image_width is not None and self.image_width < 1:
+            raise ValueError("model_params.image_width must be >= 1")
         if any(h < 1 for h in self.hidden):
             raise ValueError("model_params.hidden: layer widths must be >= 1")
         if self.contractive and self.hidden:
@@ -132,7 +135,7 @@ class DenseAE(_SigmoidAE):
 
     def __init__(self, config: DenseAEConfig) -> None:
         super().__init__(config)
-        n = config.in_channels * config.image_size**2
+        n = config.in_channels * config.image_size * (config.image_width or config.image_size)
         widths = [n, *config.hidden]
         self.hidden = _relu_stack(widths)  # empty without hidden layers
         self.linear = nn.Linear(widths[-1], config.code_size)
@@ -147,8 +150,8 @@ class DenseAE(_SigmoidAE):
         return self.activation(self.linear(self.hidden(x.flatten(1))))
 
     def decode_logits(self, code: torch.Tensor, size=None) -> torch.Tensor:
-        c, s = self.config.in_channels, self.config.image_size
-        return self.decoder(code).view(len(code), c, s, s)
+        c, h = self.config.in_channels, self.config.image_size
+        return self.decoder(code).view(len(code), c, h, self.config.image_width or h)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encode(x)).view(x.shape)

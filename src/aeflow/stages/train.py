@@ -41,6 +41,8 @@ def data_shape(ds) -> dict[str, int]:
     shape = {"in_channels": int(ds.sizes.get("channel", 1))}
     if "y" in ds["input"].dims:
         shape["image_size"] = int(ds.sizes["y"])
+        if ds.sizes["x"] != ds.sizes["y"]:  # (models that take non-square images)
+            shape["image_width"] = int(ds.sizes["x"])
     if "label" in ds and "class_names" in ds.attrs:
         shape["n_classes"] = len(ds.attrs["class_names"])
     return shape

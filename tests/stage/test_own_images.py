@@ -1,0 +1,179 @@
+"""Your own images (kinds image_set and labelled_image_set): a physicist's .npz, HDF5 file or
+Zarr store with array names of their own, through fetch, prepare, training and evaluation;
+bad files and keys named."""
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from aeflow.config import ConfigError, validate_config
+from aeflow.data.sources import RawDataError
+from aeflow.data.store import open_store
+from aeflow.stages.data import fetch_raw, prepare
+
+N, H, W = 60, 12, 20  # not square, not a power of two
+
+
+def _counts(seed=0):
+    """Detector-like images: counts spanning decades (a bright blob on a faint floor), the
+    clean expectation and a Poisson draw of it; labels by the blob's side; a split."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.indices((H, W))
+    side = rng.integers(0, 2, N)
+    centre = np.where(side, 14, 5)
+    clean = 1 + 1e3 * np.exp(-((xx[None] - centre[:, None, None]) ** 2 + (yy[None] - 6) ** 2) / 8)
+    noisy = rng.poisson(clean).astype(np.float32)
+    split = np.array(["train"] * 40 + ["val"] * 8 + ["test"] * 12)
+    return {"counts": noisy, "expected": clean.astype(np.float32), "side": side, "part": split}
+
+
+def _cfg(source, kind="image_set", **extra):
+    keys = {"images": "counts", **extra.pop("keys", {})}
+    cfg = {
+        "datasets": {"own": {"kind": kind, "source": str(source), "keys": keys, **extra}},
+        "experiments": {
+            "e": {"dataset": "own", "model": "dense_ae", "task": "reconstruct", "train": {}}
+        },
+    }
+    return validate_config(cfg)
+
+
+def _write(tmp_path, fmt, arrays):
+    if fmt == "npz":
+        path = tmp_path / "mine.npz"
+        np.savez(path, **arrays)
+    elif fmt == "h5":
+        path = tmp_path / "mine.h5"
+        with h5py.File(path, "w") as f:
+            for k, v in arrays.items():
+                f[k] = v.astype("S5") if v.dtype.kind == "U" else v
+    else:
+        import zarr
+
+        path = tmp_path / "mine.zarr"
+
+        group = zarr.open_group(str(path), mode="w")
+        for k, v in arrays.items():
+            group.create_array(k, data=v if v.dtype.kind != "U" else v.astype("U5"))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["npz", "h5", "zarr"])
+def test_own_file_with_own_keys_is_fetched_and_prepared(tmp_path, fmt):
+    arrays = _counts()
+    source = _write(tmp_path, fmt, arrays)
+    cfg = _cfg(
+        source,
+        kind="labelled_image_set",
+        keys={"targets": "expected", "labels": "side", "split": "part"},
+        class_names=["left", "right"],
+        preprocess={"scaling": "log_minmax"},
+    )
+    ds_cfg = cfg["datasets"]["own"]
+    raw = tmp_path / "data/raw/own.npz"
+    fetch_raw("own", ds_cfg, raw)
+    with np.load(raw) as npz:  # canonical names, only what the config named
+        assert sorted(k for k in npz.files if not k.startswith("aeflow")) == [
+            "images",
+            "labels",
+            "split",
+            "targets",
+        ]
+    out = tmp_path / "own.zarr"
+    prepare("own", ds_cfg, raw, out)
+    ds = open_store(out)
+    assert ds["input"].shape == (N, H, W) and ds["input"].dims == ("sample", "y", "x")
+    assert list(ds["split"].values) == list(arrays["part"])  # the file's own split
+    # log10(x + 1), then the training images' min and max to [0, 1]
+    train = np.log10(arrays["counts"][:40] + 1)
+    lo, hi = train.min(), train.max()
+    expected = np.clip((np.log10(arrays["counts"] + 1) - lo) / (hi - lo), 0, 1)
+    np.testing.assert_allclose(ds["input"].values, expected, rtol=1e-5, atol=1e-6)
+    assert float(ds["input"].isel(sample=slice(0, 40)).max()) == pytest.approx(1.0)
+    assert ds["input"].attrs["scaling"].startswith("log10(x + 1) then (x - ")
+    # the clean expectation is the target, scaled the same way
+    t = np.clip((np.log10(arrays["expected"] + 1) - lo) / (hi - lo), 0, 1)
+    np.testing.assert_allclose(ds["target"].values, t, rtol=1e-5, atol=1e-6)
+    assert list(ds["label"].values) == list(arrays["side"])
+    assert ds.attrs["class_names"] == ["left", "right"]
+    assert "mine" in ds.attrs["raw_provenance"] and "'side'" in ds.attrs["raw_provenance"]
+
+
+def test_own_images_train_and_evaluate_through_the_stages(tmp_path):
+    from aeflow.stages.evaluate import evaluate
+    from aeflow.stages.tracking import init_mlflow
+    from aeflow.stages.train import train
+
+    arrays = _counts()
+    source = _write(tmp_path, "npz", {"counts": arrays["expected"].astype(np.uint8)})
+    cfg = _cfg(source)  # no split key: the configured random split; uint8: x / 255
+    cfg["mlflow"] = {
+        "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+        "experiment": "own-images",
+        "artifact_location": str(tmp_path / "artifacts"),
+    }
+    ds_cfg, exp = cfg["datasets"]["own"], cfg["experiments"]["e"]
+    exp["model_params"] = {"code_size": 4}
+    exp["train"] |= {"epochs": 2, "batch_size": 16, "threads": 1}
+    raw, prepared = tmp_path / "own.npz", tmp_path / "own.zarr"
+    fetch_raw("own", ds_cfg, raw)
+    prepare("own", ds_cfg, raw, prepared)
+    store = open_store(prepared)
+    assert store["input"].attrs["scaling"] == "x / 255"
+    assert set(store["split"].values) == {"train", "val", "test"}
+    from aeflow.plan import training_spec
+
+    init_mlflow(cfg["mlflow"], tmp_path / "mlflow.ready")
+    train("e", training_spec(exp), cfg["mlflow"], prepared, tmp_path / "model", tmp_path / "ck")
+    description = yaml.safe_load((tmp_path / "model/model.json").read_text())
+    # a non-square image: the dense autoencoder takes its height and width from the data
+    assert (description["config"]["image_size"], description["config"]["image_width"]) == (H, W)
+    assert description["n_parameters"] == (H * W * 4 + 4) + (4 * H * W + H * W)
+    metrics = evaluate("e", exp, cfg["mlflow"], tmp_path / "model", prepared, {}, tmp_path / "ev")
+    assert metrics["n_test"] == int((store["split"].values == "test").sum())
+    assert set(metrics["baselines"]) == {"pca"} and np.isfinite(metrics["test_loss"])
+
+
+def test_bad_files_and_keys_are_named(tmp_path):
+    arrays = _counts()
+    source = _write(tmp_path, "npz", arrays)
+    with pytest.raises(RawDataError, match=r"mine\.npz: missing key 'pixels' \(has: "):
+        fetch_raw(
+            "own", _cfg(source, keys={"images": "pixels"})["datasets"]["own"], tmp_path / "r.npz"
+        )
+    assert not (tmp_path / "r.npz").exists()  # nothing half-written
+    colour = _write(tmp_path, "npz", {"counts": np.zeros((4, 8, 8, 3), np.uint8)})
+    with pytest.raises(RawDataError, match="colour images are not taken by this kind yet"):
+        fetch_raw("own", _cfg(colour)["datasets"]["own"], tmp_path / "r.npz")
+    bad_split = _write(tmp_path, "npz", {"counts": arrays["counts"], "part": np.array(["x"] * N)})
+    with pytest.raises(RawDataError, match=r"key 'split' holds \['x'\]"):
+        fetch_raw(
+            "own", _cfg(bad_split, keys={"split": "part"})["datasets"]["own"], tmp_path / "s.npz"
+        )
+    floats = _write(tmp_path, "npz", {"counts": arrays["counts"]})  # counts, not in [0, 1]
+    cfg = _cfg(floats, preprocess={"scaling": "unit"})["datasets"]["own"]
+    fetch_raw("own", cfg, tmp_path / "f.npz")
+    with pytest.raises(RawDataError, match="scaling unit needs pixels in"):
+        prepare("own", cfg, tmp_path / "f.npz", tmp_path / "f.zarr")
+    assert not (tmp_path / "f.zarr").exists()
+
+
+def test_config_checks_of_own_images(tmp_path):
+    with pytest.raises(ConfigError, match=r"keys\.labels: kind labelled_image_set needs"):
+        _cfg(tmp_path / "a.npz", kind="labelled_image_set", class_names=["a"])
+    with pytest.raises(ConfigError, match=r"datasets\.own\.keys: only kinds"):
+        validate_config(
+            {
+                "datasets": {"own": {"kind": "saxs", "source": "simulate", "keys": {}}},
+                "experiments": {"e": {"dataset": "own", "model": "skip_dae"}},
+            }
+        )
+    cfg = {
+        "datasets": {"own": {"kind": "image_set", "source": "a.npz", "keys": {}}},
+        "experiments": {"e": {"dataset": "own", "model": "dense_ae", "task": "denoise"}},
+    }
+    with pytest.raises(ConfigError, match=r"denoise needs clean targets \(datasets\.own\.keys"):
+        validate_config(cfg)
+    cfg["experiments"]["e"]["corrupt"] = {"noise_sd": 0.1}
+    assert validate_config(cfg)["datasets"]["own"]["keys"]["images"] == "images"
