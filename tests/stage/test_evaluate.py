@@ -112,7 +112,8 @@ def test_the_signal_classifier_is_judged_as_a_detector(tiny_runs):
     assert (m["modality"], m["mode"], m["model"]) == ("traces", "detection", "conv1d_classifier")
     assert m["n_signal"] + m["n_noise_only"] == m["n_test"] > 0
     assert m["n_noise_only"] > 0  # both kinds of trace in the tiny test split
-    assert set(m["baselines"]) == {"identity", "bandpass", "wiener"}
+    assert set(m["baselines"]) == {"identity", "bandpass", "wiener", "matched_filter"}
+    assert "true pulses of the training split" in m["baselines"]["matched_filter"]["score"]
     for block in (m, *m["baselines"].values()):
         assert 0 <= block["auroc"] <= 1 and 0 <= block["true_positive_rate"] <= 1
         assert block["n_noise_only"] == m["n_noise_only"]

@@ -28,7 +28,7 @@ from aeflow.data.kinds import Kind
 from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.galaxies import GALAXY10_DECALS, GalaxySimulation, simulate_galaxies
 from aeflow.data.sources import RawDataError, check_finite
-from aeflow.data.split import assign_split
+from aeflow.data.split import configured_split
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +144,7 @@ def select_split(
     if dropped:
         log.info("dropped %d of %d samples of unmapped classes", dropped, len(raw))
     labels = np.array([lookup[int(i)] for i in raw[keep]], np.int16)
-    sp = dataset_cfg["split"]
-    split = assign_split(
-        len(labels),
-        n_train=sp["n_train"],
-        test_fraction=sp["test_fraction"],
-        val_fraction=sp["val_fraction"],
-        seed=sp["seed"],
-    )
+    split = configured_split(len(labels), dataset_cfg["split"])
     return (images[keep] if dropped else images, labels), split
 
 

@@ -34,7 +34,7 @@ import xarray as xr
 from aeflow.data import sources
 from aeflow.data.kinds import Kind
 from aeflow.data.sources import RawDataError
-from aeflow.data.split import SPLITS, assign_split
+from aeflow.data.split import SPLITS, configured_split
 
 log = logging.getLogger(__name__)
 
@@ -199,15 +199,7 @@ def select_split(checked: tuple, dataset_cfg: dict[str, Any]) -> tuple[tuple, np
     images, _, _, split, _ = checked
     if split is not None:
         return checked, split.astype(object)
-    sp = dataset_cfg["split"]
-    labels = assign_split(
-        len(images),
-        n_train=sp["n_train"],
-        test_fraction=sp["test_fraction"],
-        val_fraction=sp["val_fraction"],
-        seed=sp["seed"],
-    )
-    return checked, labels
+    return checked, configured_split(len(images), dataset_cfg["split"])
 
 
 # ---- prepare -----------------------------------------------------------------------------------

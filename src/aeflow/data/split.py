@@ -42,6 +42,19 @@ def assign_split(
 
 
 # ---- selecting a split of a prepared store --------------------------------------------------
+
+
+def configured_split(n: int, split_cfg) -> np.ndarray:
+    """:func:`assign_split` of ``n`` samples by a dataset's ``split`` config section."""
+    return assign_split(
+        n,
+        n_train=split_cfg["n_train"],
+        test_fraction=split_cfg["test_fraction"],
+        val_fraction=split_cfg["val_fraction"],
+        seed=split_cfg["seed"],
+    )
+
+
 def split_index(
     ds, split: str, *, normal_only: bool = False, where: str | os.PathLike = ""
 ) -> np.ndarray:

@@ -22,6 +22,23 @@ from aeflow.models.base import Autoencoder
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
+def check_conv_params(config) -> None:
+    """The ``channels`` (as ints), ``kernel_size`` and ``activation`` of a 1-D conv config,
+    checked (errors name the model_params key)."""
+    object.__setattr__(config, "channels", tuple(int(c) for c in config.channels))
+    if config.kernel_size % 2 != 1:
+        raise ValueError(
+            f"model_params.kernel_size must be odd for 'same' padding, got {config.kernel_size}"
+        )
+    if not config.channels or min(config.channels) < 1:
+        raise ValueError(f"model_params.channels must be >= 1 each, got {config.channels}")
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(
+            f"model_params.activation must be one of {sorted(ACTIVATIONS)}, "
+            f"got {config.activation!r}"
+        )
+
+
 @dataclass(frozen=True)
 class Conv1dDAEConfig:
     in_channels: int = 1
@@ -33,18 +50,7 @@ class Conv1dDAEConfig:
     batch_norm: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        if self.kernel_size % 2 != 1:
-            raise ValueError(
-                f"model_params.kernel_size must be odd for 'same' padding, got {self.kernel_size}"
-            )
-        if not self.channels or min(self.channels) < 1:
-            raise ValueError(f"model_params.channels must be >= 1 each, got {self.channels}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"model_params.activation must be one of {sorted(ACTIVATIONS)}, "
-                f"got {self.activation!r}"
-            )
+        check_conv_params(self)
         for name in ("in_channels", "out_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model_params.{name} must be >= 1")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from aeflow.models.base import Model
-from aeflow.models.conv1d_dae import ACTIVATIONS
+from aeflow.models.conv1d_dae import ACTIVATIONS, check_conv_params
 
 
 @dataclass(frozen=True)
@@ -28,18 +28,7 @@ class TraceClassifierConfig:
     activation: str = "elu"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        if self.kernel_size % 2 != 1:
-            raise ValueError(
-                f"model_params.kernel_size must be odd for 'same' padding, got {self.kernel_size}"
-            )
-        if not self.channels or min(self.channels) < 1:
-            raise ValueError(f"model_params.channels must be >= 1 each, got {self.channels}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"model_params.activation must be one of {sorted(ACTIVATIONS)}, "
-                f"got {self.activation!r}"
-            )
+        check_conv_params(self)
         if self.in_channels < 1:
             raise ValueError("model_params.in_channels must be >= 1")
 

@@ -15,7 +15,7 @@ import aeflow
 from aeflow import memory
 from aeflow.atomic import atomic_path
 from aeflow.data import kinds, sources
-from aeflow.data.split import SPLITS, assign_split
+from aeflow.data.split import SPLITS, configured_split
 from aeflow.data.store import write_store
 from aeflow.stages import PathLike
 
@@ -83,17 +83,10 @@ def _check_simulation_fits(kind, name: str, dataset_cfg: dict[str, Any]) -> None
 def _split(kind, checked, dataset_cfg: dict[str, Any], name: str, raw_path: PathLike):
     """The samples kept and their train/val/test labels: the data's own split (official
     test set, subsets) where the kind has one, else the configured random split."""
-    sp = dataset_cfg["split"]
     try:
         if hasattr(kind, "select_split"):
             return kind.select_split(checked, dataset_cfg)
-        split = assign_split(
-            len(checked[0]),
-            n_train=sp["n_train"],
-            test_fraction=sp["test_fraction"],
-            val_fraction=sp["val_fraction"],
-            seed=sp["seed"],
-        )
+        split = configured_split(len(checked[0]), dataset_cfg["split"])
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
     return checked, split

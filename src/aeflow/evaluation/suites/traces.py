@@ -120,19 +120,22 @@ class TraceDenoising:
         data = {key: (dims[values.ndim], values) for key, values in by_sample.items()}
         data["denoised"] = (("denoiser", "sample", "time"), np.stack(list(outputs.values())))
         data |= {key: (("denoiser", "sample"), values) for key, values in per_trace.items()}
+        extra = {k: v for k, v in settings.items() if k != "snr_bins"}
+        return self._store(ds, split, data, ("denoiser", list(outputs)), extra)
+
+    def _store(self, ds, split, data, methods: tuple[str, list], attrs) -> xr.Dataset:
+        """A per-trace store of the split's traces: ``data`` over sample (and time), the
+        methods compared along ``methods`` = (dim, names); where the traces came from."""
+        dim, names = methods
         pred = xr.Dataset(
             data,
-            coords={
-                "sample": split_sample_ids(ds, split),
-                "time": ds["time"].values,
-                "denoiser": list(outputs),
-            },
+            coords={"sample": split_sample_ids(ds, split), "time": ds["time"].values, dim: names},
             attrs={
                 "dataset": ds.attrs.get("dataset", ""),
                 "split": split,
                 "noise_model": ds.attrs.get("noise_model", ""),
                 "sampling_rate_mhz": self.rate,
-                **{k: v for k, v in settings.items() if k != "snr_bins"},
+                **attrs,
             },
         )
         pred["time"].attrs["units"] = "ns"
@@ -189,14 +192,19 @@ class TraceDenoising:
         return [_trace_row(experiment, dataset, block) for dataset, block in blocks.items()]
 
 
-def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
-    methods = {"DAE": block, **block["baselines"]}
-    row = {
+def _row_head(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
+    """The first columns of a trace table row: what was evaluated on which traces."""
+    return {
         "experiment": experiment,
         "evaluated on": dataset,
         "noise": block["noise_model"],
         "signal / noise-only traces": f"{block['n_signal']} / {block['n_noise_only']}",
     }
+
+
+def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
+    methods = {"DAE": block, **block["baselines"]}
+    row = _row_head(experiment, dataset, block)
     for name, b in methods.items():
         row[f"{name} peak acc."] = b["peak_location_accuracy"]
     row["blog peak acc."] = BLOG_PEAK_ACCURACY.get(block["noise_model"])
@@ -269,26 +277,13 @@ class TraceDetection(TraceDenoising):
                 for name, b in blocks.items()
             },
         }
-        pred = xr.Dataset(
-            {
-                "input": (("sample", "time"), inputs),
-                "snr": (("sample",), snr),
-                "has_signal": (("sample",), has_signal),
-                "detection_score": (("detector", "sample"), np.stack(list(scores.values()))),
-            },
-            coords={
-                "sample": split_sample_ids(ds, split),
-                "time": ds["time"].values,
-                "detector": list(scores),
-            },
-            attrs={
-                "dataset": ds.attrs.get("dataset", ""),
-                "split": split,
-                "noise_model": ds.attrs.get("noise_model", ""),
-                "sampling_rate_mhz": self.rate,
-            },
-        )
-        pred["time"].attrs["units"] = "ns"
+        data = {
+            "input": (("sample", "time"), inputs),
+            "snr": (("sample",), snr),
+            "has_signal": (("sample",), has_signal),
+            "detection_score": (("detector", "sample"), np.stack(list(scores.values()))),
+        }
+        pred = self._store(ds, split, data, ("detector", list(scores)), {})
         pred["detection_score"].attrs["long_name"] = (
             "per-trace score, higher = more signal-like (model: logit; filters: envelope peak)"
         )
@@ -334,12 +329,7 @@ class TraceDetection(TraceDenoising):
         rows = []
         for dataset, block in blocks.items():
             methods = {"classifier": block, **block["baselines"]}
-            row = {
-                "experiment": experiment,
-                "evaluated on": dataset,
-                "noise": block["noise_model"],
-                "signal / noise-only traces": f"{block['n_signal']} / {block['n_noise_only']}",
-            }
+            row = _row_head(experiment, dataset, block)
             for name, b in methods.items():
                 row[f"{name} TPR @ 0.2% FPR SNR>=3"] = (b or {}).get(
                     "true_positive_rate_above_snr_min"
