@@ -98,6 +98,31 @@ def test_simulated_fetch_is_in_raw_format(tmp_path):
     assert "(dataset saxs, 8 samples, seed " in provenance
 
 
+def test_saxs_stores_carry_momentum_transfer(tmp_path):
+    """q on both detector axes: the simulator's (1/a), a file's stated geometry (nm^-1),
+    none without a geometry."""
+    raw = tmp_path / "saxs.npz"
+    cfg = _dataset_cfg(n_samples=6, split={"test_fraction": 0.34, "val_fraction": 0.25})
+    fetch_raw("saxs", cfg, raw)
+    prepare("saxs", cfg, raw, tmp_path / "sim.zarr")
+    sim = xr.open_zarr(tmp_path / "sim.zarr")
+    dq = 2 * np.pi / 64.0  # the default field of view, 64 a
+    np.testing.assert_allclose(sim["qx"].values, (np.arange(64) - 32) * dq)
+    assert sim["qy"].dims == ("y",) and sim["qx"].attrs["units"] == "1"
+    geometry = {"wavelength_nm": 0.1, "distance_mm": 2000.0, "pixel_size_um": 172.0}
+    local = _dataset_cfg(source=str(raw), preprocess={"geometry": geometry})
+    prepare("saxs", local, raw, tmp_path / "file.zarr")
+    ds = xr.open_zarr(tmp_path / "file.zarr")
+    assert ds["qx"].attrs["units"] == "nm-1" and "0.1 nm" in ds["qx"].attrs["long_name"]
+    # 10 pixels off the beam: 2 theta = atan(1.72 mm / 2 m), q = 4 pi / lambda sin(theta)
+    expected = 4 * np.pi / 0.1 * np.sin(np.arctan(1.72 / 2000.0) / 2)
+    assert float(ds["qx"].values[42]) == pytest.approx(expected, rel=1e-9)
+    assert float(ds["qx"].values[32]) == 0.0 and float(ds["qy"].values[22]) == -expected
+    plain = _dataset_cfg(source=str(raw))
+    prepare("saxs", plain, raw, tmp_path / "plain.zarr")
+    assert "qx" not in xr.open_zarr(tmp_path / "plain.zarr").coords
+
+
 def test_html_page_instead_of_npz_is_refused_and_not_kept(http_server, tmp_path):
     root, base = http_server
     (root / "speckles.npz").write_text("<!DOCTYPE html><html><body>Quota exceeded</body></html>")

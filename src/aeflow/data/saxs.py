@@ -86,6 +86,44 @@ def preprocess(
     return inputs.astype(np.float32), targets.astype(np.float32), scale.astype(np.float32)
 
 
+def q_axis(n: int, dataset_cfg: dict[str, Any]) -> tuple[np.ndarray, str, str] | None:
+    """Momentum transfer of the pixels along one detector axis (beam at pixel n // 2): from
+    the simulator's geometry (in 1/a, a = its length unit), or from a file's stated
+    ``preprocess.geometry`` (wavelength, sample-detector distance, pixel size; in nm^-1,
+    q = 4 pi / lambda sin(theta / 2) with theta = atan(offset / distance)); None without
+    one. Returns (q, units, long_name)."""
+    if dataset_cfg["source"] == "simulate":
+        p = params_from_config(SaxsSimulation, dataset_cfg["simulate"])
+        if p.image_size != n:
+            return None
+        what = "momentum transfer along the axis in 1/a (a: the simulator's length unit)"
+        return p.q_axis, "1", what
+    geometry = dataset_cfg["preprocess"].get("geometry")
+    if not geometry:
+        return None
+    offset_mm = (np.arange(n) - n // 2) * geometry["pixel_size_um"] * 1e-3
+    theta = np.arctan2(offset_mm, geometry["distance_mm"])
+    q = 4 * np.pi / geometry["wavelength_nm"] * np.sin(theta / 2)
+    what = (
+        f"momentum transfer along the axis (wavelength {geometry['wavelength_nm']:g} nm, "
+        f"distance {geometry['distance_mm']:g} mm, pixel {geometry['pixel_size_um']:g} um)"
+    )
+    return q, "nm-1", what
+
+
+def with_q(ds: xr.Dataset, dataset_cfg: dict[str, Any]) -> xr.Dataset:
+    """``ds`` with ``qy`` / ``qx`` coordinates on the detector axes where the geometry is
+    known (:func:`q_axis`)."""
+    for dim, name in (("y", "qy"), ("x", "qx")):
+        axis = q_axis(ds.sizes[dim], dataset_cfg)
+        if axis is None:
+            continue
+        q, units, what = axis
+        ds = ds.assign_coords({name: (dim, q)})
+        ds[name].attrs = {"long_name": what, "units": units}
+    return ds
+
+
 def to_dataset(inputs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> xr.Dataset:
     """Assemble the prepared SAXS dataset with named dims and self-describing attrs."""
     n, h, w = inputs.shape
@@ -129,12 +167,13 @@ def prepare(
     """Apply the recipe to checked arrays (per image; the split is not needed); a Dataset
     with dims (sample, y, x)."""
     speckle, target = checked
-    pp = dataset_cfg["preprocess"]
+    pp = {k: v for k, v in dataset_cfg["preprocess"].items() if k != "geometry"}
     try:
         inputs, targets, scale = preprocess(speckle, target, **pp)
     except RawDataError as exc:
         raise RawDataError(f"{raw_path}: {exc}") from None
     ds = to_dataset(inputs, targets, scale)
+    ds = with_q(ds, dataset_cfg)
     ds.attrs["recipe"] = (
         "log10(x + log_offset) on speckle and target; both divided by the per-image maximum "
         "of the log speckle image; clipped to [clip_min, clip_max] (Deep Learning for Physics "
