@@ -69,12 +69,13 @@ def compression_result(dataset: str) -> str:
     return f"results/compression/{dataset}.json"
 
 
-def figure_path(experiment: str, figure: str) -> str:
-    return f"results/figures/{experiment}/{figure}.png"
+def figure_path(experiment: str, figure: str, ext: str = "png") -> str:
+    """An experiment's figure: ``png`` (the report's) or its ``pdf`` twin (for papers)."""
+    return f"results/figures/{experiment}/{figure}.{ext}"
 
 
-def dataset_figure_path(dataset: str, figure: str) -> str:
-    return f"results/figures/datasets/{dataset}/{figure}.png"
+def dataset_figure_path(dataset: str, figure: str, ext: str = "png") -> str:
+    return f"results/figures/datasets/{dataset}/{figure}.{ext}"
 
 
 # ---- what determines a trained model --------------------------------------------------------

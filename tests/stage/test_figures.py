@@ -89,6 +89,7 @@ def test_every_figure_of_the_plan_is_drawn(figure, tiny_runs, tmp_path):
     draw(figure.name, inputs, out, dataset_scope=figure.dataset_scope)
     width, height = _png(out)
     assert width > 100 and height > 100
+    assert out.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"  # the vector twin
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name], "a temporary is left"
     if figure.dataset_scope:
         return
@@ -106,7 +107,7 @@ def test_a_figure_at_the_plans_path_is_replaced_by_a_rerun(tiny_runs):
     out.write_bytes(b"stale")
     draw("history", inputs, out)
     _png(out)
-    assert sorted(p.name for p in out.parent.iterdir()) == ["history.png"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["history.pdf", "history.png"]
 
 
 def test_a_history_without_a_run_or_model_traits(tmp_path, monkeypatch):

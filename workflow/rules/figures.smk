@@ -22,6 +22,11 @@ for _experiment, _figures in PLAN.figure_jobs():
                 )
                 for spec in map(plan.figure_spec, _figures)
             },
+            # the vector twin of each figure (same name, .pdf), for papers
+            **{
+                f"{name}_pdf": plan.figure_path("{experiment}", name, "pdf")
+                for name in _figures
+            },
         log:
             "results/logs/figures/{experiment}.log",
         benchmark:
@@ -55,6 +60,10 @@ for _dataset, _figures in PLAN.figure_jobs(dataset_scope=True):
                     labels={"figure": spec.label, "dataset": _dataset},
                 )
                 for spec in (plan.figure_spec(name, True) for name in _figures)
+            },
+            **{
+                f"{name}_pdf": plan.dataset_figure_path("{dataset}", name, "pdf")
+                for name in _figures
             },
         log:
             "results/logs/figures/datasets/{dataset}.log",

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 
-def save(fig, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save a figure atomically as PNG and close it."""
+def vector_path(path: str | os.PathLike) -> Path:
+    """Where the vector (PDF) twin of a PNG figure goes: the same name, ``.pdf``."""
+    return Path(path).with_suffix(".pdf")
+
+
+def save(fig, path: str | os.PathLike, dpi: int = 120, vector: bool = True) -> None:
+    """Save a figure atomically as PNG (the report's) and, with ``vector``, as PDF beside it
+    (:func:`vector_path`: lines and text stay vectors, for papers); close it."""
     import matplotlib.pyplot as plt
 
     from aeflow.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    if vector:
+        with atomic_path(vector_path(path)) as tmp:
+            fig.savefig(tmp, dpi=2 * dpi, bbox_inches="tight", format="pdf")
     plt.close(fig)
 
 

@@ -642,7 +642,8 @@ def draw_all(
     figures: Mapping[str, tuple[FigureInputs, PathLike]], dataset_scope: bool = False
 ) -> None:
     """Draw figures (``{name: (inputs, output path)}``) of one target, each saved atomically as
-    PNG; then attach the experiment figures to the training run, in one MLflow call.
+    PNG and as PDF beside it; then attach the experiment figures (PNG) to the training run,
+    in one MLflow call.
 
     Every name is checked before anything is drawn."""
     drawers = {name: _drawer(name, dataset_scope) for name in figures}
