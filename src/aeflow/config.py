@@ -415,6 +415,12 @@ def _check_anomaly(name: str, exp: Mapping[str, Any], ds: Mapping[str, Any], sou
             f"{where}: dataset kind {kind.name!r} has no anomaly labels "
             f"(kinds {_kinds_with('anomaly_labels')} do)"
         )
+    if exp["anomaly"]["score"] == "latent" and not catalog.traits(exp["model"]).latent:
+        with_code = ", ".join(m for m, t in catalog.CATALOG.items() if t.latent)
+        raise ConfigError(
+            f"{where}.score: latent scores a sample by its code; {exp['model']!r} has none "
+            f"({with_code} do)"
+        )
     classes = exp["anomaly"]["classes"]
     if classes is not None:
         n = len(_class_names(name, exp["dataset"], ds, source))

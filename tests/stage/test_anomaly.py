@@ -121,3 +121,27 @@ def test_an_experiment_holds_out_the_classes_it_names(tiny_runs):
     )
     model = json.loads((tiny_runs.trained("digits_held_out") / "model.json").read_text())
     assert model["n_train"] == int(((prepared["split"].values == "train") & ~threes).sum())
+
+
+def test_the_latent_score_ranks_by_the_code(tiny_runs, tmp_path):
+    """score latent: the Mahalanobis distance of each code from the normal training codes;
+    the same thresholds, metrics and baselines as the reconstruction error."""
+    from aeflow.evaluation.anomaly_scores import latent_mahalanobis
+    from aeflow.models.inference import encode_all
+    from aeflow.models.trained import load_trained
+
+    exp = copy.deepcopy(tiny_runs.experiment("jets_ae"))
+    exp["anomaly"]["score"] = "latent"
+    model_dir, prepared = tiny_runs.trained("jets_ae"), tiny_runs.prepared("jets")
+    t = anomaly("jets_ae", exp, tiny_runs.mlflow, model_dir, prepared, tmp_path / "latent")
+    assert t["score"] == "latent" and 0 <= t["auroc"] <= 1
+    assert set(t["baselines"]) == {"pca", "isolation_forest", "jet_mass"}
+    scores = open_store(tmp_path / "latent" / "scores.zarr")
+    ds = open_store(prepared)
+    model, _ = load_trained(model_dir, "cpu")
+    train = ds["input"].values[(ds["split"].values == "train") & ~ds["is_anomaly"].values]
+    inputs = ds["input"].sel(sample=scores["sample"].values).values
+    expected = latent_mahalanobis(
+        encode_all(model, train, 64, "cpu"), encode_all(model, inputs, 64, "cpu")
+    )
+    np.testing.assert_allclose(scores["score"].values, expected, rtol=1e-4)

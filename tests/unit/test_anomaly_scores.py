@@ -13,6 +13,7 @@ from aeflow.data.split import split_index
 from aeflow.data.tasks import with_anomaly_labels
 from aeflow.evaluation.anomaly_scores import (
     isolation_forest_scores,
+    latent_mahalanobis,
     pca_scores,
     reconstruction_score,
 )
@@ -43,6 +44,20 @@ def test_pca_scores_vanish_inside_the_training_subspace():
     assert scores[:5].max() < 1e-12  # float32 round-off
     # (train is centred on ~0: the out-of-subspace offset of norm 0.5 is all error)
     np.testing.assert_allclose(scores[5:], 0.25 / 16, rtol=0.05)
+
+
+def test_latent_mahalanobis_by_hand():
+    # codes of normal training samples: independent, sd 1 and 10 along the two code axes
+    rng = np.random.default_rng(2)
+    train = rng.normal(size=(20000, 2)) * [1.0, 10.0] + [3.0, -1.0]
+    codes = np.array([[3.0, -1.0], [4.0, -1.0], [3.0, 9.0], [5.0, -1.0]])
+    d2 = latent_mahalanobis(train, codes)
+    # one sd away along either axis is distance 1, whatever the axis' scale
+    np.testing.assert_allclose(d2, [0.0, 1.0, 1.0, 4.0], atol=0.05)
+    # any code shape (a conv code's channels x pixels) is flattened
+    assert latent_mahalanobis(train.reshape(-1, 2, 1), codes.reshape(-1, 1, 2)).shape == (4,)
+    with pytest.raises(ValueError, match="needs more than 2 training samples"):
+        latent_mahalanobis(train[:2], codes)
 
 
 def test_isolation_forest_ranks_outliers_high():
@@ -141,6 +156,11 @@ def test_a_sweep_gets_the_mean_and_spread_of_every_method():
         ),
         ({"r": {"kind": "jets", "source": "simulate"}}, {"score": "l2"}, "anomaly"),
         (
+            {"r": {"kind": "radio", "source": "simulate"}},
+            {"score": "latent"},
+            "kind 'radio' has no anomaly labels",
+        ),
+        (
             {"r": {"kind": "jets", "source": "simulate"}},
             {"thresholds": {"percentile": 1.5}},
             "percentile",
@@ -157,6 +177,24 @@ def test_anomaly_config_errors(datasets, anomaly, message):
     }
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
+
+
+def test_the_latent_score_needs_a_model_with_a_code():
+    cfg = {
+        "datasets": {"r": {"kind": "jets", "source": "simulate"}},
+        "experiments": {
+            "e": {
+                "dataset": "r",
+                "model": "skip_dae",
+                "task": "reconstruct",
+                "anomaly": {"score": "latent"},
+            }
+        },
+    }
+    with pytest.raises(ConfigError, match=r"anomaly\.score: latent scores a sample by its code"):
+        validate_config(cfg)
+    cfg["experiments"]["e"]["model"] = "conv_ae"
+    assert validate_config(cfg)["experiments"]["e"]["anomaly"]["score"] == "latent"
 
 
 def test_linear_output_and_mse_loss():

@@ -34,6 +34,24 @@ def reconstruction_score(inputs: np.ndarray, outputs: np.ndarray, kind: str = "m
     raise ValueError(f"unknown anomaly score {kind!r} (known: mse, mae, bce)")
 
 
+def latent_mahalanobis(train_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distance of each code from a Gaussian fitted to ``train_codes``
+    (the normal training samples' codes): how unusual a sample is where the autoencoder
+    summarizes it, rather than how well it is redrawn. A ridge of 1e-6 of the mean variance
+    keeps a degenerate code direction from dividing by zero."""
+    train, data = _flat(train_codes), _flat(codes)
+    if len(train) <= train.shape[1]:
+        raise ValueError(
+            f"a Gaussian over {train.shape[1]} code values needs more than {len(train)} "
+            "training samples"
+        )
+    mean = train.mean(axis=0)
+    cov = np.cov(train, rowvar=False).reshape(train.shape[1], train.shape[1])
+    cov += 1e-6 * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+    d = data - mean
+    return np.einsum("ij,ij->i", d @ np.linalg.inv(cov), d)
+
+
 def pca_scores(train: np.ndarray, data: np.ndarray, n_components: int) -> np.ndarray:
     """Mean squared error of the rank-``n_components`` PCA reconstruction (fitted on
     ``train``): the linear autoencoder with the same code size."""

@@ -11,7 +11,7 @@ from aeflow.data import kinds
 from aeflow.data.store import open_store
 from aeflow.data.tasks import with_task_inputs
 from aeflow.evaluation.suites import AnomalyDetection
-from aeflow.models.inference import code_size, predict
+from aeflow.models.inference import code_size, encode_all, predict
 from aeflow.stages import PathLike
 from aeflow.stages.common import publish, record_header, trained_on_device
 
@@ -46,9 +46,16 @@ def anomaly(
         amp = exp_cfg["train"]["amp"]
         return predict(model, inputs, exp_cfg["evaluate"]["batch_size"], device, amp)
 
+    def codes(inputs):
+        return encode_all(model, inputs, exp_cfg["evaluate"]["batch_size"], device)
+
     code = code_size(model, ds["input"].isel(sample=[0]).values)
     block, scores, examples = suite.evaluate(
-        run_model, ds, code, context=f"experiments.{experiment}.anomaly"
+        run_model,
+        ds,
+        code,
+        context=f"experiments.{experiment}.anomaly",
+        encode=codes if hasattr(model, "encode") else None,
     )
     summary = record_header(experiment, exp_cfg) | block
     scores.attrs.update({"experiment": experiment, "dataset": exp_cfg["dataset"]})

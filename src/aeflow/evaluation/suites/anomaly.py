@@ -15,6 +15,7 @@ from aeflow.data.split import split_index
 from aeflow.evaluation import anomaly as am
 from aeflow.evaluation.anomaly_scores import (
     isolation_forest_scores,
+    latent_mahalanobis,
     pca_scores,
     reconstruction_score,
 )
@@ -54,11 +55,20 @@ class AnomalyDetection:
                 raise ValueError(f"{self.where}: the {s} split needs {needs} samples for {context}")
         return sub, split, is_anomaly
 
-    def scores(self, ds, sub, inputs, outputs, code_size: int | None) -> dict[str, np.ndarray]:
-        """Per-sample scores of the autoencoder and of every configured baseline."""
+    def scores(
+        self, ds, sub, inputs, outputs, code_size: int | None, encode=None
+    ) -> dict[str, np.ndarray]:
+        """Per-sample scores of the autoencoder (its reconstruction error, or with score
+        ``latent`` the Mahalanobis distance of its code, ``encode`` giving codes) and of every
+        configured baseline."""
         bl = self.cfg["baselines"]
-        scores = {"autoencoder": reconstruction_score(inputs, outputs, self.cfg["score"])}
         train_normal = ds["input"].isel(sample=split_index(ds, "train", normal_only=True)).values
+        if self.cfg["score"] == "latent":
+            if encode is None:
+                raise ValueError(f"{self.where}: anomaly.score latent needs a model with a code")
+            scores = {"autoencoder": latent_mahalanobis(encode(train_normal), encode(inputs))}
+        else:
+            scores = {"autoencoder": reconstruction_score(inputs, outputs, self.cfg["score"])}
         self.n_components = bl["pca_components"] or code_size or 32
         if bl["pca"]:
             scores["pca"] = pca_scores(train_normal, inputs, self.n_components)
@@ -92,12 +102,15 @@ class AnomalyDetection:
         )
         return {"thresholds": thresholds, **metrics}
 
-    def evaluate(self, predict: Predict, ds: xr.Dataset, code_size: int | None, context: str):
-        """(summary block, per-sample scores Dataset, examples Dataset) of the val+test set."""
+    def evaluate(
+        self, predict: Predict, ds: xr.Dataset, code_size: int | None, context: str, encode=None
+    ):
+        """(summary block, per-sample scores Dataset, examples Dataset) of the val+test set;
+        ``encode`` (inputs -> codes) for score ``latent``."""
         sub, split, is_anomaly = self._validation_test(ds, context)
         inputs = sub["input"].values
         outputs = predict(inputs)
-        scores = self.scores(ds, sub, inputs, outputs, code_size)
+        scores = self.scores(ds, sub, inputs, outputs, code_size, encode)
         results = {name: self.block(s, split, is_anomaly) for name, s in scores.items()}
         ae = results.pop("autoencoder")
         names = self.names(ds)
