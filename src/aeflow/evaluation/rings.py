@@ -163,11 +163,12 @@ def fit_sphere(
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         intensity = 10.0 ** np.clip(profiles[sl] * scale[sl, None], -30, 30)  # (c, K)
-        v = 1.0 / intensity  # relative error: fit A u + B v to 1
-        u = flat[None, :, :] * v[:, None, :]  # (c, P*R, K)
-        suu, suv, svv = (u * u).sum(-1), u @ v[:, :, None], (v * v).sum(-1)[:, None]
-        suv = suv[..., 0]
-        su, sv = u.sum(-1), v.sum(-1)[:, None]
+        v = 1.0 / intensity  # relative error: fit A u + B v to 1, u = curve * v
+        # The sums of the 2x2 normal equations are matrix products over the rings:
+        # sum u^2 = curve^2 . v^2, sum u v = curve . v^2, sum u = curve . v.
+        v2 = v * v
+        suu, suv, su = (flat * flat) @ v2.T, flat @ v2.T, flat @ v.T  # (P*R, c)
+        svv, sv = v2.sum(axis=1), v.sum(axis=1)  # (c,)
         det = suu * svv - suv**2
         with np.errstate(divide="ignore", invalid="ignore"):
             a = (su * svv - sv * suv) / det
@@ -175,8 +176,10 @@ def fit_sphere(
             no_background = ~(b >= 0)
             a = np.where(no_background, su / suu, a)
             b = np.where(no_background, 0.0, b)
-        residual = ((a[..., None] * u + b[..., None] * v[:, None, :] - 1.0) ** 2).mean(-1)
-        residual = np.where((a > 0) & np.isfinite(residual), residual, np.inf).reshape(-1, p, r)
+            # at the least-squares optimum |r|^2 = K - (A sum u + B sum v), B = 0 included
+            residual = (k - (a * su + b * sv)) / k
+        ok = (a > 0) & np.isfinite(residual)
+        residual = np.where(ok, np.maximum(residual, 0.0), np.inf).T.reshape(-1, p, r)
         for row, res in zip(range(sl.start, sl.stop), residual, strict=True):
             if not np.isfinite(res).any():
                 continue
