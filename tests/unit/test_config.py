@@ -14,7 +14,7 @@ def test_defaults_are_filled(tiny_config):
     assert train["early_stopping"]["patience"] == 3
     assert train["lr_plateau"] == {"factor": 0.67, "patience": 2, "min_lr": 1e-5, "min_delta": 1e-4}
     pp = cfg["datasets"]["saxs"]["preprocess"]
-    assert pp == {"log_offset": 1.0, "clip_min": 0.0, "clip_max": 1.1}
+    assert pp == {"log_offset": 1.0, "clip_min": 0.0, "clip_max": 1.1, "geometry": None}
     assert cfg["datasets"]["saxs"]["simulate"]["image_size"] == 64
     # the input is not modified
     assert "preprocess" not in tiny_config["datasets"]["saxs"]
