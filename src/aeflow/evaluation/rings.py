@@ -130,7 +130,11 @@ def _sphere_curves(h: int, w: int, first: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 def fit_sphere(
-    images: np.ndarray, log_scale: np.ndarray, min_radius: int = MIN_RADIUS, chunk: int = 32
+    images: np.ndarray,
+    log_scale: np.ndarray,
+    min_radius: int = MIN_RADIUS,
+    chunk: int = 32,
+    profiles: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit polydisperse spheres to each pattern's radially averaged intensity beyond
     ``min_radius`` (the forward peak and the beamstop lie inside).
@@ -144,9 +148,10 @@ def fit_sphere(
 
     Returns per pattern ``radius`` (number-mean, 1 / q pixel; first zero at
     4.493 / radius px), ``polydispersity`` and ``rms_relative_residual``; all NaN for
-    images with fewer than ``MIN_FIT_RINGS`` rings beyond ``min_radius``.
+    images with fewer than ``MIN_FIT_RINGS`` rings beyond ``min_radius``. ``profiles``: the
+    images' :func:`radial_profile` when the caller has it already.
     """
-    images = np.asarray(images, np.float64)
+    images = np.asarray(images)
     n, h, w = images.shape
     scale = np.asarray(log_scale, np.float64).reshape(n)
     out = {
@@ -158,7 +163,9 @@ def fit_sphere(
         return out
     curves, radii, polys = _sphere_curves(h, w, min_radius)
     p, r, k = curves.shape
-    profiles = radial_profile(images)[:, min_radius:]
+    if profiles is None:
+        profiles = radial_profile(images)
+    profiles = profiles[:, min_radius:]
     flat = curves.reshape(p * r, k)
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
@@ -209,10 +216,12 @@ class Reference:
 
     @classmethod
     def of(cls, targets: np.ndarray, log_scale: np.ndarray | None = None) -> Reference:
-        minimum = first_minimum(radial_profile(targets))
+        profiles = radial_profile(targets)  # once, for the minimum and the fit
+        minimum = first_minimum(profiles)
         if log_scale is None:
             return cls(minimum)
-        return cls(minimum, fit_sphere(targets, log_scale)["radius"], np.asarray(log_scale))
+        fit = fit_sphere(targets, log_scale, profiles=profiles)
+        return cls(minimum, fit["radius"], np.asarray(log_scale))
 
 
 def _within(error: np.ndarray, n: int, tolerance: float) -> float | None:
@@ -233,7 +242,8 @@ def ring_metrics(
     error. Per pattern: ``radius_ratio`` (first minimum; NaN without rings) and
     ``fit_radius_ratio`` (output's fitted radius over the true pattern's)."""
     true_min = reference.minimum
-    out_min = first_minimum(radial_profile(output))
+    profiles = radial_profile(output)  # once, for the minimum and the fit
+    out_min = first_minimum(profiles)
     ringed = np.isfinite(true_min)
     ratio = np.full(len(true_min), np.nan)
     ratio[ringed] = true_min[ringed] / out_min[ringed]  # NaN where the output lost the ring
@@ -255,7 +265,8 @@ def ring_metrics(
     per_sample = {"radius_ratio": ratio}
     if reference.radius is None:
         return block, per_sample
-    fit_ratio = fit_sphere(output, reference.log_scale)["radius"] / reference.radius
+    fit = fit_sphere(output, reference.log_scale, profiles=profiles)
+    fit_ratio = fit["radius"] / reference.radius
     fit_error = np.abs(fit_ratio - 1)
     block["sphere_fit"] = {
         "radius_within_tolerance": _within(fit_error[ringed], n, tolerance),
