@@ -14,7 +14,7 @@ from aeflow.training.callbacks import (
     ReduceLROnPlateau,
 )
 from aeflow.training.loop import Trainer
-from aeflow.training.tracking import flatten
+from aeflow.training.tracking import _retry, flatten
 
 
 def _data(n, seed=0, size=16):
@@ -137,3 +137,22 @@ def test_training_spec_ignores_evaluation_and_threads():
     changed = {**cfg, "evaluate": {**cfg["evaluate"], "n_examples": 3}}
     changed["train"] = {**cfg["train"], "threads": 7}
     assert plan.training_spec(changed) == spec
+
+
+def test_store_calls_are_retried_only_on_the_errors_named_transient(monkeypatch):
+    """A dataset insert that lost a race (UNIQUE constraint) is retried where the caller says
+    so; elsewhere it, like any other error, is raised at once."""
+    monkeypatch.setattr("aeflow.training.tracking.time.sleep", lambda s: None)
+    calls = []
+
+    def lose_the_race_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.name")
+        return "linked"
+
+    with pytest.raises(RuntimeError, match="UNIQUE"):
+        _retry(lose_the_race_once, "log dataset")
+    calls.clear()
+    assert _retry(lose_the_race_once, "log dataset", transient=("unique constraint",)) == "linked"
+    assert len(calls) == 2

@@ -31,13 +31,19 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def _retry(fn: Callable[[], T], what: str, attempts: int = 6) -> T:
+def _retry(
+    fn: Callable[[], T], what: str, attempts: int = 6, transient: tuple[str, ...] = ("locked",)
+) -> T:
+    """Call ``fn``, again after a growing pause while the store reports a transient error
+    (by default SQLite's "database is locked"; an insert-if-absent that lost a race to another
+    process also qualifies where the caller says so)."""
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except Exception as exc:  # MlflowException wraps sqlite "database is locked"
-            if attempt == attempts or "locked" not in str(exc).lower():
+        except Exception as exc:  # MlflowException wraps the SQLite error text
+            text = str(exc).lower()
+            if attempt == attempts or not any(word in text for word in transient):
                 raise
             log.warning("%s: store busy (%s); retrying in %.1f s", what, exc, delay)
             time.sleep(delay)
@@ -275,7 +281,13 @@ def log_dataset(run: Run, name: str, digest: str, source: str, context: str = "t
 
     dataset = Dataset(name=name, digest=digest[:32], source_type="local", source=str(source))
     inputs = [DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)])]
-    _retry(lambda: run.client.log_inputs(run.run_id, datasets=inputs), "log dataset")
+    # Runs started together insert the same dataset row: the loser of that race sees a
+    # UNIQUE-constraint error, and its retry finds the row and only links it.
+    _retry(
+        lambda: run.client.log_inputs(run.run_id, datasets=inputs),
+        "log dataset",
+        transient=("locked", "unique constraint failed"),
+    )
 
 
 def registered_name(mlflow_experiment: str, experiment: str) -> str:
