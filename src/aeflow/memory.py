@@ -43,6 +43,31 @@ def require(data_bytes: float, factor: float, what: str, setting: str) -> None:
         )
 
 
+def disk_available(path: str | os.PathLike) -> int | None:
+    """Free bytes on the file system of ``path`` (or of its nearest existing parent)."""
+    import shutil
+    from pathlib import Path
+
+    here = Path(path).absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    try:
+        return shutil.disk_usage(here).free
+    except OSError:
+        return None
+
+
+def require_disk(data_bytes: float, path: str | os.PathLike, what: str, setting: str) -> None:
+    """Raise a ValueError naming ``setting`` if ``data_bytes`` will not fit the free disk
+    space where ``path`` is written."""
+    have = disk_available(path)
+    if have is not None and data_bytes > have:
+        raise ValueError(
+            f"{setting}: {what} needs about {data_bytes / 1e9:.1f} GB of disk space, and "
+            f"{have / 1e9:.1f} GB is free there: lower {setting}, or free some space"
+        )
+
+
 # ---- the allocator ---------------------------------------------------------------------------
 # glibc's malloc gives blocks above its mmap threshold (at most 32 MB by default) their own
 # mapping and unmaps them on free, so every training step maps the same activations again and

@@ -314,7 +314,7 @@ def test_prepare_scales_by_the_training_split(tmp_path):
 
 def test_simulate_then_check_and_prepare():
     cfg = _cfg()
-    raw = airshowers.simulate(cfg)
+    raw = airshowers.simulate(cfg, cfg["n_samples"], np.random.default_rng(cfg["seed"]))
     assert raw["shower_maps"].shape == (50, 9, 9, 1)
     assert airshowers.simulation(cfg).spacing_m == SPACING
     checked = airshowers.check_raw(raw, "simulated")

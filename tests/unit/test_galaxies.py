@@ -78,7 +78,8 @@ def test_reproducible_with_a_seed():
         np.testing.assert_array_equal(a[key], b[key])
     assert not np.array_equal(a["images"], c["images"])
     cfg = {"n_samples": 10, "seed": 5, "simulate": {"image_size": 32}}
-    np.testing.assert_array_equal(galaxies.simulate(cfg)["images"], a["images"])
+    drawn = galaxies.simulate(cfg, 10, np.random.default_rng(5))
+    np.testing.assert_array_equal(drawn["images"], a["images"])
 
 
 def _red_over_blue(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -252,7 +253,7 @@ def test_galaxy10_file_to_prepared_dataset(tmp_path):
 def test_simulated_npz_through_the_kind(tmp_path):
     cfg = _cfg(image_size=32)
     path = tmp_path / "g.npz"
-    np.savez(path, **galaxies.simulate(cfg))
+    np.savez(path, **galaxies.simulate(cfg, cfg["n_samples"], np.random.default_rng(0)))
     checked = galaxies.check_raw(kinds.read(galaxies, path), str(path))
     (images, labels), split = galaxies.select_split(checked, cfg)
     assert len(labels) == 20 and set(labels) <= {0, 1, 2}

@@ -50,10 +50,9 @@ def simulation(dataset_cfg: dict[str, Any]) -> AirShowerSimulation:
     return params_from_config(AirShowerSimulation, dataset_cfg.get("simulate") or {})
 
 
-def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Raw arrays for ``source: simulate``."""
-    rng = np.random.default_rng(dataset_cfg["seed"])
-    return simulate_airshowers(dataset_cfg["n_samples"], simulation(dataset_cfg), rng)
+def simulate(dataset_cfg: dict[str, Any], n: int, rng: np.random.Generator) -> dict:
+    """Raw arrays of ``n`` samples for ``source: simulate``."""
+    return simulate_airshowers(n, simulation(dataset_cfg), rng)
 
 
 def spacing(dataset_cfg: dict[str, Any]) -> float:

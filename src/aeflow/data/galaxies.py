@@ -53,9 +53,8 @@ def simulation(dataset_cfg: dict[str, Any]) -> GalaxySimulation:
     return params_from_config(GalaxySimulation, dataset_cfg["simulate"])
 
 
-def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(dataset_cfg["seed"])
-    return simulate_galaxies(dataset_cfg["n_samples"], simulation(dataset_cfg), rng)
+def simulate(dataset_cfg: dict[str, Any], n: int, rng: np.random.Generator) -> dict:
+    return simulate_galaxies(n, simulation(dataset_cfg), rng)
 
 
 def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,8 @@
 Raw format (ours, and the simulator's): ``constituents`` (N, n_max, 4) = (E, px, py, pz) in
 GeV, zero-padded, and ``is_signal_new`` (N,), 1 for top jets. The top-tagging reference
 dataset (Zenodo 2603256) is a pandas HDF5 table (``key="table"``, fixed format) with columns
-``E_i, PX_i, PY_i, PZ_i`` for i < 200 and ``is_signal_new``; :func:`read_raw` reads it with
-h5py (no PyTables needed) into the same arrays.
+``E_i, PX_i, PY_i, PZ_i`` for i < 200 and ``is_signal_new``; :class:`TopTaggingTable` reads
+it with h5py (no PyTables needed) into the same arrays, a slice of rows at a time.
 
 Preprocessing (the standard jet-image recipe): centre on the pt-weighted centroid in
 (eta, phi), rotate the pt-weighted principal axis to the vertical, flip so the harder half lies
@@ -37,6 +37,7 @@ KINDS = (
         anomaly_observable="jet_mass",
         clean_inputs=True,
         log_images=True,
+        chunked_prepare=True,
     ),
 )
 RAW_KEYS = ("constituents", "is_signal_new")
@@ -46,14 +47,65 @@ def simulation(dataset_cfg: dict[str, Any]) -> JetSimulation:
     return params_from_config(JetSimulation, dataset_cfg["simulate"])
 
 
-def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(dataset_cfg["seed"])
-    return simulate_jets(dataset_cfg["n_samples"], simulation(dataset_cfg), rng)
+def simulate(dataset_cfg: dict[str, Any], n: int, rng: np.random.Generator) -> dict:
+    return simulate_jets(n, simulation(dataset_cfg), rng)
 
 
-def read_raw(path: str | Path) -> dict[str, np.ndarray] | None:
-    """The arrays of a top-tagging pandas table (``/table/block*_items|values``), or None if
-    the file is not in that layout (then the generic reader takes the raw keys)."""
+class TopTaggingTable:
+    """The top-tagging pandas table (``/table/block*_items|values``) read in row slices:
+    ``n`` jets, ``row_bytes`` per jet, :meth:`chunks` of (start, raw arrays)."""
+
+    def __init__(self, path: str | Path, h5, label: str | None = None):
+        self.path = path
+        label = label or str(path)  # how errors name the file
+        table = h5["table"]
+        self.blocks = []  # (dataset path, {column name: column index})
+        i = 0
+        while f"block{i}_items" in table:
+            names = [
+                n.decode() if isinstance(n, bytes) else str(n) for n in table[f"block{i}_items"]
+            ]
+            self.blocks.append((f"table/block{i}_values", {n: j for j, n in enumerate(names)}))
+            i += 1
+        columns = {name for _, cols in self.blocks for name in cols}
+        if "is_signal_new" not in columns:
+            raise RawDataError(f"{label}: top-tagging table has no column 'is_signal_new'")
+        self.n_max = 0
+        while f"E_{self.n_max}" in columns:
+            self.n_max += 1
+        if self.n_max == 0:
+            raise RawDataError(
+                f"{label}: top-tagging table has no constituent columns E_0, PX_0 ..."
+            )
+        for k in range(self.n_max):
+            for prefix in ("E", "PX", "PY", "PZ"):
+                if f"{prefix}_{k}" not in columns:
+                    raise RawDataError(f"{label}: top-tagging table lacks column '{prefix}_{k}'")
+        first = h5[self.blocks[0][0]]
+        self.n = int(first.shape[0])
+        self.row_bytes = sum(h5[b].shape[1] * h5[b].dtype.itemsize for b, _ in self.blocks)
+
+    def chunks(self, chunk: int):
+        import h5py
+
+        with h5py.File(self.path, "r") as h5:
+            for start in range(0, max(self.n, 1), chunk):
+                columns: dict[str, np.ndarray] = {}
+                for block, cols in self.blocks:
+                    values = h5[block][start : start + chunk]
+                    columns |= {name: values[:, j] for name, j in cols.items()}
+                m = len(columns["is_signal_new"])
+                constituents = np.zeros((m, self.n_max, 4), np.float32)
+                for k in range(self.n_max):
+                    for c, prefix in enumerate(("E", "PX", "PY", "PZ")):
+                        constituents[:, k, c] = columns[f"{prefix}_{k}"]
+                labels = columns["is_signal_new"].astype(np.int8)
+                yield start, {"constituents": constituents, "is_signal_new": labels}
+
+
+def open_raw(path: str | Path, name: str | None = None) -> TopTaggingTable | None:
+    """A row-slice reader of a top-tagging pandas table, or None if the file is not in that
+    layout (then the generic reader takes the raw keys)."""
     import h5py
 
     try:
@@ -63,33 +115,15 @@ def read_raw(path: str | Path) -> dict[str, np.ndarray] | None:
     with f:
         if "table" not in f or "block0_items" not in f["table"]:
             return None
-        table = f["table"]
-        columns: dict[str, np.ndarray] = {}
-        i = 0
-        while f"block{i}_items" in table:
-            names = [
-                n.decode() if isinstance(n, bytes) else str(n) for n in table[f"block{i}_items"]
-            ]
-            values = table[f"block{i}_values"][()]
-            for j, name in enumerate(names):
-                columns[name] = values[:, j]
-            i += 1
-    if "is_signal_new" not in columns:
-        raise RawDataError(f"{path}: top-tagging table has no column 'is_signal_new'")
-    n_max = 0
-    while f"E_{n_max}" in columns:
-        n_max += 1
-    if n_max == 0:
-        raise RawDataError(f"{path}: top-tagging table has no constituent columns E_0, PX_0 ...")
-    n = len(columns["is_signal_new"])
-    constituents = np.zeros((n, n_max, 4), np.float32)
-    for k in range(n_max):
-        for c, prefix in enumerate(("E", "PX", "PY", "PZ")):
-            key = f"{prefix}_{k}"
-            if key not in columns:
-                raise RawDataError(f"{path}: top-tagging table lacks column {key!r}")
-            constituents[:, k, c] = columns[key]
-    return {"constituents": constituents, "is_signal_new": columns["is_signal_new"].astype(np.int8)}
+        return TopTaggingTable(path, f, name)
+
+
+def read_raw(path: str | Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a top-tagging pandas table, whole, or None if the file is not one."""
+    table = open_raw(path)
+    if table is None:
+        return None
+    return next(table.chunks(max(table.n, 1)))[1]
 
 
 def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.ndarray]:

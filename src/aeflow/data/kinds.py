@@ -7,7 +7,9 @@ A kind module (``aeflow.data.<kind>``) holds ``KINDS``, its declaration(s), and 
   dataset_cfg, raw_path, split) -> xarray.Dataset`` (with ``input``, ``target`` and a
   ``sample`` dim; ``split`` holds each sample's train/val/test label, e.g. for normalizing by
   training statistics; the stage adds it as a coordinate);
-- ``simulate(dataset_cfg) -> dict of raw arrays`` for kinds with a simulator, and optionally
+- ``simulate(dataset_cfg, n, rng) -> dict of raw arrays`` (``n`` samples drawn from ``rng``;
+  the stage runs it block by block, :mod:`aeflow.data.chunks`) for kinds with a simulator,
+  and optionally
   ``simulation(dataset_cfg)`` (builds the simulator's parameters: the config check calls it to
   catch inconsistent parameters before any job);
 - optionally ``read_raw(path) -> dict | None`` for a file layout of its own (None: not that
@@ -52,6 +54,12 @@ class Kind:
     ``log_images``: images are shown on a log10 scale (pt fractions spanning decades).
     ``form_factor_rings``: scattering patterns around a central direct beam whose radial
     profile carries the particle size (:mod:`aeflow.evaluation.rings`).
+    ``chunked_prepare``: the raw file is checked and preprocessed chunk by chunk (peak memory
+    one chunk's, :mod:`aeflow.data.chunks`): ``check_raw`` and ``prepare`` work on any range
+    of samples, the split is the configured one (no ``select_split``), and statistics over
+    the whole file come from an optional ``prepare_statistics(chunks, raw_path) -> kwargs of
+    prepare`` over ``(checked, split)`` chunks. An optional ``open_raw(path, name)`` reads a
+    layout of the kind's own in row slices (like :class:`aeflow.data.chunks.RawChunks`).
     ``converted_raw``: the kind's ``fetch`` converts every source into its own ``.npz``
     (``data/raw/<dataset>.npz``, whatever the source's format).
     ``signal_flags``: samples carry ``has_signal`` (noise-only samples among them) and their
@@ -78,6 +86,7 @@ class Kind:
     form_factor_rings: bool = False
     signal_flags: bool = False
     converted_raw: bool = False
+    chunked_prepare: bool = False
     interpolation_classes: tuple[str, str] | None = None
     arithmetic_classes: tuple[str, str] | None = None
 

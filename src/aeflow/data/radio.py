@@ -8,6 +8,7 @@ Preprocessing divides both by the standard deviation of the training traces (one
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.radio import RadioSimulation, simulate_radio
 from aeflow.data.sources import RawDataError, float_array
 
-KINDS = (Kind("radio", __name__, modality="traces", signal_flags=True),)
+KINDS = (Kind("radio", __name__, modality="traces", signal_flags=True, chunked_prepare=True),)
 INPUT_KEY = "traces"
 TARGET_KEY = "signals"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)
@@ -31,13 +32,9 @@ def simulation(dataset_cfg: dict[str, Any]) -> RadioSimulation:
     return params_from_config(RadioSimulation, dataset_cfg["simulate"])
 
 
-def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Raw arrays for ``source: simulate``."""
-    return simulate_radio(
-        dataset_cfg["n_samples"],
-        simulation(dataset_cfg),
-        np.random.default_rng(dataset_cfg["seed"]),
-    )
+def simulate(dataset_cfg: dict[str, Any], n: int, rng: np.random.Generator) -> dict:
+    """Raw arrays of ``n`` samples for ``source: simulate``."""
+    return simulate_radio(n, simulation(dataset_cfg), rng)
 
 
 def sampling_rate(dataset_cfg: dict[str, Any]) -> float:
@@ -119,22 +116,43 @@ def signal_to_noise(traces: np.ndarray, signals: np.ndarray) -> np.ndarray:
         return np.where(peak > 0, peak / rms, 0.0)
 
 
+def prepare_statistics(chunks: Iterable[tuple[tuple, np.ndarray]], raw_path: str) -> dict:
+    """The normalization (``norm``: std, where from) of :func:`prepare`, over ``(checked,
+    split)`` chunks: the std of the training traces' values, else of all traces. Sums run
+    over blocks of :data:`aeflow.data.chunks.BLOCK` traces in file order, so the std does
+    not depend on how the file was chunked."""
+    from aeflow.data.chunks import BLOCK
+
+    sums = np.zeros((2, 3))  # (train, all) x (count, sum, sum of squares)
+    for (traces, _), split in chunks:
+        for b in range(0, len(traces), BLOCK):
+            block, train = traces[b : b + BLOCK].astype(np.float64), split[b : b + BLOCK] == "train"
+            for row, values in enumerate((block[train], block)):
+                sums[row] += (values.size, values.sum(), np.square(values).sum())
+    row = 0 if sums[0, 0] > 0 else 1
+    if row == 1:
+        log.warning("%s: no training traces; normalizing by the std of all traces", raw_path)
+    count, total, squares = sums[row]
+    mean = total / max(count, 1)
+    std = float(np.sqrt(max(squares / max(count, 1) - mean * mean, 0.0)))
+    if not std > 0:
+        raise RawDataError(f"{raw_path}: key {INPUT_KEY!r}: traces are constant (std 0)")
+    return {"norm": (std, "train split" if row == 0 else "all traces (no train split)")}
+
+
 def prepare(
     checked: tuple[np.ndarray, np.ndarray],
     dataset_cfg: dict[str, Any],
     raw_path: str,
     split: np.ndarray,
+    norm: tuple[float, str] | None = None,
 ) -> xr.Dataset:
-    """Normalize by the training traces' std; a Dataset with dims (sample, time)."""
+    """Normalize by the training traces' std (``norm``: from :func:`prepare_statistics`,
+    computed here from ``checked`` when not given); a Dataset with dims (sample, time)."""
     traces, signals = checked
-    train = split == "train"
-    if train.any():
-        std, std_from = float(traces[train].std(dtype=np.float64)), "train split"
-    else:
-        std, std_from = float(traces.std(dtype=np.float64)), "all traces (no train split)"
-        log.warning("%s: no training traces; normalizing by the std of all traces", raw_path)
-    if not std > 0:
-        raise RawDataError(f"{raw_path}: key {INPUT_KEY!r}: traces are constant (std 0)")
+    if norm is None:
+        norm = prepare_statistics([(checked, split)], raw_path)["norm"]
+    std, std_from = norm
     rate = sampling_rate(dataset_cfg)
     if (
         dataset_cfg["source"] != "simulate"

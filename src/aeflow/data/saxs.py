@@ -16,18 +16,15 @@ from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.saxs import SaxsSimulation, simulate_saxs
 from aeflow.data.sources import RawDataError, float_array
 
-KINDS = (Kind("saxs", __name__, modality="images", form_factor_rings=True),)
+KINDS = (Kind("saxs", __name__, modality="images", form_factor_rings=True, chunked_prepare=True),)
 INPUT_KEY = "speckle_images"
 TARGET_KEY = "target_images"
 RAW_KEYS = (INPUT_KEY, TARGET_KEY)
 
 
-def simulate(dataset_cfg: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Raw arrays for ``source: simulate``."""
-    params = params_from_config(SaxsSimulation, dataset_cfg["simulate"])
-    return simulate_saxs(
-        dataset_cfg["n_samples"], params, np.random.default_rng(dataset_cfg["seed"])
-    )
+def simulate(dataset_cfg: dict[str, Any], n: int, rng: np.random.Generator) -> dict:
+    """Raw arrays of ``n`` samples for ``source: simulate``."""
+    return simulate_saxs(n, params_from_config(SaxsSimulation, dataset_cfg["simulate"]), rng)
 
 
 def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple[np.ndarray, np.ndarray]:

@@ -152,7 +152,7 @@ def raw_suffix(source: str) -> str:
 _MAGIC = {".npz": b"PK", ".h5": b"\x89HDF"}
 
 
-def _check_magic(path: Path, suffix: str, label: str) -> None:
+def check_magic(path: Path, suffix: str, label: str) -> None:
     """Refuse files that are not what their suffix says, e.g. an HTML error page saved as .npz."""
     kind = ".npz" if suffix in NPZ_SUFFIXES else ".h5"
     with open(path, "rb") as f:
@@ -183,7 +183,7 @@ def read_arrays(
         raise RawDataError(f"{label}: file not found")
     if suffix not in NPZ_SUFFIXES + HDF5_SUFFIXES:
         raise RawDataError(f"{label}: unsupported raw file type {suffix!r}")
-    _check_magic(path, suffix, label)
+    check_magic(path, suffix, label)
     out: dict[str, np.ndarray] = {}
     try:
         if suffix in NPZ_SUFFIXES:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,10 @@ class StoreIntegrityError(ValueError):
 
 def sample_chunks(ds: xr.Dataset, sample_chunk: int) -> dict[str, dict]:
     """Zarr encoding that chunks every variable along ``sample`` only (whole images per chunk),
-    so a batch of consecutive samples is a read of few chunks."""
+    so a batch of consecutive samples is a read of few chunks; coordinates along ``sample``
+    too, so a store written in parts is the store written whole."""
     encoding = {}
-    for name, var in ds.data_vars.items():
+    for name, var in ds.variables.items():
         if "sample" in var.dims:
             encoding[name] = {
                 "chunks": tuple(
@@ -71,6 +73,27 @@ def write_store(
                 consolidated=True,
                 encoding=sample_chunks(group, sample_chunk),
             )
+        _write_manifest(Path(tmp))
+
+
+def write_store_chunks(
+    parts: Iterable[xr.Dataset], path: str | os.PathLike, sample_chunk: int = 256
+) -> None:
+    """Write consecutive ``sample`` ranges of one dataset (the first carries the attrs and
+    the coordinates of the other dims) as the Zarr v3 store ``path``, atomically: the same
+    store, byte for byte, as :func:`write_store` of their concatenation."""
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        first = True
+        for ds in parts:
+            if first:
+                encoding = sample_chunks(ds, sample_chunk)
+                ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True, encoding=encoding)
+                first = False
+            else:
+                ds.to_zarr(tmp, append_dim="sample", zarr_format=3, consolidated=True)
+        if first:
+            raise ValueError(f"{path}: no data to write")
         _write_manifest(Path(tmp))
 
 

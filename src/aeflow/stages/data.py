@@ -3,6 +3,7 @@ preprocessed into a Zarr store with provenance."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -14,22 +15,25 @@ import numpy as np
 import aeflow
 from aeflow import memory
 from aeflow.atomic import atomic_path
-from aeflow.data import kinds, sources
+from aeflow.data import chunks, kinds, sources
 from aeflow.data.split import SPLITS, configured_split
-from aeflow.data.store import write_store
+from aeflow.data.store import write_store, write_store_chunks
 from aeflow.stages import PathLike
 
 log = logging.getLogger(__name__)
 
 
-def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
+def fetch_raw(
+    name: str, dataset_cfg: dict[str, Any], out: PathLike, chunk_bytes: int = chunks.CHUNK_BYTES
+) -> str:
     """Produce ``data/raw/<name>.*`` by simulation, download or copy; returns its sha256.
 
     The file is checked against the kind's raw format before it is renamed into place, so a
     wrong download (say an HTML error page) never sits in ``data/raw`` looking whole.
     """
     source = dataset_cfg["source"]
-    kind = kinds.get(dataset_cfg["kind"])
+    traits = kinds.traits(dataset_cfg["kind"])
+    kind = traits.hooks()
     with atomic_path(out) as tmp:
         own_fetch = getattr(kind, "fetch", None)  # sources of the kind's own (IDX sets ...)
         digest = own_fetch(dataset_cfg, tmp) if own_fetch is not None else None
@@ -37,18 +41,7 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
         if converted:
             log.info("fetched %s from %s", name, source)
         elif source == "simulate":
-            _check_simulation_fits(kind, name, dataset_cfg)
-            t0 = time.perf_counter()
-            arrays = kind.simulate(dataset_cfg)
-            # A simulated file says so when it is read again as someone's `source: <path>`.
-            standin = sources.standin_provenance(name, dataset_cfg)
-            digest = sources.write_npz(tmp, arrays | {sources.PROVENANCE_KEY: np.array(standin)})
-            log.info(
-                "simulated %s: %d samples in %.1f s",
-                name,
-                dataset_cfg["n_samples"],
-                time.perf_counter() - t0,
-            )
+            digest = _simulate(kind, name, dataset_cfg, tmp, chunk_bytes)
         elif source == "download":
             dl = dataset_cfg["download"]
             digest = sources.download(
@@ -62,22 +55,61 @@ def fetch_raw(name: str, dataset_cfg: dict[str, Any], out: PathLike) -> str:
             digest = sources.copy_local(source, tmp, dataset_cfg["sha256"])
         generated = converted or source in ("simulate", "download")
         what = f"{out} ({source})" if generated else source
-        kind.check_raw(kinds.read(kind, tmp, name=what), what)
+        if traits.chunked_prepare:
+            for _ in _checked_chunks(kind, tmp, what, chunk_bytes)[1]:
+                pass
+        else:
+            kind.check_raw(kinds.read(kind, tmp, name=what), what)
     log.info("raw %s -> %s (sha256 %s)", name, out, digest)
     return digest
 
 
-def _check_simulation_fits(kind, name: str, dataset_cfg: dict[str, Any]) -> None:
-    """Simulate 4 samples first: their size sets the memory the whole simulation needs."""
-    n = dataset_cfg["n_samples"]
-    probe = kind.simulate({**dataset_cfg, "n_samples": 4})
-    per_sample = sum(np.asarray(a).nbytes for a in probe.values()) / 4
+def _simulate(kind, name: str, dataset_cfg: dict[str, Any], out: Path, chunk_bytes: int) -> str:
+    """Simulate the dataset into the ``.npz`` ``out`` chunk by chunk (seeded per block:
+    :mod:`aeflow.data.chunks`); returns its sha256. Peak memory is one chunk's."""
+    n, seed = dataset_cfg["n_samples"], dataset_cfg["seed"]
+    t0 = time.perf_counter()
+    probe = kind.simulate(dataset_cfg, 4, chunks.block_rng(seed, 0))  # sizes a sample
+    per_sample = chunks.bytes_per_sample(probe)
+    chunk = chunks.chunk_samples(per_sample, chunk_bytes)
     memory.require(
-        per_sample * n,
+        per_sample * min(n, chunk),
         memory.SIMULATE_FACTOR,
-        f"simulating {n} samples of {name}",
-        f"datasets.{name}.n_samples",
+        f"simulating {name} in chunks of {chunk} samples",
+        f"datasets.{name}.simulate (its image or trace size)",
     )
+    # the rows on disk, then their archive (compressed, at most as large)
+    memory.require_disk(
+        2 * per_sample * n, out, f"simulating {n} samples of {name}", f"datasets.{name}.n_samples"
+    )
+    # A simulated file says so when it is read again as someone's `source: <path>`.
+    standin = np.array(sources.standin_provenance(name, dataset_cfg))
+    with chunks.NpzWriter(out) as writer:
+        simulate = functools.partial(kind.simulate, dataset_cfg)
+        for i, arrays in enumerate(chunks.simulate_chunks(simulate, n, seed, chunk)):
+            writer.append(arrays)
+            log.info("simulated %s: %d of %d samples", name, min(n, (i + 1) * chunk), n)
+        writer.close(extra={sources.PROVENANCE_KEY: standin})
+    log.info("simulated %s: %d samples in %.1f s", name, n, time.perf_counter() - t0)
+    return sources.sha256_file(out)
+
+
+def _checked_chunks(kind, raw_path: PathLike, what: str, chunk_bytes: int):
+    """(number of samples, iterator of (start, checked arrays)) of a raw file read chunk by
+    chunk; an error in a later chunk names its samples."""
+    reader = getattr(kind, "open_raw", lambda path, name: None)(raw_path, what)
+    if reader is None:
+        reader = chunks.RawChunks(raw_path, kind.RAW_KEYS, name=what)
+    chunk = chunks.chunk_samples(reader.row_bytes * chunks.PREPARE_EXPANSION, chunk_bytes)
+    n = reader.n
+
+    def checked():
+        for start, arrays in reader.chunks(chunk):
+            rows = len(next(iter(arrays.values()))) if arrays else 0
+            where = what if n <= chunk else f"{what} (samples {start} to {start + rows - 1})"
+            yield start, kind.check_raw(arrays, where)
+
+    return n, checked()
 
 
 def _split(kind, checked, dataset_cfg: dict[str, Any], name: str, raw_path: PathLike):
@@ -115,9 +147,20 @@ def provenance(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike) -> di
     return attrs
 
 
-def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: PathLike) -> None:
-    """Preprocess raw data into ``results/prepared/<name>.zarr`` with provenance attrs."""
-    kind = kinds.get(dataset_cfg["kind"])
+def prepare(
+    name: str,
+    dataset_cfg: dict[str, Any],
+    raw_path: PathLike,
+    out: PathLike,
+    chunk_bytes: int = chunks.CHUNK_BYTES,
+) -> None:
+    """Preprocess raw data into ``results/prepared/<name>.zarr`` with provenance attrs (chunk
+    by chunk for kinds that can: peak memory is one chunk's)."""
+    traits = kinds.traits(dataset_cfg["kind"])
+    if traits.chunked_prepare:
+        _prepare_chunked(traits.hooks(), name, dataset_cfg, raw_path, out, chunk_bytes)
+        return
+    kind = traits.hooks()
     memory.require(
         Path(raw_path).stat().st_size,
         memory.PREPARE_FACTOR,
@@ -128,10 +171,57 @@ def prepare(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, out: Pat
     checked = kind.check_raw(kinds.read(kind, raw_path), str(raw_path))
     checked, split = _split(kind, checked, dataset_cfg, name, raw_path)
     ds = kind.prepare(checked, dataset_cfg, str(raw_path), split)
-    ds = ds.assign_coords(split=("sample", split.astype(object)))
+    write_store(_with_split(ds, split, 0, _attrs(name, dataset_cfg, raw_path, split)), out)
+    log.info("prepared %s: %s -> %s", name, _counts(split), out)
+
+
+def _counts(split: np.ndarray) -> dict[str, int]:
+    return {s: int(np.sum(split == s)) for s in SPLITS}
+
+
+def _attrs(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, split) -> dict:
+    counts = {f"n_{s}": c for s, c in _counts(split).items()}
+    return provenance(name, dataset_cfg, raw_path) | counts
+
+
+def _with_split(ds, split: np.ndarray, start: int, attrs: dict):
+    """``ds`` (samples ``start`` on) with its ``sample`` ids, ``split`` coordinate and attrs."""
+    ids = np.arange(start, start + ds.sizes["sample"])
+    ds = ds.assign_coords(sample=ids, split=("sample", split.astype(object)))
     ds["split"].attrs = {"long_name": "train / val / test assignment"}
-    ds.attrs.update(provenance(name, dataset_cfg, raw_path))
-    counts = {s: int(np.sum(split == s)) for s in SPLITS}
-    ds.attrs.update({f"n_{s}": c for s, c in counts.items()})
-    write_store(ds, out)
-    log.info("prepared %s: %s -> %s", name, counts, out)
+    ds.attrs.update(attrs)
+    return ds
+
+
+def _prepare_chunked(kind, name, dataset_cfg, raw_path, out, chunk_bytes: int) -> None:
+    """:func:`prepare` chunk by chunk: a first pass for the kind's statistics (when it has
+    any, e.g. a normalization by the training split), then each chunk preprocessed and
+    appended to the store."""
+    raw_path = str(raw_path)
+    n, _ = _checked_chunks(kind, raw_path, raw_path, chunk_bytes)
+    memory.require(
+        min(chunk_bytes, Path(raw_path).stat().st_size),
+        memory.PREPARE_FACTOR,
+        f"preparing {raw_path} chunk by chunk",
+        f"datasets.{name}",
+    )
+    try:
+        split = configured_split(n, dataset_cfg["split"])
+    except ValueError as exc:
+        raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
+    stats = {}
+    if hasattr(kind, "prepare_statistics"):
+        _, checked = _checked_chunks(kind, raw_path, raw_path, chunk_bytes)
+        stats = kind.prepare_statistics(
+            ((c, split[start : start + len(c[0])]) for start, c in checked), raw_path
+        )
+    attrs = _attrs(name, dataset_cfg, raw_path, split)
+
+    def prepared():
+        for start, checked in _checked_chunks(kind, raw_path, raw_path, chunk_bytes)[1]:
+            part = split[start : start + len(checked[0])]
+            ds = kind.prepare(checked, dataset_cfg, raw_path, part, **stats)
+            yield _with_split(ds, part, start, attrs)
+
+    write_store_chunks(prepared(), out)
+    log.info("prepared %s: %s -> %s", name, _counts(split), out)
