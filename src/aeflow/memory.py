@@ -30,6 +30,13 @@ def available() -> int | None:
     return None
 
 
+def fits(data_bytes: float, factor: float) -> bool:
+    """Whether a job with ``data_bytes`` of data (peak ``factor`` times that) fits the
+    memory available now (True where unknown)."""
+    have = available()
+    return have is None or BASE_BYTES + factor * data_bytes <= have
+
+
 def require(data_bytes: float, factor: float, what: str, setting: str) -> None:
     """Raise a ValueError naming ``setting`` if ``what`` (``data_bytes`` of data, peak
     ``factor`` times that) cannot fit the memory available now."""

@@ -4,6 +4,8 @@ lower, when the job cannot fit the memory this machine has available."""
 import pytest
 
 from aeflow import memory
+from aeflow.data.store import open_store
+from aeflow.plan import training_spec
 from aeflow.stages.data import fetch_raw, prepare
 
 
@@ -42,8 +44,9 @@ def test_a_simulation_chunk_too_large_for_memory_fails_before_it_starts(tmp_path
 
 
 def test_prepare_and_train_check_before_loading(tiny_runs, monkeypatch):
-    """With 500 MB available (less than the fixed cost), prepare and train refuse, naming
-    the dataset's size; with the real amount they run (the tiny runs of the stage tier)."""
+    """With 500 MB available (less than the fixed cost), prepare refuses, and so does train
+    with its data held in memory, naming the settings; by default (auto) training streams
+    the data instead."""
     from aeflow.stages.train import train
 
     prepared = tiny_runs.prepared("saxs")
@@ -53,5 +56,17 @@ def test_prepare_and_train_check_before_loading(tiny_runs, monkeypatch):
     with pytest.raises(ValueError, match=r"datasets\.saxs: preparing .* chunk by chunk"):
         prepare("saxs", cfg, raw, tiny_runs.path("again.zarr"))
     exp = tiny_runs.experiment("saxs_dae")
-    with pytest.raises(ValueError, match=r"training saxs_dae on \d+ samples"):
-        train("saxs_dae", exp, tiny_runs.mlflow, prepared, tiny_runs.path("m"), tiny_runs.path("c"))
+    held = exp | {"train": exp["train"] | {"data_in_memory": True}}
+    with pytest.raises(ValueError, match=r"training saxs_dae on \d+ samples.*data_in_memory"):
+        train(
+            "saxs_dae", held, tiny_runs.mlflow, prepared, tiny_runs.path("m"), tiny_runs.path("c")
+        )
+    # auto: what does not fit is streamed from the store instead
+    from aeflow.models import build_model
+    from aeflow.stages.train import _in_memory, data_shape
+
+    ds = open_store(prepared)
+    model = build_model(exp["model"], exp["model_params"], **data_shape(ds))
+    assert _in_memory("saxs_dae", training_spec(exp), ds, model) is False
+    monkeypatch.setattr(memory, "available", lambda: 1e12)
+    assert _in_memory("saxs_dae", training_spec(exp), ds, model) is True

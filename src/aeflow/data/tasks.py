@@ -55,7 +55,12 @@ def with_task_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
     """The experiment's view of a prepared store: ``input`` replaced by the corrupted
     ``target`` when it has a ``corrupt`` section, ``is_anomaly`` by the anomalies its
     ``anomaly`` section names (:func:`with_anomaly_labels`); otherwise ``ds`` unchanged."""
-    ds = with_anomaly_labels(ds, exp_cfg)
+    return with_corrupted_inputs(with_anomaly_labels(ds, exp_cfg), exp_cfg)
+
+
+def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
+    """``ds`` with ``input`` replaced by the corrupted ``target`` when the experiment has a
+    ``corrupt`` section (every sample, in memory); otherwise ``ds`` unchanged."""
     cfg = exp_cfg.get("corrupt")
     if not cfg:
         return ds

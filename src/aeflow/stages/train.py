@@ -21,7 +21,7 @@ from aeflow.config import watches_validation
 from aeflow.data.sources import sha256_file
 from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import open_store
-from aeflow.data.tasks import with_task_inputs
+from aeflow.data.tasks import with_anomaly_labels, with_corrupted_inputs
 from aeflow.device import describe_device, precision, runtime_device
 from aeflow.models import build_model, catalog
 from aeflow.models.trained import load_weights, save_trained
@@ -29,8 +29,10 @@ from aeflow.plan import training_spec
 from aeflow.stages import PathLike
 from aeflow.training import tracking
 from aeflow.training.callbacks import Checkpoint
+from aeflow.training.loop import n_samples
 from aeflow.training.pretrain import greedy_layerwise
 from aeflow.training.recipe import build_trainer, experiment_tensors, load_checkpoint
+from aeflow.training.stream import ChunkedTensors, StreamedSplit
 from aeflow.training.tracking import MlflowCallback, Run
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def _fingerprint(
 def _open_data(experiment: str, spec: dict[str, Any], prepared: PathLike):
     """The prepared store with the task's inputs, checked: every split has samples (the
     val split may be empty when nothing watches it: training then runs all its epochs)."""
-    ds = with_task_inputs(open_store(prepared), spec)
+    ds = with_anomaly_labels(open_store(prepared), spec)  # task inputs: once in memory
     optional = () if watches_validation(spec) else ("val",)
     for split in SPLITS:
         if len(split_index(ds, split)) == 0 and split not in optional:
@@ -101,31 +103,68 @@ def _build(experiment: str, spec: dict[str, Any], ds, prepared: PathLike):
     return model
 
 
-def _check_training_fits(experiment: str, spec: dict[str, Any], ds, adversarial: bool) -> None:
-    """The training and validation tensors (float32 input and target) must fit in memory."""
+def _in_memory(experiment: str, spec: dict[str, Any], ds, model) -> bool:
+    """Whether the training and validation tensors are held in memory (else streamed from
+    the store): ``train.data_in_memory``, ``auto`` by whether float32 input and target fit
+    the memory available. GANs and layer-wise pretraining need them in memory."""
+    setting = spec["train"]["data_in_memory"]
     n = len(split_index(ds, "train"))
     limit = spec["train"]["max_train_samples"]
     n = (min(n, limit) if limit else n) + len(split_index(ds, "val"))
-    per_sample = 4 * int(np.prod(ds["target"].shape[1:])) * (1 if adversarial else 2)
+    per_sample = 4 * int(np.prod(ds["target"].shape[1:])) * (1 if model.adversarial else 2)
+    key = f"experiments.{experiment}.train.data_in_memory"
+    streamable = not model.adversarial and not hasattr(model, "layer_autoencoder")
+    if setting is False and not streamable:
+        raise ValueError(f"{key}: {spec['model']} trains on data held in memory (set it to auto)")
+    if setting is False or (
+        setting == "auto" and streamable and not memory.fits(n * per_sample, memory.TRAIN_FACTOR)
+    ):
+        log.info("%s: streaming %d samples from the store (%s)", experiment, n, key)
+        return False
     memory.require(
         n * per_sample,
         memory.TRAIN_FACTOR,
         f"training {experiment} on {n} samples",
         f"datasets.{spec['dataset']}.n_samples (or experiments.{experiment}.train."
-        "max_train_samples)",
+        "max_train_samples, or stream it: train.data_in_memory: false)",
     )
+    return True
 
 
-def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike):
-    """Training and validation tensors (anomaly experiments: normal samples only)."""
-    common = {"adversarial": model.adversarial, "where": str(prepared)}
-    common["normal_only"] = not model.adversarial and "anomaly" in spec
-    if catalog.traits(spec["model"]).detector:  # trained to tell signal from noise alone
-        common["target"] = "has_signal"
-    train = experiment_tensors(ds, "train", limit=spec["train"]["max_train_samples"], **common)
-    val = experiment_tensors(ds, "val", **common)
+def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike, in_memory: bool):
+    """Training and validation data (anomaly experiments: normal samples only), in memory
+    or streamed from the store, batched in the same order either way."""
+    adversarial, where = model.adversarial, str(prepared)
+    normal_only = not adversarial and "anomaly" in spec
+    # trained to tell signal from noise alone: a detector's target is the flag
+    target = "has_signal" if catalog.traits(spec["model"]).detector else "target"
+    chunk = int(ds["target"].encoding.get("chunks", (256,))[0])
+    limits = {"train": spec["train"]["max_train_samples"], "val": None}
+    full = with_corrupted_inputs(ds, spec) if in_memory else None
+    out = []
+    for split in ("train", "val"):
+        index = split_index(ds, split, normal_only=normal_only, where=where)[: limits[split]]
+        if in_memory:
+            tensors = experiment_tensors(
+                full, split, adversarial=adversarial, limit=limits[split],
+                normal_only=normal_only, target=target, where=where,
+            )  # fmt: skip
+            out.append(ChunkedTensors(tensors, index // chunk))
+        else:
+            variables = [
+                (name, var, "channel" in ds[var].dims)
+                for name, var in (("input", "input"), ("target", target))
+            ]
+            out.append(
+                StreamedSplit(
+                    prepared, index, variables, chunk=chunk,
+                    sample_ids=ds["sample"].values[index], corrupt=spec.get("corrupt"),
+                    workers=spec["train"]["stream_workers"],
+                )
+            )  # fmt: skip
+    train, val = out
     # no validation samples: trained for train.epochs, the last weights kept
-    return train, (val if len(next(iter(val.values()))) else None)
+    return train, (val if n_samples(val) else None)
 
 
 def _open_run(mlflow_cfg, experiment: str, run_id: str | None):
@@ -206,7 +245,8 @@ def _register(experiment, model, train_data, description, mlflow_cfg, run) -> No
         net = model.generator_ema if model.generator_ema is not None else model.generator
         example = None if model.conditional else model.noise(2, "cpu")
     else:
-        net, example = model, train_data["input"][:2].cpu()
+        first = train_data.head(2) if isinstance(train_data, StreamedSplit) else train_data
+        net, example = model, first["input"][:2].cpu()
     name = tracking.registered_name(mlflow_cfg["experiment"], experiment)
     version = tracking.log_model(
         run,
@@ -245,8 +285,8 @@ def train(
     torch.manual_seed(tc["seed"])
     model = _build(experiment, spec, ds, prepared)
     init = _init_from(experiment, spec, model, init_weights)
-    _check_training_fits(experiment, spec, ds, model.adversarial)
-    train_data, val_data = _tensors(model, spec, ds, prepared)
+    in_memory = _in_memory(experiment, spec, ds, model)
+    train_data, val_data = _tensors(model, spec, ds, prepared, in_memory)
     # Move before building the optimizer, so its state lives beside the parameters.
     model = model.to(device)
     if tc["channels_last"]:
@@ -288,8 +328,8 @@ def _fit(experiment, spec, ds, trainer, data, run, state) -> dict[str, Any]:
     train_data, val_data = data
     model, tc = trainer.model, spec["train"]
     device_name = describe_device(trainer.device)
-    n_train = len(next(iter(train_data.values())))
-    n_val = len(next(iter(val_data.values()))) if val_data else 0
+    n_train = n_samples(train_data)
+    n_val = n_samples(val_data) if val_data else 0
     log.info(
         "training %s (%s, %d parameters) on %s in %s; %d train / %d val samples",
         experiment,

@@ -2,6 +2,8 @@
 
 Data are dicts of CPU tensors with the sample on dim 0; a batch is an ``index_select`` of
 them (no per-sample Python), moved to the device with ``non_blocking`` from pinned memory.
+A split too large for memory is a :class:`aeflow.training.stream.StreamedSplit`, read from
+its Zarr store in the same order.
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from aeflow.device import autocast
 from aeflow.models.base import Autoencoder
 from aeflow.training.callbacks import Callback
+from aeflow.training.stream import StreamedSplit, epoch_windows
 
 log = logging.getLogger(__name__)
 
 TensorData = dict[str, torch.Tensor]
 
 
-def n_samples(data: TensorData) -> int:
+def n_samples(data: TensorData | StreamedSplit) -> int:
+    if isinstance(data, StreamedSplit):
+        return len(data)
     sizes = {v.shape[0] for v in data.values()}
     if len(sizes) != 1:
         raise ValueError(f"tensors disagree on the number of samples: {sizes}")
@@ -94,15 +100,21 @@ class Trainer:
             out[key] = value
         return out
 
-    def _batches(self, data: TensorData, shuffle: bool, epoch: int):
+    def _batches(self, data: TensorData | StreamedSplit, shuffle: bool, epoch: int):
+        pin = self.device.type == "cuda"
+        if isinstance(data, StreamedSplit):
+            for batch in data.batches(self.batch_size, shuffle, self.seed, epoch, pin):
+                yield self._to_device(batch)
+            return
         n = n_samples(data)
         if shuffle:
-            # The permutation depends on (seed, epoch) only, so a resumed run sees the same order.
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            order = torch.randperm(n, generator=gen)
+            # The order depends on (seed, epoch) only, so a resumed run sees the same order;
+            # by store chunks as a streamed split is read (one window: a plain permutation).
+            groups = getattr(data, "groups", None)
+            groups = np.zeros(n, np.int64) if groups is None else groups
+            order = torch.from_numpy(np.concatenate(epoch_windows(groups, self.seed, epoch)))
         else:
             order = None
-        pin = self.device.type == "cuda"
         for start in range(0, n, self.batch_size):
             if order is None:
                 batch = {k: v[start : start + self.batch_size] for k, v in data.items()}
