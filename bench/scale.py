@@ -1,6 +1,7 @@
 """Peak memory and speed of each stage as a dataset grows: does memory stay flat?
 
     python bench/scale.py [--dataset saxs --sizes 4000 40000] [--stages fetch prepare train]
+                          [--stream]
 
 For each dataset and size, runs the stages as the workflow does (``aeflow <stage>``, one
 process each, in a scratch directory) and prints per stage the peak resident memory (the
@@ -9,7 +10,9 @@ per dataset the figures per size and ``rss_growth`` per stage, the peak RSS at t
 size over that at the smallest (issue target: at most 1.3 for a 10x larger dataset).
 
 Datasets are the defaults' simulators at their default sizes (SAXS 64x64 detector images,
-jets of up to 200 constituents as 40x40 images); training runs one epoch.
+jets of up to 200 constituents as 40x40 images); training runs one epoch, with its data in
+memory, or streamed from the store with ``--stream`` (``train.data_in_memory: false``); its
+``epoch_samples_per_s`` is the training samples over the epoch's time (no start-up).
 """
 
 from __future__ import annotations
@@ -36,11 +39,11 @@ DATASETS = {
         },
     ),
 }
-DEFAULT_SIZES = {"saxs": [4000, 40000], "jets": [2000, 20000]}
+DEFAULT_SIZES = {"saxs": [4000, 40000], "jets": [20000, 200000]}
 STAGES = ("fetch", "prepare", "train", "evaluate")
 
 
-def config(dataset: str, n: int) -> dict:
+def config(dataset: str, n: int, stream: bool = False) -> dict:
     data, experiment = DATASETS[dataset]
     return {
         "mlflow": {"tracking_uri": "sqlite:///results/mlflow.db", "experiment": "bench-scale"},
@@ -49,7 +52,12 @@ def config(dataset: str, n: int) -> dict:
             "e": {
                 "dataset": dataset,
                 **experiment,
-                "train": {"epochs": 1, "batch_size": 128, "seed": 0},
+                "train": {
+                    "epochs": 1,
+                    "batch_size": 128,
+                    "seed": 0,
+                    "data_in_memory": not stream,
+                },
                 "evaluate": {"n_examples": 2},
             }
         },
@@ -72,10 +80,21 @@ def run_stage(workdir: Path, args: list[str]) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, seconds  # ru_maxrss is in kB on Linux
 
 
-def measure(dataset: str, n: int, stages: list[str]) -> dict[str, dict[str, float]]:
+def epoch_rate(workdir: Path) -> float:
+    """Training samples per second of the first epoch (``model.json``, ``history.csv``)."""
+    import csv
+
+    model = workdir / "results" / "models" / "e"
+    n_train = json.loads((model / "model.json").read_text())["n_train"]
+    with open(model / "history.csv") as f:
+        seconds = float(next(csv.DictReader(f))["seconds"])
+    return n_train / seconds
+
+
+def measure(dataset: str, n: int, stages: list[str], stream: bool) -> dict[str, dict]:
     with tempfile.TemporaryDirectory(prefix="aeflow-scale-") as tmp:
         workdir = Path(tmp)
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config(dataset, n)))
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config(dataset, n, stream)))
         figures = {}
         if {"train", "evaluate"} & set(stages):
             run_stage(workdir, ["init-mlflow"])
@@ -84,7 +103,11 @@ def measure(dataset: str, n: int, stages: list[str]) -> dict[str, dict[str, floa
             target = ["--dataset", dataset] if data_stage else ["--experiment", "e"]
             rss, seconds = run_stage(workdir, [stage, *target])
             figures[stage] = {"peak_rss_mb": round(rss), "samples_per_s": round(n / seconds, 1)}
-            print(f"{dataset:6s} {n:8d} {stage:9s} {rss:8.0f} MB {n / seconds:10.1f} samples/s")
+            line = f"{dataset:6s} {n:8d} {stage:9s} {rss:8.0f} MB {n / seconds:10.1f} samples/s"
+            if stage == "train":
+                figures[stage]["epoch_samples_per_s"] = round(epoch_rate(workdir), 1)
+                line += f"  (epoch: {figures[stage]['epoch_samples_per_s']} samples/s)"
+            print(line, flush=True)
         return figures
 
 
@@ -103,12 +126,17 @@ def main() -> None:
     parser.add_argument("--dataset", action="append", choices=list(DATASETS))
     parser.add_argument("--sizes", type=int, nargs="+", help="samples (default per dataset)")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--stream", action="store_true", help="train streamed from the store")
     args = parser.parse_args()
     report = {}
     for dataset in args.dataset or list(DATASETS):
         sizes = args.sizes or DEFAULT_SIZES[dataset]
-        by_size = {n: measure(dataset, n, args.stages) for n in sizes}
-        report[dataset] = {"sizes": by_size, "rss_growth": growth(by_size)}
+        by_size = {n: measure(dataset, n, args.stages, args.stream) for n in sizes}
+        report[dataset] = {
+            "sizes": by_size,
+            "rss_growth": growth(by_size),
+            "streamed": args.stream,
+        }
     print(json.dumps(report))
 
 

@@ -248,6 +248,11 @@ def _check_experiment(
                 raise ConfigError(
                     f"{source}: experiments.{name}.{key}: not available for signal detectors"
                 )
+    if exp["train"]["data_in_memory"] is False and catalog.traits(exp["model"]).in_memory:
+        raise ConfigError(
+            f"{source}: experiments.{name}.train.data_in_memory: {exp['model']!r} trains on "
+            "data held in memory (leave it auto, or true)"
+        )
     band = exp["evaluate"]["baselines"]["bandpass_mhz"]
     if band[0] >= band[1]:
         raise ConfigError(

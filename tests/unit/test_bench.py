@@ -74,3 +74,25 @@ def test_active_precision_follows_autocast():
         assert bench.active_precision(cpu) == "bf16"
     with autocast(cpu, False):
         assert bench.active_precision(cpu) == "fp32"
+
+
+scale = _load("scale", REPO / "bench" / "scale.py")
+
+
+@pytest.mark.parametrize("dataset", list(scale.DATASETS))
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_scale_benchs_configs_are_valid_and_stream_when_asked(dataset, stream):
+    from aeflow.config import validate_config
+
+    cfg = validate_config(scale.config(dataset, 1000, stream))
+    assert cfg["datasets"][dataset]["n_samples"] == 1000
+    assert cfg["experiments"]["e"]["train"]["data_in_memory"] is (not stream)
+    assert cfg["experiments"]["e"]["train"]["epochs"] == 1
+
+
+def test_the_scale_bench_reports_the_growth_of_each_stages_peak():
+    by_size = {
+        4000: {"fetch": {"peak_rss_mb": 500}, "train": {"peak_rss_mb": 1000}},
+        40000: {"fetch": {"peak_rss_mb": 550}, "train": {"peak_rss_mb": 3000}},
+    }
+    assert scale.growth(by_size) == {"fetch": 1.1, "train": 3.0}

@@ -307,3 +307,20 @@ def test_anomaly_classes_stand_in_for_the_datasets(tiny_config):
     _digits_anomaly(tiny_config)
     with pytest.raises(ConfigError, match=r"or the experiment's anomaly\.classes"):
         validate_config(tiny_config)
+
+
+@pytest.mark.parametrize(("model", "refused"), [("stacked_ae", True), ("conv_ae", False)])
+def test_only_models_that_can_stream_may_be_told_to(model, refused):
+    config = {
+        "datasets": {"f": {"kind": "images", "source": "installed", "collection": "digits"}},
+        "experiments": {"e": {"dataset": "f", "model": model, "task": "reconstruct"}},
+    }
+    config["experiments"]["e"]["train"] = {"data_in_memory": False}
+    if refused:
+        message = "experiments.e.train.data_in_memory: 'stacked_ae' trains on data held"
+        with pytest.raises(ConfigError, match=message):
+            validate_config(config)
+    else:
+        assert validate_config(config)["experiments"]["e"]["train"]["data_in_memory"] is False
+    config["experiments"]["e"]["train"] = {}
+    assert validate_config(config)["experiments"]["e"]["train"]["data_in_memory"] == "auto"

@@ -20,6 +20,8 @@ class ModelTraits:
     ``adversarial``: trained by the adversarial loop; ``conditional``: needs class labels.
     ``detector``: tells signal from noise-only samples (trained on the data's ``has_signal``
     flags, judged by ROC and the true-positive rate at fixed false positives).
+    ``in_memory``: trains on data held in memory, never streamed (a GAN's start from the
+    data's mean, layer-wise pretraining).
     ``module``: the module holding the model's class.
     """
 
@@ -31,9 +33,10 @@ class ModelTraits:
     adversarial: bool = False
     conditional: bool = False
     detector: bool = False
+    in_memory: bool = False
 
 
-_GAN = {"generative": True, "samples": True, "adversarial": True}
+_GAN = {"generative": True, "samples": True, "adversarial": True, "in_memory": True}
 _IMAGE_AE = "aeflow.models.image_ae"
 
 CATALOG: dict[str, ModelTraits] = {
@@ -45,7 +48,7 @@ CATALOG: dict[str, ModelTraits] = {
     "sparse_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
     "contractive_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
     "linear_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
-    "stacked_ae": ModelTraits("aeflow.models.stacked_ae", "images", latent=True),
+    "stacked_ae": ModelTraits("aeflow.models.stacked_ae", "images", latent=True, in_memory=True),
     "vae": ModelTraits("aeflow.models.vae", "images", samples=True, latent=True),
     "galaxy_vae": ModelTraits(
         "aeflow.models.vae", "images", generative=True, samples=True, latent=True

@@ -3,6 +3,7 @@ preprocessed into a Zarr store with provenance."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import logging
@@ -56,8 +57,8 @@ def fetch_raw(
         generated = converted or source in ("simulate", "download")
         what = f"{out} ({source})" if generated else source
         if traits.chunked_prepare:
-            for _ in _checked_chunks(kind, tmp, what, chunk_bytes)[1]:
-                pass
+            _, checked = _checked_chunks(kind, tmp, what, chunk_bytes)
+            collections.deque(checked, maxlen=0)  # every chunk checked, none kept
         else:
             kind.check_raw(kinds.read(kind, tmp, name=what), what)
     log.info("raw %s -> %s (sha256 %s)", name, out, digest)

@@ -113,9 +113,9 @@ def _in_memory(experiment: str, spec: dict[str, Any], ds, model) -> bool:
     n = (min(n, limit) if limit else n) + len(split_index(ds, "val"))
     per_sample = 4 * int(np.prod(ds["target"].shape[1:])) * (1 if model.adversarial else 2)
     key = f"experiments.{experiment}.train.data_in_memory"
-    streamable = not model.adversarial and not hasattr(model, "layer_autoencoder")
-    if setting is False and not streamable:
-        raise ValueError(f"{key}: {spec['model']} trains on data held in memory (set it to auto)")
+    streamable = not catalog.traits(spec["model"]).in_memory
+    if setting is False and not streamable:  # (the config check says so first)
+        raise ValueError(f"{key}: {spec['model']} trains on data held in memory")
     if setting is False or (
         setting == "auto" and streamable and not memory.fits(n * per_sample, memory.TRAIN_FACTOR)
     ):
@@ -126,7 +126,8 @@ def _in_memory(experiment: str, spec: dict[str, Any], ds, model) -> bool:
         memory.TRAIN_FACTOR,
         f"training {experiment} on {n} samples",
         f"datasets.{spec['dataset']}.n_samples (or experiments.{experiment}.train."
-        "max_train_samples, or stream it: train.data_in_memory: false)",
+        "max_train_samples"
+        + (", or stream it: train.data_in_memory: false)" if streamable else ")"),
     )
     return True
 
