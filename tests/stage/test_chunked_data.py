@@ -16,6 +16,7 @@ N = 2 * BLOCK + 76  # three chunks of one block each at the smallest chunk size
 TINY = {  # small samples: the test is about chunking, not physics
     "saxs": ("skip_dae", {"image_size": 16, "field_of_view": 16.0}),
     "radio": ("conv1d_dae", {"trace_length": 64}),
+    "airshowers": ("wgan_gp", {}),
 }
 
 
@@ -30,7 +31,7 @@ def _cfg(kind: str, source: str = "simulate", **extra) -> dict:
     return validate_config(config)["datasets"]["d"]
 
 
-@pytest.mark.parametrize("kind", ["saxs", "radio"])
+@pytest.mark.parametrize("kind", ["saxs", "radio", "airshowers"])
 def test_simulated_data_do_not_depend_on_the_chunk_size(tmp_path, kind, monkeypatch):
     cfg = _cfg(kind)
     monkeypatch.chdir(tmp_path)  # the raw file's path (in the attrs) is the same for both

@@ -124,14 +124,14 @@ def test_the_radio_normalization_is_the_std_of_the_training_traces_whatever_the_
     traces = (3.0 * rng.normal(size=(1300, 16)) + 0.5).astype(np.float32)
     split = np.where(np.arange(1300) % 5 == 0, "test", "train").astype(object)
     checked = (traces, np.zeros_like(traces))
-    whole = radio.prepare_statistics([(checked, split)], "raw.npz")["norm"]
+    whole = radio.prepare_statistics([(checked, split)], {}, "raw.npz")["norm"]
     assert whole[1] == "train split"
     assert whole[0] == pytest.approx(float(traces[split == "train"].std(dtype=np.float64)), 1e-12)
     parts = [
         ((traces[i : i + BLOCK], checked[1][i : i + BLOCK]), split[i : i + BLOCK])
         for i in range(0, 1300, BLOCK)
     ]
-    assert radio.prepare_statistics(parts, "raw.npz")["norm"] == whole  # the same float
+    assert radio.prepare_statistics(parts, {}, "raw.npz")["norm"] == whole  # the same float
     constant = (np.ones((4, 16), np.float32), np.zeros((4, 16), np.float32))
     with pytest.raises(RawDataError, match=r"raw\.npz: key 'traces': traces are constant"):
-        radio.prepare_statistics([(constant, np.array(["train"] * 4, object))], "raw.npz")
+        radio.prepare_statistics([(constant, np.array(["train"] * 4, object))], {}, "raw.npz")

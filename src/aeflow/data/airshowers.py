@@ -16,7 +16,7 @@ spacing (``simulate.spacing_m``, default 1500 m, also used for files) goes to
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,20 @@ from aeflow.data.simulate import params_from_config
 from aeflow.data.simulate.airshowers import AirShowerSimulation, simulate_airshowers
 from aeflow.data.sources import NPZ_SUFFIXES, UNREADABLE, RawDataError, float_array, read_arrays
 
-KINDS = (Kind("airshowers", __name__, modality="images", generative=True, observables=True),)
+KINDS = (
+    Kind(
+        "airshowers",
+        __name__,
+        modality="images",
+        generative=True,
+        observables=True,
+        chunked_prepare=True,
+    ),
+)
 RAW_KEYS = ("shower_maps",)
 # optional raw arrays: key -> shape after N
 EXTRA_KEYS = {"energy": (), "zenith": (), "azimuth": (), "core": (2,)}
+OPTIONAL_RAW_KEYS = tuple(EXTRA_KEYS)
 # the true shower parameters in the prepared dataset: variable -> (long_name, units)
 VARIABLE_ATTRS = {
     "energy": ("primary energy", "eV"),
@@ -141,32 +151,56 @@ def to_signal(x: np.ndarray, attrs: Mapping[str, Any]) -> np.ndarray:
     return np.maximum(s, 0.0)
 
 
-def prepare(
-    checked: tuple[np.ndarray, dict[str, np.ndarray]],
-    dataset_cfg: dict[str, Any],
-    raw_path: str,
-    split: np.ndarray,
-) -> xr.Dataset:
-    """Transformed footprints (input = target), scaled by the training maximum; the true
-    shower parameters when known. Dims (sample, y, x)."""
-    signals, extras = checked
+def _transform(dataset_cfg: dict[str, Any]) -> str:
     transform = (dataset_cfg.get("preprocess") or {}).get("transform", DEFAULT_TRANSFORM)
     if transform not in TRANSFORMS:
         raise ValueError(
             f"preprocess.transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}"
         )
-    attrs: dict[str, Any] = {"signal_transform": transform, "signal_scale": 1.0}
-    transformed = from_signal(signals, attrs)
-    train = np.asarray(split) == "train"
-    if train.any():
-        scale, scale_from = float(transformed[train].max()), "train split"
+    return transform
+
+
+def prepare_statistics(
+    chunks: Iterable[tuple[tuple, np.ndarray]], dataset_cfg: dict[str, Any], raw_path: str
+) -> dict:
+    """The scale (``scale``: value, where from) of :func:`prepare` over ``(checked, split)``
+    chunks: the maximum of the transformed training footprints, else of all."""
+    attrs = {"signal_transform": _transform(dataset_cfg), "signal_scale": 1.0}
+    train_max, all_max = -np.inf, -np.inf
+    for (signals, _), split in chunks:
+        transformed = from_signal(signals, attrs)
+        train = np.asarray(split) == "train"
+        if len(transformed):
+            all_max = max(all_max, float(transformed.max()))
+        if train.any():
+            train_max = max(train_max, float(transformed[train].max()))
+    if train_max > -np.inf:
+        scale, scale_from = train_max, "train split"
     else:
-        scale, scale_from = float(transformed.max()), "all footprints (no train split)"
+        scale, scale_from = all_max, "all footprints (no train split)"
         log.warning("%s: no training footprints; scaling by the maximum of all", raw_path)
     if not scale > 0:
         raise RawDataError(f"{raw_path}: key {RAW_KEYS[0]!r}: all training footprints are empty")
-    attrs["signal_scale"] = scale
-    values = (transformed / scale).astype(np.float32)
+    return {"scale": (scale, scale_from)}
+
+
+def prepare(
+    checked: tuple[np.ndarray, dict[str, np.ndarray]],
+    dataset_cfg: dict[str, Any],
+    raw_path: str,
+    split: np.ndarray,
+    scale: tuple[float, str] | None = None,
+) -> xr.Dataset:
+    """Transformed footprints (input = target), scaled by the training maximum (``scale``:
+    from :func:`prepare_statistics`, computed here from ``checked`` when not given); the true
+    shower parameters when known. Dims (sample, y, x)."""
+    signals, extras = checked
+    transform = _transform(dataset_cfg)
+    if scale is None:
+        scale = prepare_statistics([(checked, split)], dataset_cfg, raw_path)["scale"]
+    scale, scale_from = scale
+    attrs: dict[str, Any] = {"signal_transform": transform, "signal_scale": scale}
+    values = (from_signal(signals, attrs)).astype(np.float32)
     data: dict[str, Any] = {
         "input": (("sample", "y", "x"), values),
         "target": (("sample", "y", "x"), values),

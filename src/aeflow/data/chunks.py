@@ -143,15 +143,23 @@ class NpzWriter:
 
 # ---- reading row slices ----------------------------------------------------------------------
 class RawChunks:
-    """Row slices of the named arrays of an ``.npz`` or HDF5 raw file.
+    """Row slices of the named arrays of an ``.npz`` or HDF5 raw file (and of the
+    ``optional`` ones it has).
 
     ``shapes`` holds every array's shape (read from the headers, no data). :meth:`chunks`
     yields ``(start, arrays)`` in file order; an ``.npz`` member is read as a stream.
     """
 
-    def __init__(self, path: str | os.PathLike, keys: Sequence[str], name: str | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        keys: Sequence[str],
+        name: str | None = None,
+        optional: Sequence[str] = (),
+    ):
         self.path = Path(path)
         self.keys = tuple(keys)
+        self.optional = tuple(optional)  # read along when present
         self.label = name or str(path)
         suffix = self.path.suffix.lower()
         if not self.path.is_file():
@@ -176,6 +184,8 @@ class RawChunks:
             for key in self.keys:
                 if key not in members:
                     raise self._missing(key, members)
+            self.keys += tuple(k for k in self.optional if k in members)
+            for key in self.keys:
                 with zf.open(f"{key}.npy") as f:
                     shapes[key], dtypes[key] = _npy_header(f, self.label, key)
         return shapes, dtypes
@@ -187,6 +197,7 @@ class RawChunks:
             for key in self.keys:
                 if key not in h5:
                     raise self._missing(key, list(h5.keys()))
+            self.keys += tuple(k for k in self.optional if k in h5)
             return (
                 {key: tuple(h5[key].shape) for key in self.keys},
                 {key: h5[key].dtype for key in self.keys},

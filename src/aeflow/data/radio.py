@@ -116,7 +116,9 @@ def signal_to_noise(traces: np.ndarray, signals: np.ndarray) -> np.ndarray:
         return np.where(peak > 0, peak / rms, 0.0)
 
 
-def prepare_statistics(chunks: Iterable[tuple[tuple, np.ndarray]], raw_path: str) -> dict:
+def prepare_statistics(
+    chunks: Iterable[tuple[tuple, np.ndarray]], dataset_cfg: dict[str, Any], raw_path: str
+) -> dict:
     """The normalization (``norm``: std, where from) of :func:`prepare`, over ``(checked,
     split)`` chunks: the std of the training traces' values, else of all traces. Sums run
     over blocks of :data:`aeflow.data.chunks.BLOCK` traces in file order, so the std does
@@ -151,7 +153,7 @@ def prepare(
     computed here from ``checked`` when not given); a Dataset with dims (sample, time)."""
     traces, signals = checked
     if norm is None:
-        norm = prepare_statistics([(checked, split)], raw_path)["norm"]
+        norm = prepare_statistics([(checked, split)], dataset_cfg, raw_path)["norm"]
     std, std_from = norm
     rate = sampling_rate(dataset_cfg)
     if (

@@ -100,7 +100,8 @@ def _checked_chunks(kind, raw_path: PathLike, what: str, chunk_bytes: int):
     chunk; an error in a later chunk names its samples."""
     reader = getattr(kind, "open_raw", lambda path, name: None)(raw_path, what)
     if reader is None:
-        reader = chunks.RawChunks(raw_path, kind.RAW_KEYS, name=what)
+        optional = getattr(kind, "OPTIONAL_RAW_KEYS", ())
+        reader = chunks.RawChunks(raw_path, kind.RAW_KEYS, name=what, optional=optional)
     chunk = chunks.chunk_samples(reader.row_bytes * chunks.PREPARE_EXPANSION, chunk_bytes)
     n = reader.n
 
@@ -214,7 +215,7 @@ def _prepare_chunked(kind, name, dataset_cfg, raw_path, out, chunk_bytes: int) -
     if hasattr(kind, "prepare_statistics"):
         _, checked = _checked_chunks(kind, raw_path, raw_path, chunk_bytes)
         stats = kind.prepare_statistics(
-            ((c, split[start : start + len(c[0])]) for start, c in checked), raw_path
+            ((c, split[start : start + len(c[0])]) for start, c in checked), dataset_cfg, raw_path
         )
     attrs = _attrs(name, dataset_cfg, raw_path, split)
 
