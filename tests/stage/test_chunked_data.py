@@ -48,6 +48,9 @@ def test_simulated_data_do_not_depend_on_the_chunk_size(tmp_path, kind, monkeypa
     np.testing.assert_array_equal(parts["sample"].values, np.arange(N))
     assert sum(parts.attrs[f"n_{s}"] for s in ("train", "val", "test")) == N
     assert (parts["split"].values == "test").sum() == parts.attrs["n_test"]
+    # the chunking, chosen for streamed training, is recorded: whole samples, 256 a chunk
+    assert parts.attrs["zarr_chunking"].startswith("256 whole samples per chunk")
+    assert parts["input"].encoding["chunks"][0] == 256
 
 
 def _write_top_tagging(path, constituents, labels):

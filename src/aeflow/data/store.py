@@ -23,6 +23,7 @@ from aeflow.atomic import atomic_path
 from aeflow.data.sources import sha256_file
 
 MANIFEST = "manifest.json"
+SAMPLE_CHUNK = 256  # samples per Zarr chunk: whole samples, read a window of chunks at a time
 
 
 class StoreIntegrityError(ValueError):
@@ -48,7 +49,7 @@ def write_store(
     ds: xr.Dataset,
     path: str | os.PathLike,
     groups: dict[str, xr.Dataset] | None = None,
-    sample_chunk: int = 256,
+    sample_chunk: int = SAMPLE_CHUNK,
 ) -> None:
     """Write ``ds`` (and optional sub-groups) as a Zarr v3 store, atomically.
 
@@ -77,7 +78,7 @@ def write_store(
 
 
 def write_store_chunks(
-    parts: Iterable[xr.Dataset], path: str | os.PathLike, sample_chunk: int = 256
+    parts: Iterable[xr.Dataset], path: str | os.PathLike, sample_chunk: int = SAMPLE_CHUNK
 ) -> None:
     """Write consecutive ``sample`` ranges of one dataset (the first carries the attrs and
     the coordinates of the other dims) as the Zarr v3 store ``path``, atomically: the same

@@ -18,7 +18,7 @@ from aeflow import memory
 from aeflow.atomic import atomic_path
 from aeflow.data import chunks, kinds, sources
 from aeflow.data.split import SPLITS, configured_split
-from aeflow.data.store import write_store, write_store_chunks
+from aeflow.data.store import SAMPLE_CHUNK, write_store, write_store_chunks
 from aeflow.stages import PathLike
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,11 @@ def _counts(split: np.ndarray) -> dict[str, int]:
 
 def _attrs(name: str, dataset_cfg: dict[str, Any], raw_path: PathLike, split) -> dict:
     counts = {f"n_{s}": c for s, c in _counts(split).items()}
-    return provenance(name, dataset_cfg, raw_path) | counts
+    layout = {
+        "zarr_chunking": f"{SAMPLE_CHUNK} whole samples per chunk along 'sample', unsharded: "
+        "training streams windows of consecutive chunks (aeflow.training.stream)"
+    }
+    return provenance(name, dataset_cfg, raw_path) | counts | layout
 
 
 def _with_split(ds, split: np.ndarray, start: int, attrs: dict):

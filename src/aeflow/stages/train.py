@@ -20,7 +20,7 @@ from aeflow.atomic import atomic_path, write_json
 from aeflow.config import watches_validation
 from aeflow.data.sources import sha256_file
 from aeflow.data.split import SPLITS, split_index
-from aeflow.data.store import open_store
+from aeflow.data.store import SAMPLE_CHUNK, open_store
 from aeflow.data.tasks import with_anomaly_labels, with_corrupted_inputs
 from aeflow.device import describe_device, precision, runtime_device
 from aeflow.models import build_model, catalog
@@ -139,7 +139,7 @@ def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike, in_memory: boo
     normal_only = not adversarial and "anomaly" in spec
     # trained to tell signal from noise alone: a detector's target is the flag
     target = "has_signal" if catalog.traits(spec["model"]).detector else "target"
-    chunk = int(ds["target"].encoding.get("chunks", (256,))[0])
+    chunk = int(ds["target"].encoding.get("chunks", (SAMPLE_CHUNK,))[0])
     limits = {"train": spec["train"]["max_train_samples"], "val": None}
     full = with_corrupted_inputs(ds, spec) if in_memory else None
     out = []
