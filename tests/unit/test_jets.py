@@ -107,3 +107,25 @@ def test_jets_config():
     }
     with pytest.raises(ConfigError, match=r"datasets\.j\.simulate\.theta_min"):
         validate_config(cfg)
+
+
+def test_a_shower_that_leaves_the_cone_is_drawn_again():
+    """Hard wide-angle emissions near |eta| = 1.5 push every particle out of the cone in
+    most showers; every jet of the sample still has constituents."""
+    hard = JetSimulation(
+        soft_particles=0.0, qcd_emissions=6.0, theta_min=0.6, z_min=0.3, eta_range=(1.4, 1.5)
+    )
+    c = simulate_jets(100, hard, np.random.default_rng(0))["constituents"]
+    assert (c[..., 0] > 0).any(axis=1).all()
+    # far forward every particle of such a shower lands beyond the cone: a clear error
+    hopeless = JetSimulation(
+        soft_particles=0.0,
+        qcd_emissions=60.0,
+        theta_min=0.7,
+        z_min=0.45,
+        radius=0.75,
+        eta_range=(3.9, 4.0),
+        signal_fraction=0.0,
+    )
+    with pytest.raises(ValueError, match="too hard"):
+        simulate_jets(1, hopeless, np.random.default_rng(0))

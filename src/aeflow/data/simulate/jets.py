@@ -26,6 +26,7 @@ import numpy as np
 
 M_TOP = 173.0
 M_W = 80.4
+MAX_DRAWS = 1000  # showers drawn for one jet before the parameters are called hopeless
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,17 @@ def simulate_jets(n: int, p: JetSimulation, rng: np.random.Generator) -> dict[st
     labels = (rng.random(n) < p.signal_fraction).astype(np.int8)
     out = np.zeros((n, p.max_constituents, 4), np.float32)
     for i, is_top in enumerate(labels):
-        c, _ = simulate_jet(bool(is_top), p, rng)
+        # A hard wide-angle emission can throw every particle (the recoiling parton too) out
+        # of the cone around the original direction: no jet there. Draw again: the sample is
+        # of jets, not of partons.
+        for _ in range(MAX_DRAWS):
+            c, _ = simulate_jet(bool(is_top), p, rng)
+            if len(c):
+                break
+        else:
+            raise ValueError(
+                f"simulate: {MAX_DRAWS} showers in a row left no particle in the cone of radius "
+                f"{p.radius}: the emissions (qcd_emissions, z_min, theta_min) are too hard"
+            )
         out[i, : len(c)] = c
     return {"constituents": out, "is_signal_new": labels}
