@@ -107,3 +107,15 @@ def test_bad_values_in_a_later_chunk_name_the_file_key_and_samples(tmp_path):
     ):
         fetch_raw("d", cfg, tmp_path / "raw.npz", chunk_bytes=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.npz"]  # nothing fetched
+
+
+def test_a_simulator_error_names_the_dataset_key_and_leaves_nothing(tmp_path, monkeypatch):
+    from aeflow.data import saxs
+
+    def hopeless(dataset_cfg, n, rng):
+        raise ValueError("simulate: 1000 showers in a row left no particle in the cone")
+
+    monkeypatch.setattr(saxs, "simulate", hopeless)
+    with pytest.raises(ValueError, match=r"^datasets\.d\.simulate: 1000 showers"):
+        fetch_raw("d", _cfg("saxs"), tmp_path / "raw.npz")
+    assert list(tmp_path.iterdir()) == []

@@ -4,7 +4,6 @@ preprocessed into a Zarr store with provenance."""
 from __future__ import annotations
 
 import collections
-import functools
 import json
 import logging
 import time
@@ -70,7 +69,14 @@ def _simulate(kind, name: str, dataset_cfg: dict[str, Any], out: Path, chunk_byt
     :mod:`aeflow.data.chunks`); returns its sha256. Peak memory is one chunk's."""
     n, seed = dataset_cfg["n_samples"], dataset_cfg["seed"]
     t0 = time.perf_counter()
-    probe = kind.simulate(dataset_cfg, 4, chunks.block_rng(seed, 0))  # sizes a sample
+
+    def simulate(m: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        try:
+            return kind.simulate(dataset_cfg, m, rng)
+        except ValueError as exc:  # the simulator's "simulate: ..." -> the config key
+            raise ValueError(f"datasets.{name}.{exc}") from None
+
+    probe = simulate(4, chunks.block_rng(seed, 0))  # sizes a sample
     per_sample = chunks.bytes_per_sample(probe)
     chunk = chunks.chunk_samples(per_sample, chunk_bytes)
     memory.require(
@@ -86,7 +92,6 @@ def _simulate(kind, name: str, dataset_cfg: dict[str, Any], out: Path, chunk_byt
     # A simulated file says so when it is read again as someone's `source: <path>`.
     standin = np.array(sources.standin_provenance(name, dataset_cfg))
     with chunks.NpzWriter(out) as writer:
-        simulate = functools.partial(kind.simulate, dataset_cfg)
         for i, arrays in enumerate(chunks.simulate_chunks(simulate, n, seed, chunk)):
             writer.append(arrays)
             log.info("simulated %s: %d of %d samples", name, min(n, (i + 1) * chunk), n)
