@@ -119,3 +119,43 @@ def test_a_simulator_error_names_the_dataset_key_and_leaves_nothing(tmp_path, mo
     with pytest.raises(ValueError, match=r"^datasets\.d\.simulate: 1000 showers"):
         fetch_raw("d", _cfg("saxs"), tmp_path / "raw.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_galaxies_of_unmapped_classes_are_dropped_chunk_by_chunk(tmp_path, monkeypatch):
+    """Galaxy10's ids: 5, 2 and 7 are mapped by default, 0 (disturbed) is dropped; the store
+    holds the kept galaxies, relabelled, in file order, whatever the chunk size."""
+    rng = np.random.default_rng(0)
+    ans = rng.choice(np.array([0, 2, 5, 7], np.uint8), size=N)
+    images = rng.integers(0, 256, (N, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "galaxies.npz", images=images, ans=ans)
+    config = validate_config(
+        {
+            "datasets": {
+                "d": {
+                    "kind": "galaxies",
+                    "source": str(tmp_path / "galaxies.npz"),
+                    "preprocess": {"image_size": 8},
+                }
+            },
+            "experiments": {"e": {"dataset": "d", "model": "galaxy_vae"}},
+        }
+    )["datasets"]["d"]
+    monkeypatch.chdir(tmp_path)
+    fetch_raw("d", config, "raw.npz")
+    for chunk_bytes in (1 << 30, 1):
+        prepare("d", config, "raw.npz", f"{chunk_bytes}.zarr", chunk_bytes=chunk_bytes)
+    whole, parts = open_store(f"{1 << 30}.zarr"), open_store("1.zarr")
+    assert whole.attrs["content_sha256"] == parts.attrs["content_sha256"]
+    kept = ans != 0
+    assert parts.sizes["sample"] == kept.sum()
+    np.testing.assert_array_equal(parts["sample"].values, np.arange(kept.sum()))
+    names = ("barred_spiral", "elliptical", "spiral")
+    index = {
+        5: names.index("barred_spiral"),
+        2: names.index("elliptical"),
+        7: names.index("spiral"),
+    }
+    np.testing.assert_array_equal(parts["label"].values, [index[int(a)] for a in ans[kept]])
+    np.testing.assert_allclose(
+        parts["input"].values, images[kept].transpose(0, 3, 1, 2) / 255.0, atol=1e-7
+    )

@@ -41,6 +41,7 @@ KINDS = (
         generative=True,
         interpolation_classes=("elliptical", "spiral"),  # the blog's Fig. 10
         arithmetic_classes=("barred_spiral", "spiral"),  # the "bar" direction
+        chunked_prepare=True,
     ),
 )
 RAW_KEYS = ("images", "ans")
@@ -126,12 +127,9 @@ def class_lookup(classes: Any) -> dict[int, int]:
     return lookup
 
 
-def select_split(
-    checked: tuple[np.ndarray, np.ndarray], dataset_cfg: dict[str, Any]
-) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """Keep the samples whose raw id ``preprocess.classes`` maps (labels become class indices
-    0..2), then a seeded split of those by ``split``."""
-    images, raw = checked
+def keep_samples(raw: np.ndarray, dataset_cfg: dict[str, Any]) -> np.ndarray:
+    """Which samples (by their raw ``ans`` ids) ``preprocess.classes`` maps; a ValueError
+    naming the key when none is."""
     lookup = class_lookup(dataset_cfg["preprocess"]["classes"])
     keep = np.isin(raw, list(lookup))
     if not keep.any():
@@ -142,9 +140,30 @@ def select_split(
     dropped = int((~keep).sum())
     if dropped:
         log.info("dropped %d of %d samples of unmapped classes", dropped, len(raw))
+    return keep
+
+
+def select(
+    checked: tuple[np.ndarray, np.ndarray], keep: np.ndarray, dataset_cfg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kept samples of (a chunk of) checked arrays, labels as class indices 0..2."""
+    images, raw = checked
+    lookup = class_lookup(dataset_cfg["preprocess"]["classes"])
     labels = np.array([lookup[int(i)] for i in raw[keep]], np.int16)
-    split = configured_split(len(labels), dataset_cfg["split"])
-    return (images[keep] if dropped else images, labels), split
+    return (images if keep.all() else images[keep]), labels
+
+
+SELECT_KEY = "ans"  # the raw key keep_samples reads (prepared chunk by chunk: read first)
+
+
+def select_split(
+    checked: tuple[np.ndarray, np.ndarray], dataset_cfg: dict[str, Any]
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Keep the samples whose raw id ``preprocess.classes`` maps (labels become class indices
+    0..2), then a seeded split of those by ``split``."""
+    keep = keep_samples(checked[1], dataset_cfg)
+    split = configured_split(int(keep.sum()), dataset_cfg["split"])
+    return select(checked, keep, dataset_cfg), split
 
 
 def _resize(images: np.ndarray, size: int) -> tuple[np.ndarray, str]:

@@ -56,11 +56,14 @@ class Kind:
     profile carries the particle size (:mod:`aeflow.evaluation.rings`).
     ``chunked_prepare``: the raw file is checked and preprocessed chunk by chunk (peak memory
     one chunk's, :mod:`aeflow.data.chunks`): ``check_raw`` and ``prepare`` work on any range
-    of samples, the split is the configured one (no ``select_split``), and statistics over
+    of samples, the split is the configured one over the samples kept, and statistics over
     the whole file come from an optional ``prepare_statistics(chunks, dataset_cfg, raw_path)
     -> kwargs of prepare`` over ``(checked, split)`` chunks. ``OPTIONAL_RAW_KEYS`` are read
     along where a file has them; an optional ``open_raw(path, name)`` reads a layout of the
     kind's own in row slices (like :class:`aeflow.data.chunks.RawChunks`).
+    A kind that drops samples (galaxies of unmapped classes) names the raw key that decides
+    (``SELECT_KEY``, read first) and has ``keep_samples(values, dataset_cfg) -> mask`` and
+    ``select(checked, mask, dataset_cfg) -> checked`` for a chunk.
     ``converted_raw``: the kind's ``fetch`` converts every source into its own ``.npz``
     (``data/raw/<dataset>.npz``, whatever the source's format).
     ``signal_flags``: samples carry ``has_signal`` (noise-only samples among them) and their

@@ -119,6 +119,16 @@ def _checked_chunks(kind, raw_path: PathLike, what: str, chunk_bytes: int):
     return n, checked()
 
 
+def _kept(kind, dataset_cfg: dict[str, Any], raw_path: str) -> np.ndarray | None:
+    """Which samples a kind that drops some keeps (``keep_samples`` of its ``SELECT_KEY``,
+    read whole: one small array), else None (all)."""
+    if not hasattr(kind, "keep_samples"):
+        return None
+    reader = chunks.RawChunks(raw_path, [kind.SELECT_KEY], name=raw_path)
+    values = next(reader.chunks(max(reader.n, 1)))[1][kind.SELECT_KEY]
+    return kind.keep_samples(values, dataset_cfg)
+
+
 def _split(kind, checked, dataset_cfg: dict[str, Any], name: str, raw_path: PathLike):
     """The samples kept and their train/val/test labels: the data's own split (official
     test set, subsets) where the kind has one, else the configured random split."""
@@ -205,9 +215,9 @@ def _with_split(ds, split: np.ndarray, start: int, attrs: dict):
 
 
 def _prepare_chunked(kind, name, dataset_cfg, raw_path, out, chunk_bytes: int) -> None:
-    """:func:`prepare` chunk by chunk: a first pass for the kind's statistics (when it has
-    any, e.g. a normalization by the training split), then each chunk preprocessed and
-    appended to the store."""
+    """:func:`prepare` chunk by chunk: the samples kept (kinds that drop some, by a key read
+    first), a pass for the kind's statistics (when it has any, e.g. a normalization by the
+    training split), then each chunk preprocessed and appended to the store."""
     raw_path = str(raw_path)
     n, _ = _checked_chunks(kind, raw_path, raw_path, chunk_bytes)
     memory.require(
@@ -217,20 +227,30 @@ def _prepare_chunked(kind, name, dataset_cfg, raw_path, out, chunk_bytes: int) -
         f"datasets.{name}",
     )
     try:
-        split = configured_split(n, dataset_cfg["split"])
+        keep = _kept(kind, dataset_cfg, raw_path)
+        split = configured_split(n if keep is None else int(keep.sum()), dataset_cfg["split"])
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
+
+    def selected():
+        """(position among the kept samples, checked arrays, their split) per chunk."""
+        at = 0
+        for start, checked in _checked_chunks(kind, raw_path, raw_path, chunk_bytes)[1]:
+            if keep is not None:
+                checked = kind.select(checked, keep[start : start + len(checked[0])], dataset_cfg)
+            m = len(checked[0])
+            if m:
+                yield at, checked, split[at : at + m]
+            at += m
+
     stats = {}
     if hasattr(kind, "prepare_statistics"):
-        _, checked = _checked_chunks(kind, raw_path, raw_path, chunk_bytes)
-        stats = kind.prepare_statistics(
-            ((c, split[start : start + len(c[0])]) for start, c in checked), dataset_cfg, raw_path
-        )
+        parts = ((checked, part) for _, checked, part in selected())
+        stats = kind.prepare_statistics(parts, dataset_cfg, raw_path)
     attrs = _attrs(name, dataset_cfg, raw_path, split)
 
     def prepared():
-        for start, checked in _checked_chunks(kind, raw_path, raw_path, chunk_bytes)[1]:
-            part = split[start : start + len(checked[0])]
+        for start, checked, part in selected():
             ds = kind.prepare(checked, dataset_cfg, raw_path, part, **stats)
             yield _with_split(ds, part, start, attrs)
 
