@@ -31,19 +31,25 @@ def _cfg(kind: str, source: str = "simulate", **extra) -> dict:
     return validate_config(config)["datasets"]["d"]
 
 
+def _prepared_both_ways(cfg, raw):
+    """The store of ``raw`` prepared as one chunk and one block per chunk (in the current
+    directory), checked to be the same store; returns the chunked one."""
+    for chunk_bytes in (1 << 30, 1):
+        prepare("d", cfg, raw, f"{chunk_bytes}.zarr", chunk_bytes=chunk_bytes)
+    whole, parts = open_store(f"{1 << 30}.zarr"), open_store("1.zarr")
+    assert whole.attrs["content_sha256"] == parts.attrs["content_sha256"]
+    return parts
+
+
 @pytest.mark.parametrize("kind", ["saxs", "radio", "airshowers"])
 def test_simulated_data_do_not_depend_on_the_chunk_size(tmp_path, kind, monkeypatch):
     cfg = _cfg(kind)
     monkeypatch.chdir(tmp_path)  # the raw file's path (in the attrs) is the same for both
     (tmp_path / "a").mkdir()
-    digests = []
-    for chunk_bytes in (1 << 30, 1):  # one chunk; one block per chunk
-        raw = "a/raw.npz"
-        digests.append(fetch_raw("d", cfg, raw, chunk_bytes=chunk_bytes))
-        prepare("d", cfg, raw, f"{chunk_bytes}.zarr", chunk_bytes=chunk_bytes)
-    assert digests[0] == digests[1]
-    whole, parts = open_store(f"{1 << 30}.zarr"), open_store("1.zarr")
-    assert whole.attrs["content_sha256"] == parts.attrs["content_sha256"]
+    # the raw file simulated as one chunk, then as one block per chunk: the same bytes
+    first = fetch_raw("d", cfg, "a/raw.npz", chunk_bytes=1 << 30)
+    assert fetch_raw("d", cfg, "a/raw.npz", chunk_bytes=1) == first
+    parts = _prepared_both_ways(cfg, "a/raw.npz")
     assert parts.sizes["sample"] == N
     np.testing.assert_array_equal(parts["sample"].values, np.arange(N))
     assert sum(parts.attrs[f"n_{s}"] for s in ("train", "val", "test")) == N
@@ -85,10 +91,7 @@ def test_a_top_tagging_table_is_prepared_in_row_slices(tmp_path, monkeypatch):
     np.testing.assert_array_equal(first["constituents"], c[:100])
     monkeypatch.chdir(tmp_path)
     fetch_raw("d", cfg, "raw.h5")
-    for chunk_bytes in (1 << 30, 1):
-        prepare("d", cfg, "raw.h5", f"{chunk_bytes}.zarr", chunk_bytes=chunk_bytes)
-    whole, parts = open_store(f"{1 << 30}.zarr"), open_store("1.zarr")
-    assert whole.attrs["content_sha256"] == parts.attrs["content_sha256"]
+    parts = _prepared_both_ways(cfg, "raw.h5")
     np.testing.assert_array_equal(parts["is_anomaly"].values, labels.astype(bool))
     np.testing.assert_allclose(parts["input"].values, jets.jet_images(c), atol=1e-7)
 
@@ -142,10 +145,7 @@ def test_galaxies_of_unmapped_classes_are_dropped_chunk_by_chunk(tmp_path, monke
     )["datasets"]["d"]
     monkeypatch.chdir(tmp_path)
     fetch_raw("d", config, "raw.npz")
-    for chunk_bytes in (1 << 30, 1):
-        prepare("d", config, "raw.npz", f"{chunk_bytes}.zarr", chunk_bytes=chunk_bytes)
-    whole, parts = open_store(f"{1 << 30}.zarr"), open_store("1.zarr")
-    assert whole.attrs["content_sha256"] == parts.attrs["content_sha256"]
+    parts = _prepared_both_ways(config, "raw.npz")
     kept = ans != 0
     assert parts.sizes["sample"] == kept.sum()
     np.testing.assert_array_equal(parts["sample"].values, np.arange(kept.sum()))
