@@ -159,3 +159,12 @@ def test_galaxies_of_unmapped_classes_are_dropped_chunk_by_chunk(tmp_path, monke
     np.testing.assert_allclose(
         parts["input"].values, images[kept].transpose(0, 3, 1, 2) / 255.0, atol=1e-7
     )
+
+
+def test_preparing_chunk_by_chunk_reports_its_progress(tmp_path, caplog):
+    cfg = _cfg("radio")
+    fetch_raw("d", cfg, tmp_path / "raw.npz")
+    with caplog.at_level("INFO", logger="aeflow.stages.data"):
+        prepare("d", cfg, tmp_path / "raw.npz", tmp_path / "d.zarr", chunk_bytes=1)
+    progress = [r.getMessage() for r in caplog.records if " of " in r.getMessage()]
+    assert progress == [f"prepared d: {k} of {N} samples" for k in (BLOCK, 2 * BLOCK, N)]

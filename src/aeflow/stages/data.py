@@ -253,6 +253,7 @@ def _prepare_chunked(kind, name, dataset_cfg, raw_path, out, chunk_bytes: int) -
         for start, checked, part in selected():
             ds = kind.prepare(checked, dataset_cfg, raw_path, part, **stats)
             yield _with_split(ds, part, start, attrs)
+            log.info("prepared %s: %d of %d samples", name, start + len(part), len(split))
 
     write_store_chunks(prepared(), out)
     log.info("prepared %s: %s -> %s", name, _counts(split), out)
