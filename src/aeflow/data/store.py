@@ -56,33 +56,19 @@ def write_store(
     Metadata is consolidated so ``xr.open_zarr(path)`` opens it quietly; Zarr 3 warns that
     consolidation is not yet in its spec, which we know and accept here.
     """
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(
-            tmp,
-            mode="w",
-            zarr_format=3,
-            consolidated=True,
-            encoding=sample_chunks(ds, sample_chunk),
-        )
-        for name, group in (groups or {}).items():
-            group.to_zarr(
-                tmp,
-                group=name,
-                mode="a",
-                zarr_format=3,
-                consolidated=True,
-                encoding=sample_chunks(group, sample_chunk),
-            )
-        _write_manifest(Path(tmp))
+    write_store_chunks([ds], path, sample_chunk, groups)
 
 
 def write_store_chunks(
-    parts: Iterable[xr.Dataset], path: str | os.PathLike, sample_chunk: int = SAMPLE_CHUNK
+    parts: Iterable[xr.Dataset],
+    path: str | os.PathLike,
+    sample_chunk: int = SAMPLE_CHUNK,
+    groups: dict[str, xr.Dataset] | None = None,
 ) -> None:
     """Write consecutive ``sample`` ranges of one dataset (the first carries the attrs and
-    the coordinates of the other dims) as the Zarr v3 store ``path``, atomically: the same
-    store, byte for byte, as :func:`write_store` of their concatenation."""
+    the coordinates of the other dims), and optional sub-groups, as the Zarr v3 store
+    ``path``, atomically: the same store, byte for byte, as :func:`write_store` of their
+    concatenation."""
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         first = True
@@ -95,6 +81,11 @@ def write_store_chunks(
                 ds.to_zarr(tmp, append_dim="sample", zarr_format=3, consolidated=True)
         if first:
             raise ValueError(f"{path}: no data to write")
+        for name, group in (groups or {}).items():
+            encoding = sample_chunks(group, sample_chunk)
+            group.to_zarr(
+                tmp, group=name, mode="a", zarr_format=3, consolidated=True, encoding=encoding
+            )
         _write_manifest(Path(tmp))
 
 
