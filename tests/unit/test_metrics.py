@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from aeflow.evaluation import baselines
-from aeflow.evaluation.metrics import per_sample_mse, psnr, reconstruction_metrics, summarize
+from aeflow.evaluation.metrics import per_sample_mse, psnr, reconstruction_metrics, ssim, summarize
 
 
 def test_mse_and_psnr_by_hand():
@@ -18,6 +18,26 @@ def test_mse_and_psnr_by_hand():
     assert block["psnr_db"]["mean"] == pytest.approx(20.0)
     with pytest.raises(ValueError, match="differ"):
         per_sample_mse(pred, target[:1])
+
+
+@pytest.mark.parametrize("shape", [(40, 28, 28), (6, 64, 64), (5, 8, 8), (4, 7, 5), (3, 4, 4)])
+def test_ssim_is_scikit_images_per_image(shape):
+    """The block-wise SSIM gives scikit-image's value for every image, small images (a
+    smaller window) included; an image compared with itself scores 1."""
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    target = rng.random(shape).astype(np.float32)
+    prediction = np.clip(target + 0.2 * rng.standard_normal(shape), 0, 1).astype(np.float32)
+    win = min(7, *(s - 1 + s % 2 for s in shape[1:]))
+    expected = [
+        structural_similarity(p.astype(float), t.astype(float), data_range=1.0, win_size=win)
+        for p, t in zip(prediction, target, strict=True)
+    ]
+    np.testing.assert_allclose(ssim(prediction, target), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ssim(target, target), 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="equal"):
+        ssim(prediction[:, :, :-1], target)
 
 
 def test_summarize_ignores_non_finite():

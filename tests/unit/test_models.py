@@ -78,3 +78,30 @@ def test_conv_ae_has_a_4x4x8_code():
     assert model.encode(x).shape == (3, 8, 4, 4)
     assert model(x).shape == x.shape
     assert model(torch.rand(2, 1, 40, 40)).shape == (2, 1, 40, 40)  # jet images too
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "shape"),
+    [("skip_dae", {"width": 4}, (10, 1, 16, 16)), ("galaxy_vae", {}, (6, 3, 16, 16))],
+)
+def test_mean_loss_is_the_batch_mean_of_the_loss(name, params, shape):
+    """The test objective (computed in channels_last for images) is the sample-weighted mean
+    of the model's own loss over batches, whatever the layout: a dense model that flattens
+    3-channel images sees them in the same order."""
+    import numpy as np
+
+    from aeflow.models.inference import mean_loss
+
+    torch.manual_seed(0)
+    image_size = shape[-1]
+    model = build_model(name, params, in_channels=shape[1], image_size=image_size).eval()
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    expected = []
+    torch.manual_seed(0)  # mean_loss's own seed: the VAE's sampled codes are the same draws
+    with torch.no_grad():
+        for start in range(0, len(x), 4):
+            batch = torch.from_numpy(x[start : start + 4])
+            loss = model.loss({"input": batch, "target": batch})["loss"]
+            expected.append(float(loss) * len(batch))
+    got = mean_loss(model, x, batch_size=4, device="cpu", seed=0)
+    assert got == pytest.approx(sum(expected) / len(x), rel=1e-5)
