@@ -163,6 +163,27 @@ def test_summary_page(tmp_path):
     assert html.count("<table") == 4
 
 
+def test_tables_hold_the_rows_their_columns_apply_to():
+    """Rows of different tasks in one section get tables of their own; a row whose metrics
+    are a subset of a table's joins it with dashes; no column is blank throughout."""
+    from aeflow.plotting.figures import applicable_groups, summary_table_html
+
+    saxs = {"experiment": "saxs_dae", "evaluated on": "saxs", "model MSE": 0.001, "pca MSE": None}
+    saxs_other = saxs | {"evaluated on": "saxs_partial"}
+    fashion = {"experiment": "fashion_ae", "model MSE": 0.01, "pca MSE": 0.02, "k-NN": 0.8}
+    conv = {"experiment": "fashion_conv_ae", "model MSE": 0.02, "pca MSE": 0.01, "k-NN": None}
+    rows = [saxs, fashion, saxs_other, conv]
+    groups = applicable_groups(rows)
+    assert [[r["experiment"] for r in g] for g in groups] == [
+        ["saxs_dae", "saxs_dae"],
+        ["fashion_ae", "fashion_conv_ae"],
+    ]
+    page = summary_table_html({"Images": rows})
+    assert page.count("<table") == 2 and page.count("<h3>") == 1
+    assert "NaN" not in page and page.count("–") == 1  # conv's k-NN; saxs has no pca column
+    assert page.split("<table")[1].count("pca MSE") == 0
+
+
 def test_without_anomaly_records(tmp_path):
     out = tmp_path / "metrics.html"
     summary_table(_write(tmp_path, {"saxs_dae": IMAGES}), out)
@@ -188,6 +209,7 @@ def test_summary_of_the_records_the_stages_wrote(tiny_runs, tmp_path):
     assert [unescape(t) for t in re.findall(r"<h3>(.*?)</h3>", html)] == titles
     for experiment in tiny_runs.config["experiments"]:
         assert f"<td>{experiment}</td>" in html, experiment
+    assert "NaN" not in html and "None" not in html
 
 
 def test_compression_study_with_hidden_layers(tiny_runs):

@@ -96,18 +96,41 @@ def error_distributions(
     return fig
 
 
+def applicable_groups(rows: Sequence[Mapping[str, object]]) -> list[list[Mapping[str, object]]]:
+    """``rows`` split into tables whose columns apply to them: a row joins the first group
+    whose filled columns (not None) contain its own or are contained in them, else starts a
+    group. Rows of one task (the same baselines and metrics) share a table; a metric that
+    does not apply to a row is a blank in a table of rows it does apply to, never a column of
+    blanks."""
+    groups: list[tuple[set[str], list[Mapping[str, object]]]] = []
+    for row in rows:
+        filled = {k for k, v in row.items() if v is not None}
+        for i, (columns, members) in enumerate(groups):
+            if filled <= columns or columns <= filled:
+                groups[i] = (columns | filled, [*members, row])
+                break
+        else:
+            groups.append((filled, [row]))
+    return [members for _, members in groups]
+
+
 def summary_table_html(sections: Mapping[str, Sequence[Mapping[str, object]]]) -> str:
-    """A small standalone HTML page (for the report): one table per section title, each
-    from a list of flat dicts."""
+    """A small standalone HTML page (for the report): the tables of each section title, each
+    from a list of flat dicts (split by :func:`applicable_groups`; a cell that does not
+    apply shows a dash, columns that apply to no row of a table are left out)."""
     style = (
         "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse}"
         "td,th{padding:3px 10px;border-bottom:1px solid #ccc;text-align:right}"
     )
     body = []
     for title, rows in sections.items():
-        frame = pd.DataFrame(rows)
-        table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
-        body.append(f"<h3>{html.escape(title)}</h3>{table}")
+        body.append(f"<h3>{html.escape(title)}</h3>")
+        for group in applicable_groups(rows) or [[]]:
+            frame = pd.DataFrame(group).dropna(axis=1, how="all")
+            table = frame.to_html(
+                index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="–"
+            )
+            body.append(table)
     head = f"<head><meta charset='utf-8'><style>{style}</style></head>"
     return f"<html>{head}<body>{''.join(body)}</body></html>\n"
 
