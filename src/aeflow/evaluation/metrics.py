@@ -38,15 +38,15 @@ def ssim(prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0) ->
     pad = (win - 1) // 2
     h, w = prediction.shape[1:]
     inner = (slice(None), slice(pad, h - pad), slice(pad, w - pad))
+
+    def mean(a: np.ndarray) -> np.ndarray:  # the window mean of each image
+        return uniform_filter(a, size=(1, win, win))
+
     out = np.empty(len(prediction))
     block = max(1, 2**22 // max(1, prediction[0].size))  # ~32 MB per float64 temporary
     for start in range(0, len(prediction), block):
         x = prediction[start : start + block].astype(np.float64)
         y = target[start : start + block].astype(np.float64)
-
-        def mean(a: np.ndarray) -> np.ndarray:
-            return uniform_filter(a, size=(1, win, win))
-
         ux, uy = mean(x), mean(y)
         vx = cov_norm * (mean(x * x) - ux * ux)
         vy = cov_norm * (mean(y * y) - uy * uy)
