@@ -57,7 +57,7 @@ run: setup
 		$(BIN)/snakemake --report results/report.html && echo "report: results/report.html"; \
 	fi
 
-## smoke: every stage on tiny simulated data (.test/config/config.yaml, about 2.5 minutes),
+## smoke: every stage on tiny simulated data (.test/config/config.yaml, 1.5-3 minutes),
 ## results and report under .test/results: the way to look before the full run
 smoke: setup
 	$(BIN)/snakemake --cores $(CORES) --directory .test
