@@ -43,7 +43,7 @@ def ssim(prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0) ->
         return uniform_filter(a, size=(1, win, win))
 
     out = np.empty(len(prediction))
-    block = max(1, 2**22 // max(1, prediction[0].size))  # ~32 MB per float64 temporary
+    block = max(1, 2**22 // max(1, h * w))  # ~32 MB per float64 temporary
     for start in range(0, len(prediction), block):
         x = prediction[start : start + block].astype(np.float64)
         y = target[start : start + block].astype(np.float64)

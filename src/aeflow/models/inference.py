@@ -97,7 +97,8 @@ def mean_loss(
     model.eval()
     # Images in channels_last, the layout the convolutions run fastest in (fp32 either way).
     layout = torch.channels_last if np.ndim(images) == 4 else torch.contiguous_format
-    model = model.to(memory_format=layout)
+    if layout is torch.channels_last:
+        model.to(memory_format=layout)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)
