@@ -9,6 +9,7 @@ store and the array, never a silently different number.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -69,24 +70,97 @@ def write_store_chunks(
     the coordinates of the other dims), and optional sub-groups, as the Zarr v3 store
     ``path``, atomically: the same store, byte for byte, as :func:`write_store` of their
     concatenation."""
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        first = True
+    with StoreWriter(path, sample_chunk) as writer:
+        empty = True
         for ds in parts:
-            if first:
-                encoding = sample_chunks(ds, sample_chunk)
-                ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=True, encoding=encoding)
-                first = False
-            else:
-                ds.to_zarr(tmp, append_dim="sample", zarr_format=3, consolidated=True)
-        if first:
+            writer.append(ds)
+            empty = False
+        if empty:
             raise ValueError(f"{path}: no data to write")
         for name, group in (groups or {}).items():
-            encoding = sample_chunks(group, sample_chunk)
-            group.to_zarr(
-                tmp, group=name, mode="a", zarr_format=3, consolidated=True, encoding=encoding
+            writer.append(group, group=name)
+
+
+class StoreWriter:
+    """A Zarr v3 store written a part at a time, atomically (the stages that stream a split
+    block by block write their per-sample stores so).
+
+    ``append(part)`` adds the next ``sample`` range of the root dataset, ``append(part,
+    group=name)`` of a sub-group (the root's parts come first). The first part of each
+    carries its attrs and the coordinates of its other dims; of later parts only what runs
+    along ``sample`` is written. Parts are gathered until a whole chunk of ``sample_chunk``
+    samples can be written, so the store is the same, byte for byte, as :func:`write_store`
+    of the concatenation, however it was cut. On leaving the ``with`` block without error the
+    store gets its manifest and is renamed into place; on an error nothing is left behind.
+    """
+
+    def __init__(self, path: str | os.PathLike, sample_chunk: int = SAMPLE_CHUNK) -> None:
+        self.path, self.sample_chunk = Path(path), sample_chunk
+        self.written: set[str | None] = set()  # the root (None) and groups begun
+        self._pending: dict[str | None, list[xr.Dataset]] = {}
+
+    def __enter__(self) -> StoreWriter:
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool | None:
+        if kind is None:
+            try:
+                for group in list(self._pending):
+                    self._begin(group)
+                _write_manifest(Path(self._tmp))
+            except BaseException as err:  # the temporary store goes, the error stays
+                self._atomic.__exit__(type(err), err, err.__traceback__)
+                raise
+        return self._atomic.__exit__(kind, exc, tb)
+
+    def append(self, ds: xr.Dataset, group: str | None = None) -> None:
+        if group is not None:
+            if None not in self.written and None not in self._pending:
+                raise ValueError(f"{self.path}: write the root before group {group!r}")
+            if None in self._pending:
+                self._begin(None)
+        if group in self.written:
+            along = [name for name, var in ds.variables.items() if "sample" not in var.dims]
+            with _quiet_consolidation():
+                ds.drop_vars(along).to_zarr(
+                    self._tmp, group=group, append_dim="sample", zarr_format=3, consolidated=True
+                )
+            return
+        pending = self._pending.setdefault(group, [])
+        pending.append(ds)
+        if sum(part.sizes.get("sample", 0) for part in pending) >= self.sample_chunk:
+            self._begin(group)
+
+    def _begin(self, group: str | None) -> None:
+        """Write the first part of ``group`` (the parts gathered so far, joined)."""
+        parts = self._pending.pop(group)
+        ds = (
+            parts[0]
+            if len(parts) == 1
+            else xr.concat(
+                parts, dim="sample", data_vars="minimal", coords="minimal", compat="override"
             )
-        _write_manifest(Path(tmp))
+        )
+        with _quiet_consolidation():
+            ds.to_zarr(
+                self._tmp,
+                group=group,
+                mode="w" if group is None else "a",
+                zarr_format=3,
+                consolidated=True,
+                encoding=sample_chunks(ds, self.sample_chunk),
+            )
+        self.written.add(group)
+
+
+@contextlib.contextmanager
+def _quiet_consolidation():
+    """Zarr 3 warns that consolidated metadata is not yet in its spec; we know and accept."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        yield
 
 
 def _store_files(root: Path) -> dict[str, Path]:

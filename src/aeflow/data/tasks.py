@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from aeflow.data import kinds
 
@@ -60,7 +62,9 @@ def with_task_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
 
 def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
     """``ds`` with ``input`` replaced by the corrupted ``target`` when the experiment has a
-    ``corrupt`` section (every sample, in memory); otherwise ``ds`` unchanged."""
+    ``corrupt`` section; otherwise ``ds`` unchanged. The corrupted values are computed lazily,
+    for the samples read (:class:`_Corrupted`): a split read block by block is never whole
+    in memory."""
     cfg = exp_cfg.get("corrupt")
     if not cfg:
         return ds
@@ -69,11 +73,33 @@ def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset
             f"corrupt applies to images (sample, y, x); dataset {ds.attrs.get('dataset')!r} "
             f"has {ds['input'].dims}"
         )
-    clean = ds["target"].values
+    lazy = indexing.LazilyIndexedArray(_Corrupted(ds["target"].variable, ds["sample"].values, cfg))
     out = ds.copy()
-    out["input"] = (ds["input"].dims, corrupt(clean, cfg, ds["sample"].values))
-    out["input"].attrs = dict(ds["input"].attrs, corruption=_describe(cfg))
+    out["input"] = xr.Variable(ds["input"].dims, lazy, dict(ds["input"].attrs))
+    out["input"].attrs["corruption"] = _describe(cfg)
     return out
+
+
+class _Corrupted(BackendArray):
+    """The corrupted inputs of a (sample, y, x) target variable, computed for the samples a
+    read selects (each sample's noise from its id, so any selection gives the same values)."""
+
+    def __init__(self, target: xr.Variable, sample_ids: np.ndarray, cfg: dict[str, Any]):
+        self.target, self.sample_ids, self.cfg = target, sample_ids, cfg
+        self.shape, self.dtype = target.shape, np.dtype(np.float32)
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._read
+        )
+
+    def _read(self, key: tuple) -> np.ndarray:
+        rows = np.arange(self.shape[0])[key[0]]
+        scalar = np.ndim(rows) == 0
+        rows = np.atleast_1d(rows)
+        clean = np.asarray(self.target[rows].values, dtype=np.float32)
+        out = corrupt(clean, self.cfg, self.sample_ids[rows])[(slice(None), *key[1:])]
+        return out[0] if scalar else out
 
 
 def _describe(cfg: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ itself), a Gaussian filter and a median filter, applied in the same normalized s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,12 +42,66 @@ def bicubic_upsampling(images: np.ndarray, factor: int) -> np.ndarray:
     return np.clip(out, images.min(), images.max()).astype(np.float32)
 
 
-def pca_reconstructor(train: np.ndarray, n_components: int) -> Callable[[np.ndarray], np.ndarray]:
-    """Rank-``n_components`` PCA fitted on ``train`` (N, ...): a function projecting samples
-    of the same shape onto it and back (the linear autoencoder of that code size)."""
+PCA_BLOCK = 256  # rows summed at a time: the sums do not depend on how the data were cut
+PCA_MAX_FEATURES = 4096  # beyond: a D x D covariance would not be small; randomized PCA
+
+
+def _blocks(data) -> Iterator[np.ndarray]:
+    """Flattened float64 blocks of :data:`PCA_BLOCK` rows (the last one shorter) of an array
+    (N, ...) or of the concatenation of an iterable of such arrays."""
+    parts = [data] if isinstance(data, np.ndarray) else data
+    pending: list[np.ndarray] = []
+    for part in parts:
+        pending.append(np.asarray(part, dtype=np.float64).reshape(len(part), -1))
+        rows = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        full = len(rows) - len(rows) % PCA_BLOCK
+        for start in range(0, full, PCA_BLOCK):
+            yield rows[start : start + PCA_BLOCK]
+        pending = [rows[full:]]
+    if pending and len(pending[0]):
+        yield pending[0]
+
+
+def pca_reconstructor(train, n_components: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Rank-``n_components`` PCA fitted on ``train`` (N, ...) — an array, or an iterable of
+    arrays (a split read block by block, never whole in memory): a function projecting
+    samples of the same shape onto it and back (the linear autoencoder of that code size).
+
+    Exact: the mean and the covariance are summed :data:`PCA_BLOCK` rows at a time (about a
+    shift, the first block's mean, for accuracy), and the covariance's leading eigenvectors
+    taken; the same numbers, to the last bit, however ``train`` is cut into blocks. Samples
+    of more than :data:`PCA_MAX_FEATURES` values are fitted by randomized PCA in memory."""
+    blocks = _blocks(train)
+    first = next(blocks, None)
+    if first is None:
+        raise ValueError("PCA needs at least one training sample")
+    n_features = first.shape[1]
+    if n_features > PCA_MAX_FEATURES:
+        return _randomized_pca(np.concatenate([first, *blocks]), n_components)
+    shift = first.mean(axis=0)
+    n, total, scatter = 0, np.zeros(n_features), np.zeros((n_features, n_features))
+    for block in itertools.chain([first], blocks):
+        d = block - shift
+        n += len(d)
+        total += d.sum(axis=0)
+        scatter += d.T @ d
+    mean_d = total / n
+    cov = scatter / n - np.outer(mean_d, mean_d)
+    k = int(min(n_components, n - 1, n_features))  # centred, n samples span n - 1 axes
+    _, vectors = np.linalg.eigh(cov)  # ascending eigenvalues
+    basis = vectors[:, ::-1][:, :k]
+    mean = shift + mean_d
+
+    def reconstruct(x: np.ndarray) -> np.ndarray:
+        flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1) - mean
+        return ((flat @ basis) @ basis.T + mean).reshape(np.shape(x)).astype(np.float32)
+
+    return reconstruct
+
+
+def _randomized_pca(flat: np.ndarray, n_components: int) -> Callable[[np.ndarray], np.ndarray]:
     from sklearn.decomposition import PCA
 
-    flat = np.asarray(train, dtype=np.float64).reshape(len(train), -1)
     k = int(min(n_components, *flat.shape))
     pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(flat)
 

@@ -59,21 +59,31 @@ def latent_grid(decode: Callable[[np.ndarray], np.ndarray], codes: np.ndarray, n
     return images.reshape(n, n, *images.shape[1:]), xs, ys
 
 
-def knn_downstream(model, ds, batch_size: int, device, k: int = 5, max_train: int = 10000):
+def knn_downstream(
+    model, ds, batch_size: int, device, block_samples: int, k: int = 5, max_train: int = 10000
+):
     """k-NN classification of the test labels from the codes vs from the raw pixels, both
-    fitted on (up to ``max_train``) training samples: what the code keeps of the class."""
+    fitted on (up to ``max_train``) training samples: what the code keeps of the class. The
+    test set is classified ``block_samples`` at a time."""
     from aeflow.data.split import split_index
+    from aeflow.evaluation.suites.common import split_blocks
     from aeflow.models.inference import encode_all
 
     train = split_index(ds, "train")[:max_train]
-    test = split_index(ds, "test")
-    x_train, x_test = ds["input"].isel(sample=train).values, ds["input"].isel(sample=test).values
-    y_train, y_test = ds["label"].values[train], ds["label"].values[test]
+    x_train, y_train = ds["input"].isel(sample=train).values, ds["label"].values[train]
     c_train = encode_all(model, x_train, batch_size, device)
-    c_test = encode_all(model, x_test, batch_size, device)
+    correct = {"codes": 0, "pixels": 0}  # test samples classified right
+    n_test = 0
+    for part in split_blocks(ds, "test", block_samples):
+        x_test, y_test = part["input"].values, part["label"].values
+        c_test = encode_all(model, x_test, batch_size, device)
+        n = len(y_test)
+        correct["codes"] += round(knn_accuracy(c_train, y_train, c_test, y_test, k) * n)
+        correct["pixels"] += round(knn_accuracy(x_train, y_train, x_test, y_test, k) * n)
+        n_test += n
     return {
         "method": f"{k}-nearest neighbours (Euclidean), fitted on {len(train)} training samples",
         "code_size": int(c_train.shape[1]),
-        "accuracy_codes": knn_accuracy(c_train, y_train, c_test, y_test, k),
-        "accuracy_pixels": knn_accuracy(x_train, y_train, x_test, y_test, k),
+        "accuracy_codes": correct["codes"] / n_test,
+        "accuracy_pixels": correct["pixels"] / n_test,
     }

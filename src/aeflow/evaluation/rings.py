@@ -233,25 +233,46 @@ def _within(error: np.ndarray, n: int, tolerance: float) -> float | None:
 def ring_metrics(
     output: np.ndarray, reference: Reference, tolerance: float = RADIUS_TOLERANCE
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """How well ``output`` keeps the particle size of the true patterns of ``reference``.
+    """How well ``output`` keeps the particle size of the true patterns of ``reference``:
+    :func:`ring_summary` of :func:`ring_values` (the block, and the per-pattern ratios)."""
+    values = ring_values(output, reference)
+    per_sample = {k: v for k, v in values.items() if k != "ringed"}
+    return ring_summary(values, tolerance), per_sample
 
-    By the first minimum, among the test patterns whose true profile has one: the fraction
-    whose output has one too, the fraction whose radius is within ``tolerance`` of the true
-    pattern's, and the median relative radius error. By the sphere fit (when the reference
-    has one): the same fraction among the ringed patterns and among all, and the median
-    error. Per pattern: ``radius_ratio`` (first minimum; NaN without rings) and
-    ``fit_radius_ratio`` (output's fitted radius over the true pattern's)."""
+
+def ring_values(output: np.ndarray, reference: Reference) -> dict[str, np.ndarray]:
+    """Per pattern: ``radius_ratio`` (true over output radius by the first minimum; NaN
+    where the true pattern has no ring or the output lost it), ``ringed`` (the true pattern
+    has a first minimum) and, when the reference has a sphere fit, ``fit_radius_ratio``
+    (output's fitted radius over the true pattern's). Pattern by pattern, so a test set
+    judged in blocks gives the same values."""
     true_min = reference.minimum
     profiles = radial_profile(output)  # once, for the minimum and the fit
     out_min = first_minimum(profiles)
     ringed = np.isfinite(true_min)
     ratio = np.full(len(true_min), np.nan)
     ratio[ringed] = true_min[ringed] / out_min[ringed]  # NaN where the output lost the ring
+    values = {"radius_ratio": ratio, "ringed": ringed}
+    if reference.radius is not None:
+        fit = fit_sphere(output, reference.log_scale, profiles=profiles)
+        values["fit_radius_ratio"] = fit["radius"] / reference.radius
+    return values
+
+
+def ring_summary(
+    values: dict[str, np.ndarray], tolerance: float = RADIUS_TOLERANCE
+) -> dict[str, Any]:
+    """The ring block of a test set from its :func:`ring_values`. By the first minimum,
+    among the patterns whose true profile has one: the fraction whose output has one too,
+    the fraction whose radius is within ``tolerance`` of the true pattern's, and the median
+    relative radius error. By the sphere fit (when there is one): the same fraction among
+    the ringed patterns and among all, and the median error."""
+    ratio, ringed = values["radius_ratio"], values["ringed"]
     error = np.abs(ratio[ringed] - 1)
     found = np.isfinite(error)
     n = int(ringed.sum())
     block: dict[str, Any] = {
-        "n_test": len(true_min),
+        "n_test": len(ratio),
         "n_with_rings": n,
         "rings_kept": float(found.mean()) if n else None,
         "radius_within_tolerance": _within(error, n, tolerance),
@@ -262,12 +283,9 @@ def ring_metrics(
             f"{MIN_DEPTH} deep; radius = {FIRST_ZERO} / q_min"
         ),
     }
-    per_sample = {"radius_ratio": ratio}
-    if reference.radius is None:
-        return block, per_sample
-    fit = fit_sphere(output, reference.log_scale, profiles=profiles)
-    fit_ratio = fit["radius"] / reference.radius
-    fit_error = np.abs(fit_ratio - 1)
+    if "fit_radius_ratio" not in values:
+        return block
+    fit_error = np.abs(values["fit_radius_ratio"] - 1)
     block["sphere_fit"] = {
         "radius_within_tolerance": _within(fit_error[ringed], n, tolerance),
         "radius_within_tolerance_all": _within(fit_error, len(fit_error), tolerance),
@@ -281,5 +299,4 @@ def ring_metrics(
             "'_all' among all"
         ),
     }
-    per_sample["fit_radius_ratio"] = fit_ratio
-    return block, per_sample
+    return block

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -90,15 +90,26 @@ def mean_loss(
 ) -> float:
     """The model's own loss (its training objective, e.g. the VAE's negative ELBO per image)
     averaged over ``images`` (N, C, ...) with their ``targets`` (default: the images
-    themselves). A stochastic loss (the VAE's sampled code) draws from a generator seeded by
-    ``seed``, so the estimate is the same in every run; the global RNG is left as it was."""
-    targets = images if targets is None else targets
+    themselves): :func:`mean_loss_blocks` of one block."""
+    pairs = [(images, images if targets is None else targets)]
+    return mean_loss_blocks(model, pairs, batch_size, device, seed)
+
+
+def mean_loss_blocks(
+    model,
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    batch_size: int,
+    device,
+    seed: int = 0,
+) -> float:
+    """The model's own loss averaged over the samples of (inputs, targets) blocks, each
+    (N, C, ...), cut into batches of ``batch_size`` (a block of a multiple of it gives the
+    batches of the whole). A stochastic loss (the VAE's sampled code) draws from a generator
+    seeded by ``seed`` once for all blocks, so the estimate is the same in every run; the
+    global RNG is left as it was."""
     total, seen = 0.0, 0
     model.eval()
-    # Images in channels_last, the layout the convolutions run fastest in (fp32 either way).
-    layout = torch.channels_last if np.ndim(images) == 4 else torch.contiguous_format
-    if layout is torch.channels_last:
-        model.to(memory_format=layout)
+    layout = None
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)
@@ -107,9 +118,17 @@ def mean_loss(
     devices = [device] if torch.device(device).type == "cuda" else []
     with torch.inference_mode(), torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        for start in range(0, len(images), batch_size):
-            stop = start + batch_size
-            x, y = tensor(images[start:stop]), tensor(targets[start:stop])
-            total += float(model.loss({"input": x, "target": y})["loss"]) * len(x)
-            seen += len(x)
+        for images, targets in pairs:
+            if layout is None:
+                # images in channels_last, the layout the convolutions run fastest in (fp32
+                # either way)
+                images_4d = np.ndim(images) == 4
+                layout = torch.channels_last if images_4d else torch.contiguous_format
+                if images_4d:
+                    model.to(memory_format=layout)
+            for start in range(0, len(images), batch_size):
+                stop = start + batch_size
+                x, y = tensor(images[start:stop]), tensor(targets[start:stop])
+                total += float(model.loss({"input": x, "target": y})["loss"]) * len(x)
+                seen += len(x)
     return total / max(seen, 1)

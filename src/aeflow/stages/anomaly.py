@@ -56,6 +56,7 @@ def anomaly(
         code,
         context=f"experiments.{experiment}.anomaly",
         encode=codes if hasattr(model, "encode") else None,
+        block_samples=exp_cfg["evaluate"]["block_samples"],
     )
     summary = record_header(experiment, exp_cfg) | block
     scores.attrs.update({"experiment": experiment, "dataset": exp_cfg["dataset"]})

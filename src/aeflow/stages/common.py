@@ -40,16 +40,18 @@ def publish(
     experiment: str,
     mlflow_cfg: dict[str, Any],
     model_dir: PathLike,
-    store: tuple[PathLike, Any, dict[str, Any]],
+    store: tuple[PathLike, Any, dict[str, Any]] | None,
     record: tuple[PathLike, dict[str, Any]],
     flat: dict[str, float],
     headline: str,
 ) -> None:
     """The end of every judging stage (evaluate, anomaly, generate): write its per-sample
-    store (path, Dataset, groups), then its JSON record (path, dict) tracked as a child run
-    of the experiment's training run with the scalars ``flat``; log the headline."""
-    path, ds, groups = store
-    write_store(ds, path, groups=groups)
+    store (path, Dataset, groups; None: the stage wrote it block by block), then its JSON
+    record (path, dict) tracked as a child run of the experiment's training run with the
+    scalars ``flat``; log the headline."""
+    if store is not None:
+        path, ds, groups = store
+        write_store(ds, path, groups=groups)
     record_path, values = record
     run_name = f"{stage} {experiment}"
     record_run(

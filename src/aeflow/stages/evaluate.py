@@ -3,17 +3,19 @@ baselines, by the suite of its data's modality (a signal detector's: the detecti
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 from aeflow.data import kinds
-from aeflow.data.store import open_store, write_store
+from aeflow.data.store import StoreWriter, open_store, write_store
 from aeflow.data.tasks import with_task_inputs
 from aeflow.evaluation import suites
 from aeflow.evaluation.latent import knn_downstream
+from aeflow.evaluation.suites.common import split_blocks
 from aeflow.models import catalog
-from aeflow.models.inference import batched, code_size, mean_loss, predict
+from aeflow.models.inference import batched, code_size, mean_loss_blocks, predict
 from aeflow.stages import PathLike
 from aeflow.stages.common import publish, record_header, trained_on_device
 
@@ -60,40 +62,42 @@ def evaluate(
         "n_parameters": description["n_parameters"],
         "units": suite.units,
     }
-    block, pred = suite.evaluate(run_model, ds, "test")
-    metrics |= block | {"baseline_tuning": suite.tuning, "also_on": {}}
-    target = pred["has_signal"] if detector else pred["target"]
-    metrics["test_objective"] = _test_objective(
-        model, pred["input"], target, ec["batch_size"], device
-    )
-    groups = {}
-    for name, path in also_on.items():
-        other = with_task_inputs(open_store(path), exp_cfg)
-        metrics["also_on"][name], groups[name] = suite.evaluate(run_model, other, "test")
-    flat = suite.flat(block) | {"test_objective": metrics["test_objective"]}
-    if hasattr(model, "encode") and "label" in ds:
-        d = metrics["downstream"] = knn_downstream(model, ds, ec["batch_size"], device)
-        flat |= {
-            "knn_accuracy_codes": d["accuracy_codes"],
-            "knn_accuracy_pixels": d["accuracy_pixels"],
-        }
+    blocks = ec["block_samples"]
+    with StoreWriter(out_dir / "predictions.zarr") as store:
+        block = suite.evaluate(run_model, ds, "test", store.append)
+        metrics |= block | {"baseline_tuning": suite.tuning, "also_on": {}}
+        metrics["test_objective"] = _test_objective(
+            model, ds, "has_signal" if detector else "target", ec, device
+        )
+        for name, path in also_on.items():
+            other = with_task_inputs(open_store(path), exp_cfg)
+            write = functools.partial(store.append, group=name)
+            metrics["also_on"][name] = suite.evaluate(run_model, other, "test", write)
+        flat = suite.flat(block) | {"test_objective": metrics["test_objective"]}
+        if hasattr(model, "encode") and "label" in ds:
+            d = metrics["downstream"] = knn_downstream(model, ds, ec["batch_size"], device, blocks)
+            flat |= {
+                "knn_accuracy_codes": d["accuracy_codes"],
+                "knn_accuracy_pixels": d["accuracy_pixels"],
+            }
     for name, other_block in metrics["also_on"].items():
         flat |= {f"{name}.{k}": v for k, v in suite.flat(other_block).items()}
-    store = (out_dir / "predictions.zarr", pred, groups)
     record = (out_dir / "metrics.json", metrics)
     publish(
-        "evaluate", experiment, mlflow_cfg, model_dir, store, record, flat, suite.headline(block)
+        "evaluate", experiment, mlflow_cfg, model_dir, None, record, flat, suite.headline(block)
     )
     return metrics
 
 
-def _test_objective(model, inputs, targets, batch_size: int, device) -> float:
-    """The training loss on the test ``inputs`` and ``targets`` (mean per sample): what a
-    Keras notebook reports as its val_loss when it validates on the test set (the VAE's
-    784 MSE + KL, a BCE ...)."""
-    x = inputs.values[:, None]
-    y = targets.values.astype("float32")[:, None]
-    return mean_loss(model, x, batch_size, device, targets=y)
+def _test_objective(model, ds, target: str, ec: dict[str, Any], device) -> float:
+    """The training loss on the test inputs and ``target`` (mean per sample), read
+    ``evaluate.block_samples`` at a time: what a Keras notebook reports as its val_loss when
+    it validates on the test set (the VAE's 784 MSE + KL, a BCE ...)."""
+    pairs = (
+        (part["input"].values[:, None], part[target].values.astype("float32")[:, None])
+        for part in split_blocks(ds, "test", ec["block_samples"])
+    )
+    return mean_loss_blocks(model, pairs, ec["batch_size"], device)
 
 
 def spectra(predictions: PathLike, also_on: list[str], out: PathLike) -> None:

@@ -5,6 +5,7 @@ the jet mass), and the check that a cut does not sculpt that observable."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,14 @@ from aeflow.data.kinds import Kind
 from aeflow.data.split import split_index
 from aeflow.evaluation import anomaly as am
 from aeflow.evaluation.anomaly_scores import (
-    isolation_forest_scores,
-    latent_mahalanobis,
-    pca_scores,
+    fit_isolation_forest,
+    fit_mahalanobis,
+    fit_pca_score,
     reconstruction_score,
 )
-from aeflow.evaluation.suites.common import Predict
+from aeflow.evaluation.suites.common import Predict, concat_values, position_blocks
+
+FOREST_MAX_TRAIN = 50_000  # normal training samples the Isolation Forest is fitted on, at most
 
 
 def _scalars(block: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -55,27 +58,55 @@ class AnomalyDetection:
                 raise ValueError(f"{self.where}: the {s} split needs {needs} samples for {context}")
         return sub, split, is_anomaly
 
-    def scores(
-        self, ds, sub, inputs, outputs, code_size: int | None, encode=None
-    ) -> dict[str, np.ndarray]:
-        """Per-sample scores of the autoencoder (its reconstruction error, or with score
-        ``latent`` the Mahalanobis distance of its code, ``encode`` giving codes) and of every
-        configured baseline."""
+    def _scorers(self, ds, code_size: int | None, encode, block_samples: int) -> dict:
+        """Per-method scores of a block of (inputs, the autoencoder's outputs): the
+        autoencoder's reconstruction error (with score ``latent`` the Mahalanobis distance of
+        its code, ``encode`` giving codes) and every configured baseline, fitted on the
+        normal training samples read ``block_samples`` at a time (the Isolation Forest on at
+        most :data:`FOREST_MAX_TRAIN` of them, drawn by the seed: its trees see 256 each)."""
         bl = self.cfg["baselines"]
-        train_normal = ds["input"].isel(sample=split_index(ds, "train", normal_only=True)).values
-        if self.cfg["score"] == "latent":
+        train = split_index(ds, "train", normal_only=True)
+
+        def train_blocks():
+            return (part.values for part in position_blocks(ds["input"], train, block_samples))
+
+        scorers: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {}
+        kind = self.cfg["score"]
+        if kind == "latent":
             if encode is None:
                 raise ValueError(f"{self.where}: anomaly.score latent needs a model with a code")
-            scores = {"autoencoder": latent_mahalanobis(encode(train_normal), encode(inputs))}
+            distance = fit_mahalanobis(np.concatenate([encode(x) for x in train_blocks()]))
+            scorers["autoencoder"] = lambda x, y: distance(encode(x))
         else:
-            scores = {"autoencoder": reconstruction_score(inputs, outputs, self.cfg["score"])}
+            scorers["autoencoder"] = lambda x, y: reconstruction_score(x, y, kind)
         self.n_components = bl["pca_components"] or code_size or 32
         if bl["pca"]:
-            scores["pca"] = pca_scores(train_normal, inputs, self.n_components)
+            pca = fit_pca_score(train_blocks(), self.n_components)
+            scorers["pca"] = lambda x, y: pca(x)
         if bl["isolation_forest"]:
-            scores["isolation_forest"] = isolation_forest_scores(
-                train_normal, inputs, bl["n_estimators"], seed=self.seed
+            picks = train
+            if len(train) > FOREST_MAX_TRAIN:
+                rng = np.random.default_rng(self.seed)
+                picks = np.sort(rng.choice(train, FOREST_MAX_TRAIN, replace=False))
+            forest = fit_isolation_forest(
+                ds["input"].isel(sample=picks).values, bl["n_estimators"], seed=self.seed
             )
+            scorers["isolation_forest"] = lambda x, y: forest(x)
+        return scorers
+
+    def scores(self, predict: Predict, ds, sub, code_size, encode, block_samples: int):
+        """Per-sample scores of ``sub`` (the validation and test samples) by the autoencoder
+        and every baseline, ``block_samples`` at a time; the kind's observable (the jet mass)
+        scores by itself."""
+        scorers = self._scorers(ds, code_size, encode, block_samples)
+        kept: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
+        for part in position_blocks(sub, np.arange(sub.sizes["sample"]), block_samples):
+            inputs = part["input"].values
+            outputs = predict(inputs)
+            for name, score in scorers.items():
+                kept[name].append(score(inputs, outputs))
+        scores = concat_values(kept)
+        bl = self.cfg["baselines"]
         observable = self.kind.anomaly_observable  # baselines.<observable>: score by it alone
         if observable and bl.get(observable) and observable in sub:
             # the observable flags the heavier (top) jets; the inverse task the lighter
@@ -103,14 +134,19 @@ class AnomalyDetection:
         return {"thresholds": thresholds, **metrics}
 
     def evaluate(
-        self, predict: Predict, ds: xr.Dataset, code_size: int | None, context: str, encode=None
+        self,
+        predict: Predict,
+        ds: xr.Dataset,
+        code_size: int | None,
+        context: str,
+        encode=None,
+        block_samples: int = 4096,
     ):
-        """(summary block, per-sample scores Dataset, examples Dataset) of the val+test set;
-        ``encode`` (inputs -> codes) for score ``latent``."""
+        """(summary block, per-sample scores Dataset, examples Dataset) of the val+test set,
+        judged ``block_samples`` at a time; ``encode`` (inputs -> codes) for score
+        ``latent``."""
         sub, split, is_anomaly = self._validation_test(ds, context)
-        inputs = sub["input"].values
-        outputs = predict(inputs)
-        scores = self.scores(ds, sub, inputs, outputs, code_size, encode)
+        scores = self.scores(predict, ds, sub, code_size, encode, block_samples)
         results = {name: self.block(s, split, is_anomaly) for name, s in scores.items()}
         ae = results.pop("autoencoder")
         names = self.names(ds)
@@ -133,7 +169,7 @@ class AnomalyDetection:
                 sub[observable].values[normal], scores["autoencoder"][normal], ae["thresholds"]
             )
         per_sample = self._scores_dataset(sub, split, is_anomaly, scores)
-        examples = self._examples(sub, split, is_anomaly, inputs, outputs, scores["autoencoder"])
+        examples = self._examples(sub, split, is_anomaly, predict, scores["autoencoder"])
         return summary, per_sample, examples
 
     def names(self, ds: xr.Dataset) -> tuple[str, str]:
@@ -157,17 +193,18 @@ class AnomalyDetection:
         out.attrs["anomaly_names"] = list(self.names(sub))
         return out
 
-    def _examples(self, sub, split, is_anomaly, inputs, outputs, score) -> xr.Dataset:
+    def _examples(self, sub, split, is_anomaly, predict: Predict, score) -> xr.Dataset:
         """The most and the least anomalous test samples with their reconstructions."""
         test_idx = np.flatnonzero(split == "test")
         order = test_idx[np.argsort(score[test_idx], kind="stable")]
         k = min(self.cfg["n_examples"], len(order) // 2)
         picks = np.r_[order[::-1][:k], order[:k]]
+        inputs = sub["input"].isel(sample=picks).values
         dims = ("example", *sub["input"].dims[1:])
         return xr.Dataset(
             {
-                "input": (dims, inputs[picks]),
-                "output": (dims, outputs[picks]),
+                "input": (dims, inputs),
+                "output": (dims, predict(inputs)),
                 "score": ("example", score[picks]),
                 "is_anomaly": ("example", is_anomaly[picks]),
                 "rank": ("example", np.array(["most"] * k + ["least"] * k, dtype=object)),

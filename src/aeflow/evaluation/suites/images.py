@@ -13,13 +13,20 @@ import numpy as np
 import xarray as xr
 
 from aeflow.data import kinds
-from aeflow.data.split import split_index, split_sample_ids, split_values
+from aeflow.data.split import split_index, split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation import rings
-from aeflow.evaluation.metrics import reconstruction_metrics, ssim, summarize
-from aeflow.evaluation.suites.common import Predict, inputs_targets
+from aeflow.evaluation.metrics import per_sample_mse, psnr, ssim, summarize
+from aeflow.evaluation.suites.common import (
+    Predict,
+    Write,
+    concat_values,
+    position_blocks,
+    split_blocks,
+)
 
 TUNING_SAMPLES = 2000  # images the filter widths are tuned on, at most
+STORED = ("per_sample_mse", "radius_ratio", "fit_radius_ratio")  # per-sample values kept
 
 
 class ImageDenoising:
@@ -42,8 +49,8 @@ class ImageDenoising:
         # filters are tuned on the validation split; without one (the lecture notebooks'
         # recipe) on the first TUNING_SAMPLES training images
         tune = "val" if (ds["split"].values == "val").any() else "train"
-        val_input = split_values(ds, tune, "input")[:TUNING_SAMPLES]
-        val_target = split_values(ds, tune, "target")[:TUNING_SAMPLES]
+        val_input = split_values(ds, tune, "input", TUNING_SAMPLES)
+        val_target = split_values(ds, tune, "target", TUNING_SAMPLES)
         attrs = ds["input"].attrs  # the loss is in the scaled values' units
         self.units = attrs.get("scaling", attrs.get("units", "normalized"))
         if corrupt and corrupt["downsample"]:
@@ -59,7 +66,8 @@ class ImageDenoising:
         if np.array_equal(val_input, val_target):
             train = split_index(ds, "train", normal_only="is_anomaly" in ds)
             k = code_size or 32
-            pca = bl.pca_reconstructor(ds["input"].isel(sample=train).values, k)
+            parts = position_blocks(ds["input"], train, ec["block_samples"])
+            pca = bl.pca_reconstructor((part.values for part in parts), k)
             self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
             self.tuning = {
                 "pca": f"fitted on the {'normal ' if 'is_anomaly' in ds else ''}training "
@@ -78,51 +86,91 @@ class ImageDenoising:
             "val_mse": {f.name: f.val_scores for f in self.filters if f.val_scores},
         }
 
-    def _metrics(self, output: np.ndarray, targets: np.ndarray, reference=None):
-        """MSE/PSNR block plus SSIM, BCE where outputs and targets lie in [0, 1], and the
-        rings of scattering patterns (``reference``: the targets' rings and sphere fits);
-        the per-sample MSE and (rings) radius ratios."""
-        data_range = self.ec["psnr_data_range"]
-        block, mse = reconstruction_metrics(output, targets, data_range)
-        per_sample = {"per_sample_mse": mse}
+    def _values(self, output: np.ndarray, targets: np.ndarray, reference=None):
+        """Per-sample values of one denoiser's outputs: MSE, SSIM, BCE and whether output
+        and target lie in [0, 1] (where BCE is defined), and for scattering patterns
+        (``reference``: the targets' rings and sphere fits) the radius ratios."""
+        values = {
+            "per_sample_mse": per_sample_mse(output, targets),
+            "ssim": ssim(output, targets, self.ec["psnr_data_range"]),
+        }
+        flat_out = output.reshape(len(output), -1)
+        flat_target = targets.reshape(len(targets), -1)
+        values["in_unit_range"] = (
+            np.minimum(flat_out.min(axis=1), flat_target.min(axis=1)) >= 0
+        ) & (np.maximum(flat_out.max(axis=1), flat_target.max(axis=1)) <= 1)
+        p = np.clip(flat_out.astype(np.float64), 1e-7, 1 - 1e-7)
+        t = flat_target.astype(np.float64)
+        values["bce"] = -(t * np.log(p) + (1 - t) * np.log1p(-p)).mean(axis=1)
         if reference is not None:
-            block["rings"], radius_ratios = rings.ring_metrics(output, reference)
-            per_sample |= radius_ratios
-        block["ssim"] = summarize(ssim(output, targets, data_range))
-        if min(output.min(), targets.min()) >= 0 and max(output.max(), targets.max()) <= 1:
-            p = np.clip(output.astype(np.float64), 1e-7, 1 - 1e-7)
-            t = targets.astype(np.float64)
-            block["bce"] = float(-(t * np.log(p) + (1 - t) * np.log1p(-p)).mean())
-        return block, per_sample
+            values |= rings.ring_values(output, reference)
+        return values
 
-    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
-        inputs, targets = inputs_targets(ds, split)
-        denoised = predict(inputs)
-        reference = None
-        if self.rings:  # once per test set; the sphere fit needs the patterns' log scales
-            scale = split_values(ds, split, "log_scale") if "log_scale" in ds else None
-            reference = rings.Reference.of(targets, scale)
-        block, per_sample = self._metrics(denoised, targets, reference)
-        per_method = {"model": per_sample}
+    def _summary(self, values: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The metric block of one denoiser from its per-sample values over the test set:
+        MSE/PSNR (``test_loss``: the MSE over all pixels of all samples, the book's Keras
+        loss), the rings of scattering patterns, SSIM, and BCE where every output and target
+        lies in [0, 1]."""
+        mse = values["per_sample_mse"]
+        block: dict[str, Any] = {
+            "test_loss": float(mse.mean()),
+            "n_test": len(mse),
+            "mse": summarize(mse),
+            "psnr_db": summarize(psnr(mse, self.ec["psnr_data_range"])),
+        }
+        if "ringed" in values:
+            block["rings"] = rings.ring_summary(values)
+        block["ssim"] = summarize(values["ssim"])
+        if values["in_unit_range"].all():
+            block["bce"] = float(values["bce"].mean())
+        return block
+
+    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str, write: Write):
+        """The metric block of a split (the model's, its baselines' inside), judged
+        ``evaluate.block_samples`` at a time; each block's part of the predictions store
+        (inputs, targets, the model's outputs, every denoiser's per-sample values) goes to
+        ``write``."""
+        names = ["model", *(f.name for f in self.filters)]
+        kept: dict[str, dict[str, list]] = {name: {} for name in names}
+        for part in split_blocks(ds, split, self.ec["block_samples"]):
+            inputs, targets = part["input"].values, part["target"].values
+            denoised = predict(inputs).astype(np.float32)
+            reference = None
+            if self.rings:  # per pattern; the sphere fit needs the patterns' log scales
+                scale = part["log_scale"].values if "log_scale" in part else None
+                reference = rings.Reference.of(targets, scale)
+            outputs = {"model": denoised} | {f.name: f.apply(inputs) for f in self.filters}
+            values = {name: self._values(out, targets, reference) for name, out in outputs.items()}
+            for name, v in values.items():
+                for key, arr in v.items():
+                    kept[name].setdefault(key, []).append(arr)
+            write(self._predictions(ds, part, split, denoised, values))
+        block = self._summary(concat_values(kept["model"]))
         block["baselines"] = {}
         for f in self.filters:
-            b_block, per_method[f.name] = self._metrics(f.apply(inputs), targets, reference)
+            b_block = self._summary(concat_values(kept[f.name]))
             if f.value is not None:
                 b_block[f.parameter] = f.value
             block["baselines"][f.name] = b_block
+        return block
+
+    @staticmethod
+    def _predictions(ds, part, split, denoised, values) -> xr.Dataset:
+        """A block's part of the predictions store."""
         dims = ("sample", *(d for d in ds["input"].dims if d != "sample"))
         stacked = {
-            key: (("denoiser", "sample"), np.stack([m[key] for m in per_method.values()]))
-            for key in per_sample
+            key: (("denoiser", "sample"), np.stack([v[key] for v in values.values()]))
+            for key in STORED
+            if key in values["model"]
         }
         pred = xr.Dataset(
             {
-                "input": (dims, inputs),
-                "target": (dims, targets),
-                "prediction": (dims, denoised.astype(np.float32)),
+                "input": (dims, part["input"].values),
+                "target": (dims, part["target"].values),
+                "prediction": (dims, denoised),
                 **stacked,
             },
-            coords={"sample": split_sample_ids(ds, split), "denoiser": list(per_method)},
+            coords={"sample": part["sample"].values, "denoiser": list(values)},
             attrs={"dataset": ds.attrs.get("dataset", ""), "split": split},
         )
         pred["per_sample_mse"].attrs["long_name"] = "mean squared error per sample"
@@ -135,7 +183,7 @@ class ImageDenoising:
             pred["fit_radius_ratio"].attrs["long_name"] = (
                 "number-mean particle radius of a polydisperse sphere fit, output over true"
             )
-        return block, pred
+        return pred
 
     @staticmethod
     def flat(block: dict[str, Any]) -> dict[str, float]:

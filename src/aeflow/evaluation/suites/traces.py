@@ -13,7 +13,7 @@ import xarray as xr
 from aeflow.data.split import split_sample_ids, split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation.metrics import per_sample_mse, summarize
-from aeflow.evaluation.suites.common import Predict, inputs_targets
+from aeflow.evaluation.suites.common import Predict, Write, inputs_targets
 from aeflow.evaluation.traces import (
     BLOG_PEAK_ACCURACY,
     DETECTION_FPR,
@@ -81,7 +81,15 @@ class TraceDenoising:
                 per_trace.setdefault(key, []).append(v)
         return blocks, {key: np.stack(rows) for key, rows in per_trace.items()}
 
-    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
+    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str, write: Write):
+        """The metric block of a split (baselines inside); its per-sample store goes to
+        ``write``. (Traces are judged whole: the noise RMS that sets the thresholds is a
+        statistic of the whole test set.)"""
+        block, pred = self._judge(predict, ds, split)
+        write(pred)
+        return block
+
+    def _judge(self, predict: Predict, ds: xr.Dataset, split: str):
         self._check_geometry(ds)
         inputs, targets = inputs_targets(ds, split)
         has_signal = split_values(ds, split, "has_signal").astype(bool)
@@ -244,7 +252,7 @@ class TraceDetection(TraceDenoising):
         )
         self.tuning["matched_filter"] = about
 
-    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str):
+    def _judge(self, predict: Predict, ds: xr.Dataset, split: str):
         self._check_geometry(ds)
         inputs = split_values(ds, split, "input")
         has_signal = split_values(ds, split, "has_signal").astype(bool)
