@@ -455,17 +455,15 @@ def test_conv1d_classifier_loss_is_the_bce_of_its_logits():
     assert model.head.weight.grad is not None
 
 
-def test_the_detection_suite_scores_the_classifier_beside_the_envelope_trigger(simulated):
+def _trace_set(raw):
+    """Simulated traces as a prepared store would hold them: every other trace is test."""
     import xarray as xr
 
-    from aeflow.evaluation.suites import TraceDetection
-
-    _, raw = simulated["galactic"]
     traces = np.asarray(raw["traces"], np.float32)
     signals = np.asarray(raw["signals"], np.float32)
     has_signal = np.abs(signals).max(axis=-1) > 0
     n = len(traces)
-    ds = xr.Dataset(
+    return xr.Dataset(
         {
             "input": (("sample", "time"), traces / traces.std()),
             "target": (("sample", "time"), signals / traces.std()),
@@ -476,6 +474,41 @@ def test_the_detection_suite_scores_the_classifier_beside_the_envelope_trigger(s
         coords={"sample": np.arange(n), "time": np.arange(traces.shape[1]) / 0.18},
         attrs={"sampling_rate_mhz": 180.0, "dataset": "r", "noise_model": "galactic"},
     )
+
+
+@pytest.mark.parametrize("suite_name", ["TraceDenoising", "TraceDetection"])
+def test_trace_suites_give_the_same_numbers_and_stores_in_blocks(simulated, suite_name):
+    import xarray as xr
+
+    from aeflow.evaluation import suites
+
+    ds = _trace_set(simulated["uniform"][1])
+    cls = getattr(suites, suite_name)
+    judged = []
+    for block_samples in (4096, 333):
+        ec = validate_config(_radio_config())["experiments"]["e"]["evaluate"]
+        parts = []
+        suite = cls(ds, ec | {"block_samples": block_samples})
+        if suite_name == "TraceDenoising":
+            model = suite.filters[1].apply  # a stand-in denoiser: the band-pass
+        else:
+            model = suite.matched_filter  # a stand-in detector: the matched filter
+        block = suite.evaluate(model, ds, "test", parts.append)
+        judged.append((block, xr.concat(parts, dim="sample", data_vars="minimal")))
+    (whole, store), (blocks, parts) = judged
+    assert blocks == whole and parts.equals(store)
+    assert whole["n_test"] == 1500 and store.sizes["sample"] == 1500
+    if suite_name == "TraceDenoising":  # the model is the band-pass: the same numbers
+        assert whole["test_loss"] == whole["baselines"]["bandpass"]["test_loss"]
+        noise = ds["input"].values[1::2].astype(np.float64) - ds["target"].values[1::2]
+        assert whole["noise_rms"] == pytest.approx(float(np.sqrt((noise**2).mean())), rel=1e-12)
+
+
+def test_the_detection_suite_scores_the_classifier_beside_the_envelope_trigger(simulated):
+    from aeflow.evaluation.suites import TraceDetection
+
+    ds = _trace_set(simulated["galactic"][1])
+    has_signal = ds["has_signal"].values
     ec = validate_config(_radio_config())["experiments"]["e"]["evaluate"]
     suite = TraceDetection(ds, ec)
 

@@ -195,9 +195,24 @@ def trace_metrics(
     threshold: float,
     snr_bins: Sequence[float],
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """The metric block of one denoiser on one test set, plus per-trace values
-    (``peak_hit``, ``peak_hit_envelope`` and ``energy_ratio``, NaN / False for noise-only
-    traces; ``detection_score``, the peak of the Hilbert envelope, for every trace)."""
+    """The metric block of one denoiser on one test set (:func:`trace_summary`), plus the
+    per-trace values of :func:`trace_values` but the peak amplitude."""
+    values = trace_values(denoised, signal, has_signal, tolerance, half_width)
+    block = trace_summary(values, has_signal, snr, threshold, snr_bins)
+    return block, {k: v for k, v in values.items() if k != "peak_amplitude"}
+
+
+def trace_values(
+    denoised: np.ndarray,
+    signal: np.ndarray,
+    has_signal: np.ndarray,
+    tolerance: int,
+    half_width: int,
+) -> dict[str, np.ndarray]:
+    """Per-trace values of one denoiser's outputs: ``peak_hit``, ``peak_hit_envelope`` and
+    ``energy_ratio`` (False / NaN for noise-only traces), ``detection_score`` (the peak of
+    the Hilbert envelope) and ``peak_amplitude`` (max |x|) for every trace. Trace by trace,
+    so a test set judged in blocks gives the same values."""
     has_signal = np.asarray(has_signal, bool)
     sig = np.flatnonzero(has_signal)
     hits = np.zeros(len(denoised), bool)
@@ -209,11 +224,34 @@ def trace_metrics(
         true_peaks = peak_positions(signal[sig], "envelope")
         envelope_hits[sig] = np.abs(env[sig].argmax(axis=-1) - true_peaks) <= tolerance
         ratios[sig] = energy_ratios(denoised[sig], signal[sig], half_width)
-    snr_sig, ratios_sig = snr[sig], ratios[sig]
-    scores = env.max(axis=-1)
-    noise_max = np.abs(denoised[~has_signal]).max(axis=-1)
+    return {
+        "peak_hit": hits,
+        "peak_hit_envelope": envelope_hits,
+        "energy_ratio": ratios,
+        "detection_score": env.max(axis=-1),
+        "peak_amplitude": np.abs(denoised).max(axis=-1),
+    }
+
+
+def trace_summary(
+    values: dict[str, np.ndarray],
+    has_signal: np.ndarray,
+    snr: np.ndarray,
+    threshold: float,
+    snr_bins: Sequence[float],
+) -> dict[str, Any]:
+    """The metric block of one denoiser on one test set from its :func:`trace_values`:
+    peak-location accuracy (overall and by SNR), energy ratios, pulse detection at
+    ``threshold`` and at the threshold passing 1 % of the noise-only traces, and signal vs
+    noise told apart by the envelope's peak."""
+    has_signal = np.asarray(has_signal, bool)
+    sig = np.flatnonzero(has_signal)
+    hits, envelope_hits = values["peak_hit"], values["peak_hit_envelope"]
+    snr_sig, ratios_sig = snr[sig], values["energy_ratio"][sig]
+    noise_max = values["peak_amplitude"][~has_signal]
+    signal_max = values["peak_amplitude"][sig]
     fixed = float(np.quantile(noise_max, 1 - FIXED_FALSE_PULSE_RATE)) if noise_max.size else None
-    block = {
+    return {
         "peak_location_accuracy": float(hits[sig].mean()) if sig.size else None,
         "peak_location_accuracy_by_snr": binned_fraction(hits[sig], snr_sig, snr_bins),
         "peak_location_accuracy_envelope": (float(envelope_hits[sig].mean()) if sig.size else None),
@@ -229,21 +267,17 @@ def trace_metrics(
         ),
         "pulse_detection": {
             "threshold": float(threshold),
-            "false_pulse_rate": exceed_fraction(denoised[~has_signal], threshold),
-            "efficiency": exceed_fraction(denoised[sig], threshold),
+            "false_pulse_rate": _exceed(noise_max, threshold),
+            "efficiency": _exceed(signal_max, threshold),
             # Each denoiser at its own threshold passing 1 % of noise-only traces: a fair
             # comparison of outputs on different amplitude scales.
             "threshold_at_1pct_false": fixed,
-            "efficiency_at_1pct_false": (
-                exceed_fraction(denoised[sig], fixed) if fixed is not None else None
-            ),
+            "efficiency_at_1pct_false": (_exceed(signal_max, fixed) if fixed is not None else None),
         },
-        "detection": detection(scores, has_signal, snr, snr_bins),
+        "detection": detection(values["detection_score"], has_signal, snr, snr_bins),
     }
-    per_trace = {
-        "peak_hit": hits,
-        "peak_hit_envelope": envelope_hits,
-        "energy_ratio": ratios,
-        "detection_score": scores,
-    }
-    return block, per_trace
+
+
+def _exceed(peak_amplitudes: np.ndarray, threshold: float) -> float | None:
+    """:func:`exceed_fraction` of traces given by their peak amplitudes."""
+    return float((peak_amplitudes > threshold).mean()) if len(peak_amplitudes) else None

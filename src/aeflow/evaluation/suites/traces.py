@@ -10,19 +10,23 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from aeflow.data.split import split_sample_ids, split_values
+from aeflow.data.split import split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation.metrics import per_sample_mse, summarize
-from aeflow.evaluation.suites.common import Predict, Write, inputs_targets
+from aeflow.evaluation.suites.common import Predict, Write, concat_values, split_blocks
 from aeflow.evaluation.traces import (
     BLOG_PEAK_ACCURACY,
     DETECTION_FPR,
     ENERGY_SNR_MIN,
-    amplitude_spectrum,
     detection,
     envelope,
-    trace_metrics,
+    trace_summary,
+    trace_values,
 )
+
+SPECTRA_BLOCK = 4096  # traces whose spectra are summed at a time
+# per-trace values of every denoiser kept in the predictions store
+STORED = ("per_sample_mse", "peak_hit", "peak_hit_envelope", "energy_ratio", "detection_score")
 
 
 class TraceDenoising:
@@ -49,14 +53,13 @@ class TraceDenoising:
             f"{ds.attrs.get('dataset')} (also used for also_on datasets)",
         }
 
-    def _settings(self, n_time: int, noise_rms: float) -> dict[str, Any]:
+    def _windows(self) -> dict[str, int]:
+        """The peak tolerance and the energy window's half width, in samples."""
         tc = self.ec["traces"]
         dt_ns = 1e3 / self.rate
         return {
-            "tolerance": max(0, round(tc["peak_tolerance_fraction"] * n_time)),
+            "tolerance": max(0, round(tc["peak_tolerance_fraction"] * self.length)),
             "half_width": max(0, round(tc["energy_window_ns"] / 2 / dt_ns)),
-            "threshold": tc["pulse_threshold"] * noise_rms,
-            "snr_bins": tc["snr_bins"],
         }
 
     def _check_geometry(self, ds: xr.Dataset) -> None:
@@ -68,48 +71,58 @@ class TraceDenoising:
                 f"at {self.rate} MHz"
             )
 
-    @staticmethod
-    def _per_denoiser(outputs, targets, has_signal, snr, settings):
-        """Metric blocks by denoiser, and the per-trace values stacked (denoiser, sample)."""
-        per_trace: dict[str, list] = {"per_sample_mse": []}
-        blocks = {}
-        for name, y in outputs.items():
-            m = per_sample_mse(y, targets)
-            block, values = trace_metrics(y, targets, has_signal, snr, **settings)
-            blocks[name] = {"test_loss": float(m.mean()), "mse": summarize(m), **block}
-            for key, v in {"per_sample_mse": m, **values}.items():
-                per_trace.setdefault(key, []).append(v)
-        return blocks, {key: np.stack(rows) for key, rows in per_trace.items()}
-
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str, write: Write):
-        """The metric block of a split (baselines inside); its per-sample store goes to
-        ``write``. (Traces are judged whole: the noise RMS that sets the thresholds is a
-        statistic of the whole test set.)"""
-        block, pred = self._judge(predict, ds, split)
-        write(pred)
-        return block
-
-    def _judge(self, predict: Predict, ds: xr.Dataset, split: str):
+        """The metric block of a split (baselines inside), judged ``evaluate.block_samples``
+        traces at a time; each block's part of the predictions store (inputs, targets, every
+        denoiser's output and per-trace values) goes to ``write``. The pulse threshold, in
+        units of the test set's noise RMS, is set from the per-trace noise power summed at
+        the end."""
         self._check_geometry(ds)
-        inputs, targets = inputs_targets(ds, split)
-        has_signal = split_values(ds, split, "has_signal").astype(bool)
-        snr = split_values(ds, split, "snr")
-        noise_rms = float(np.sqrt(np.mean((inputs.astype(np.float64) - targets) ** 2)))
-        settings = self._settings(inputs.shape[-1], noise_rms)
-        outputs = {"model": predict(inputs).astype(np.float32)}
-        outputs |= {f.name: f.apply(inputs) for f in self.filters}
-        blocks, per_trace = self._per_denoiser(outputs, targets, has_signal, snr, settings)
+        windows = self._windows()
+        names = ["model", *(f.name for f in self.filters)]
+        kept: dict[str, dict[str, list]] = {name: {} for name in names}
+        labels: dict[str, list] = {"has_signal": [], "snr": [], "noise_power": []}
+        for part in split_blocks(ds, split, self.ec["block_samples"]):
+            inputs, targets = part["input"].values, part["target"].values
+            has_signal = part["has_signal"].values.astype(bool)
+            noise = inputs.astype(np.float64) - targets
+            labels["has_signal"].append(has_signal)
+            labels["snr"].append(part["snr"].values)
+            labels["noise_power"].append((noise * noise).sum(axis=-1))
+            outputs = {"model": predict(inputs).astype(np.float32)}
+            outputs |= {f.name: f.apply(inputs) for f in self.filters}
+            values = {
+                name: {
+                    "per_sample_mse": per_sample_mse(y, targets),
+                    **trace_values(y, targets, has_signal, **windows),
+                }
+                for name, y in outputs.items()
+            }
+            for name, v in values.items():
+                for key, arr in v.items():
+                    kept[name].setdefault(key, []).append(arr)
+            write(self._predictions(ds, part, split, outputs, values, windows))
+        label = concat_values(labels)
+        has_signal, snr = label["has_signal"], label["snr"]
+        noise_rms = float(np.sqrt(label["noise_power"].sum() / (len(snr) * self.length)))
+        threshold = self.ec["traces"]["pulse_threshold"] * noise_rms
+        blocks = {}
+        for name in names:
+            v = concat_values(kept[name])
+            m = v["per_sample_mse"]
+            summary = trace_summary(v, has_signal, snr, threshold, self.ec["traces"]["snr_bins"])
+            blocks[name] = {"test_loss": float(m.mean()), "mse": summarize(m), **summary}
         block = {
             **blocks.pop("model"),
-            "n_test": len(inputs),
+            "n_test": len(snr),
             "n_signal": int(has_signal.sum()),
             "n_noise_only": int((~has_signal).sum()),
             "noise_model": ds.attrs.get("noise_model"),
             "noise_rms": noise_rms,
             "settings": {
-                "peak_tolerance_samples": settings["tolerance"],
-                "energy_half_window_samples": settings["half_width"],
-                "pulse_threshold": settings["threshold"],
+                "peak_tolerance_samples": windows["tolerance"],
+                "energy_half_window_samples": windows["half_width"],
+                "pulse_threshold": threshold,
                 "pulse_threshold_in_noise_rms": self.ec["traces"]["pulse_threshold"],
             },
             "baselines": blocks,
@@ -117,27 +130,31 @@ class TraceDenoising:
         for f in self.filters:
             if f.value is not None:
                 block["baselines"][f.name][f.parameter] = f.value
-        by_sample = {"input": inputs, "target": targets, "snr": snr, "has_signal": has_signal}
-        pred = self._predictions(ds, split, by_sample, outputs, per_trace, settings)
-        return block, pred
+        return block
 
-    def _predictions(self, ds, split, by_sample, outputs, per_trace, settings) -> xr.Dataset:
-        """The predictions store: inputs, targets, every denoiser's output and per-trace
-        values, SNR and signal flags of the split's traces."""
-        dims = {1: ("sample",), 2: ("sample", "time")}
-        data = {key: (dims[values.ndim], values) for key, values in by_sample.items()}
-        data["denoised"] = (("denoiser", "sample", "time"), np.stack(list(outputs.values())))
-        data |= {key: (("denoiser", "sample"), values) for key, values in per_trace.items()}
-        extra = {k: v for k, v in settings.items() if k != "snr_bins"}
-        return self._store(ds, split, data, ("denoiser", list(outputs)), extra)
+    def _predictions(self, ds, part, split, outputs, values, windows) -> xr.Dataset:
+        """A block's part of the predictions store: inputs, targets, every denoiser's
+        output and per-trace values, SNR and signal flags."""
+        data = {
+            "input": (("sample", "time"), part["input"].values),
+            "target": (("sample", "time"), part["target"].values),
+            "snr": (("sample",), part["snr"].values),
+            "has_signal": (("sample",), part["has_signal"].values.astype(bool)),
+            "denoised": (("denoiser", "sample", "time"), np.stack(list(outputs.values()))),
+        }
+        for key in STORED:
+            data[key] = (("denoiser", "sample"), np.stack([v[key] for v in values.values()]))
+        attrs = windows | {"pulse_threshold_in_noise_rms": self.ec["traces"]["pulse_threshold"]}
+        return self._store(ds, part, split, data, ("denoiser", list(outputs)), attrs)
 
-    def _store(self, ds, split, data, methods: tuple[str, list], attrs) -> xr.Dataset:
-        """A per-trace store of the split's traces: ``data`` over sample (and time), the
-        methods compared along ``methods`` = (dim, names); where the traces came from."""
+    def _store(self, ds, part, split, data, methods: tuple[str, list], attrs) -> xr.Dataset:
+        """A block's part of a per-trace store: ``data`` over sample (and time) of the
+        traces of ``part``, the methods compared along ``methods`` = (dim, names); where the
+        traces came from."""
         dim, names = methods
         pred = xr.Dataset(
             data,
-            coords={"sample": split_sample_ids(ds, split), "time": ds["time"].values, dim: names},
+            coords={"sample": part["sample"].values, "time": ds["time"].values, dim: names},
             attrs={
                 "dataset": ds.attrs.get("dataset", ""),
                 "split": split,
@@ -252,25 +269,47 @@ class TraceDetection(TraceDenoising):
         )
         self.tuning["matched_filter"] = about
 
-    def _judge(self, predict: Predict, ds: xr.Dataset, split: str):
+    def evaluate(self, predict: Predict, ds: xr.Dataset, split: str, write: Write):
+        """The detection block of a split (the triggers' inside), scored
+        ``evaluate.block_samples`` traces at a time; each block's part of the per-trace
+        store (inputs, SNR, flags, every detector's score) goes to ``write``."""
         self._check_geometry(ds)
-        inputs = split_values(ds, split, "input")
-        has_signal = split_values(ds, split, "has_signal").astype(bool)
-        snr = split_values(ds, split, "snr")
         edges = self.ec["traces"]["snr_bins"]
-        scores = {"model": predict(inputs).astype(np.float64)}
-        scores |= {f.name: envelope(f.apply(inputs)).max(axis=-1) for f in self.filters}
-        scores["matched_filter"] = self.matched_filter(inputs)
-        blocks = {name: detection(s, has_signal, snr, edges) for name, s in scores.items()}
+        kept: dict[str, list] = {}
+        for part in split_blocks(ds, split, self.ec["block_samples"]):
+            inputs = part["input"].values
+            scores = {"model": predict(inputs).astype(np.float64)}
+            scores |= {f.name: envelope(f.apply(inputs)).max(axis=-1) for f in self.filters}
+            scores["matched_filter"] = self.matched_filter(inputs)
+            for key, values in {
+                "has_signal": part["has_signal"].values.astype(bool),
+                "snr": part["snr"].values,
+                **scores,
+            }.items():
+                kept.setdefault(key, []).append(values)
+            data = {
+                "input": (("sample", "time"), inputs),
+                "snr": (("sample",), part["snr"].values),
+                "has_signal": (("sample",), part["has_signal"].values.astype(bool)),
+                "detection_score": (("detector", "sample"), np.stack(list(scores.values()))),
+            }
+            pred = self._store(ds, part, split, data, ("detector", list(scores)), {})
+            pred["detection_score"].attrs["long_name"] = (
+                "per-trace score, higher = more signal-like (model: logit; filters: envelope peak)"
+            )
+            write(pred)
+        values = concat_values(kept)
+        has_signal, snr = values.pop("has_signal"), values.pop("snr")
+        blocks = {name: detection(s, has_signal, snr, edges) for name, s in values.items()}
         if blocks["model"] is None:
             raise ValueError(
                 f"dataset {ds.attrs.get('dataset')!r}: the {split} split needs both signal and "
                 "noise-only traces to judge a signal detector"
             )
-        block = {
+        return {
             **blocks.pop("model"),
             "score": "logit of 'the trace holds a signal'",
-            "n_test": len(inputs),
+            "n_test": len(snr),
             "n_signal": int(has_signal.sum()),
             "n_noise_only": int((~has_signal).sum()),
             "noise_model": ds.attrs.get("noise_model"),
@@ -285,17 +324,6 @@ class TraceDetection(TraceDenoising):
                 for name, b in blocks.items()
             },
         }
-        data = {
-            "input": (("sample", "time"), inputs),
-            "snr": (("sample",), snr),
-            "has_signal": (("sample",), has_signal),
-            "detection_score": (("detector", "sample"), np.stack(list(scores.values()))),
-        }
-        pred = self._store(ds, split, data, ("detector", list(scores)), {})
-        pred["detection_score"].attrs["long_name"] = (
-            "per-trace score, higher = more signal-like (model: logit; filters: envelope peak)"
-        )
-        return block, pred
 
     @staticmethod
     def flat(block: dict[str, Any]) -> dict[str, float]:
@@ -349,30 +377,45 @@ class TraceDetection(TraceDenoising):
         return rows
 
 
-def trace_spectra(pred: xr.Dataset) -> xr.Dataset:
+def trace_spectra(pred: xr.Dataset, block_samples: int = SPECTRA_BLOCK) -> xr.Dataset:
     """Mean amplitude spectra of the true, noisy and denoised traces of a predictions Dataset
-    (:class:`TraceDenoising`), over signal traces and over noise-only traces."""
+    (:class:`TraceDenoising`), over signal traces and over noise-only traces; the traces are
+    read ``block_samples`` at a time and their ``|rfft|`` summed."""
     rate = float(pred.attrs["sampling_rate_mhz"])
-    has_signal = pred["has_signal"].values.astype(bool)
-    curves = {"true": pred["target"].values, "noisy": pred["input"].values}
-    for name in pred["denoiser"].values:
-        if name != "identity":
-            curves[str(name)] = pred["denoised"].sel(denoiser=name).values
-    sig, noise = {}, {}
-    for name, traces in curves.items():
-        freqs, sig[name] = amplitude_spectrum(traces[has_signal], rate)
-        _, noise[name] = amplitude_spectrum(traces[~has_signal], rate)
+    denoisers = [str(name) for name in pred["denoiser"].values if name != "identity"]
+    names = ["true", "noisy", *denoisers]
+    freqs = np.fft.rfftfreq(pred.sizes["time"], d=1.0 / rate)
+    sums = {kind: {name: np.zeros(len(freqs)) for name in names} for kind in (True, False)}
+    counts = {True: 0, False: 0}
+    for start in range(0, pred.sizes["sample"], block_samples):
+        part = pred.isel(sample=slice(start, start + block_samples))
+        has_signal = part["has_signal"].values.astype(bool)
+        curves = {"true": part["target"].values, "noisy": part["input"].values}
+        curves |= {name: part["denoised"].sel(denoiser=name).values for name in denoisers}
+        for name, traces in curves.items():
+            amplitude = np.abs(np.fft.rfft(traces.astype(np.float64), axis=-1))
+            for kind in (True, False):
+                sums[kind][name] += amplitude[has_signal == kind].sum(axis=0)
+        counts[True] += int(has_signal.sum())
+        counts[False] += int((~has_signal).sum())
+
+    def means(kind: bool) -> np.ndarray:
+        n = counts[kind]
+        return np.stack(
+            [sums[kind][name] / n if n else np.full(len(freqs), np.nan) for name in names]
+        )
+
     spectra = xr.Dataset(
         {
-            "signal_traces": (("curve", "frequency"), np.stack(list(sig.values()))),
-            "noise_only_traces": (("curve", "frequency"), np.stack(list(noise.values()))),
+            "signal_traces": (("curve", "frequency"), means(True)),
+            "noise_only_traces": (("curve", "frequency"), means(False)),
         },
-        coords={"curve": list(curves), "frequency": freqs},
+        coords={"curve": names, "frequency": freqs},
         attrs={
             "dataset": pred.attrs.get("dataset", ""),
             "noise_model": pred.attrs.get("noise_model", ""),
-            "n_signal": int(has_signal.sum()),
-            "n_noise_only": int((~has_signal).sum()),
+            "n_signal": counts[True],
+            "n_noise_only": counts[False],
         },
     )
     spectra["frequency"].attrs["units"] = "MHz"
