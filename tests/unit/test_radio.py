@@ -489,10 +489,9 @@ def test_trace_suites_give_the_same_numbers_and_stores_in_blocks(simulated, suit
         ec = validate_config(_radio_config())["experiments"]["e"]["evaluate"]
         parts = []
         suite = cls(ds, ec | {"block_samples": block_samples})
-        if suite_name == "TraceDenoising":
-            model = suite.filters[1].apply  # a stand-in denoiser: the band-pass
-        else:
-            model = suite.matched_filter  # a stand-in detector: the matched filter
+        # stand-ins: the band-pass as the denoiser, the matched filter as the detector
+        denoiser = suite_name == "TraceDenoising"
+        model = suite.filters[1].apply if denoiser else suite.matched_filter
         block = suite.evaluate(model, ds, "test", parts.append)
         judged.append((block, xr.concat(parts, dim="sample", data_vars="minimal")))
     (whole, store), (blocks, parts) = judged
