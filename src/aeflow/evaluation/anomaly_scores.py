@@ -95,6 +95,9 @@ def fit_isolation_forest(
     sees 256 of the ``train`` samples, scikit-learn's default)."""
     from sklearn.ensemble import IsolationForest
 
+    def flat32(a: np.ndarray) -> np.ndarray:  # (no float64 copy on the way)
+        return np.asarray(a, dtype=np.float32).reshape(len(a), -1)
+
     forest = IsolationForest(n_estimators=n_estimators, random_state=seed, n_jobs=1)
-    forest.fit(_flat(train).astype(np.float32))
-    return lambda data: -forest.score_samples(_flat(data).astype(np.float32))
+    forest.fit(flat32(train))
+    return lambda data: -forest.score_samples(flat32(data))
