@@ -100,6 +100,39 @@ def test_own_file_with_own_keys_is_fetched_and_prepared(tmp_path, fmt):
     assert "mine" in ds.attrs["raw_provenance"] and "'side'" in ds.attrs["raw_provenance"]
 
 
+@pytest.mark.parametrize("fmt", ["npz", "h5", "zarr"])
+@pytest.mark.parametrize("scaling", ["log_minmax", "minmax", "auto"])
+def test_own_images_fetched_and_prepared_in_chunks_are_the_files_made_whole(
+    tmp_path, monkeypatch, fmt, scaling
+):
+    from aeflow.data import chunks
+
+    arrays = _counts()
+    source = _write(tmp_path, fmt, arrays)
+    keys = {"targets": "expected", "labels": "side", "split": "part"}
+    cfg = _cfg(
+        source,
+        kind="labelled_image_set",
+        keys=keys,
+        class_names=["left", "right"],
+        preprocess={"scaling": scaling},
+    )["datasets"]["own"]
+    made = {}
+    for name, chunk_bytes in (("whole", chunks.CHUNK_BYTES), ("chunked", 20_000)):
+        monkeypatch.setattr(chunks, "CHUNK_BYTES", chunk_bytes)  # fetch: a few images a chunk
+        raw, out = tmp_path / "own.npz", tmp_path / f"{name}.zarr"  # (the path is in attrs)
+        fetch_raw("own", cfg, raw)
+        prepare("own", cfg, raw, out, chunk_bytes=chunk_bytes)
+        made[name] = (raw.read_bytes(), open_store(out).attrs["content_sha256"])
+    assert made["chunked"] == made["whole"]
+    ds = open_store(tmp_path / "chunked.zarr")
+    assert list(ds["split"].values) == list(arrays["part"])
+    train = arrays["counts"][:40]  # minmax: by the training images' min and max
+    if scaling == "minmax":
+        expected = np.clip((arrays["counts"] - train.min()) / (train.max() - train.min()), 0, 1)
+        np.testing.assert_allclose(ds["input"].values, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_own_images_train_and_evaluate_through_the_stages(tmp_path):
     from aeflow.stages.evaluate import evaluate
     from aeflow.stages.tracking import init_mlflow

@@ -25,20 +25,28 @@ images (3 channels) are not taken yet: the error says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from aeflow.data import sources
+from aeflow.data import chunks, sources
+from aeflow.data.chunks import NpzWriter, RawChunks, chunk_samples
 from aeflow.data.kinds import Kind
 from aeflow.data.sources import RawDataError
-from aeflow.data.split import SPLITS, configured_split
+from aeflow.data.split import SPLITS
 
 log = logging.getLogger(__name__)
 
-_COMMON = {"modality": "images", "real_data_only": True, "converted_raw": True}
+_COMMON = {
+    "modality": "images",
+    "real_data_only": True,
+    "converted_raw": True,
+    "chunked_prepare": True,
+}
 KINDS = (
     Kind("image_set", __name__, **_COMMON),
     Kind(
@@ -53,6 +61,7 @@ KINDS = (
 )
 RAW_KEYS = ("images",)
 OPTIONAL_KEYS = ("targets", "labels", "split")
+OPTIONAL_RAW_KEYS = OPTIONAL_KEYS  # read chunk by chunk beside the images when present
 ZARR_SUFFIX = ".zarr"
 
 
@@ -96,9 +105,10 @@ def class_names(ds: dict[str, Any]) -> list[str]:
 
 
 # ---- fetch: the named arrays into the canonical raw file ---------------------------------------
-def _read_source(source: Path, keys: dict[str, str]) -> dict[str, np.ndarray]:
-    """The arrays named by ``keys`` (canonical name -> name in the file) from a Zarr store,
-    or an .npz / HDF5 file; missing ones name the store and the key."""
+def _source_chunks(source: Path, keys: dict[str, str], chunk_bytes: int):
+    """Row slices of the arrays named by ``keys`` (canonical name -> name in the file) of a
+    Zarr store, or an .npz / HDF5 file, about ``chunk_bytes`` at a time; missing ones name
+    the store and the key."""
     if source.suffix.lower() == ZARR_SUFFIX:
         import zarr
 
@@ -106,42 +116,40 @@ def _read_source(source: Path, keys: dict[str, str]) -> dict[str, np.ndarray]:
             raise RawDataError(f"{source}: Zarr store not found")
         group = zarr.open_group(str(source), mode="r")
         have = sorted(group.array_keys())
-        out = {}
-        for name, key in keys.items():
+        for key in keys.values():
             if key not in have:
                 raise RawDataError(f"{source}: missing key {key!r} (has: {', '.join(have)})")
-            out[name] = np.asarray(group[key][...])
-        return out
-    raw = sources.read_arrays(source, list(keys.values()))
-    return {name: raw[key] for name, key in keys.items()}
+        arrays = {name: group[key] for name, key in keys.items()}
+        row = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in arrays.values())
+        n = arrays["images"].shape[0]
+        step = chunk_samples(row, chunk_bytes)
+        for start in range(0, max(n, 1), step):
+            yield {name: np.asarray(a[start : start + step]) for name, a in arrays.items()}
+        return
+    reader = RawChunks(source, list(keys.values()), name=str(source))
+    for _, arrays in reader.chunks(chunk_samples(reader.row_bytes, chunk_bytes)):
+        yield {name: arrays[key] for name, key in keys.items()}
 
 
-def fetch(dataset_cfg: dict[str, Any], out: Path) -> str:
-    """Read the configured arrays of the local source into ``out`` (.npz, canonical keys)."""
+def fetch(dataset_cfg: dict[str, Any], out: Path, chunk_bytes: int | None = None) -> str:
+    """Copy the configured arrays of the local source into ``out`` (.npz, canonical keys)
+    chunk by chunk (about ``chunk_bytes``, default :data:`aeflow.data.chunks.CHUNK_BYTES`):
+    its memory does not grow with the file."""
     source = Path(dataset_cfg["source"]).expanduser()
     keys = {"images": "images"} | {
         k: v for k, v in (dataset_cfg.get("keys") or {}).items() if v is not None
     }
-    arrays = _read_source(source, keys)
-    if "split" in arrays and arrays["split"].dtype.kind in "SO":  # bytes (HDF5) -> str
-        arrays["split"] = np.array(
-            [s.decode() if isinstance(s, bytes) else str(s) for s in arrays["split"]]
-        )
     named = ", ".join(f"{k} = {v!r}" for k, v in keys.items())
-    origin = f"local: {source} ({named})"
-    return sources.write_npz(out, arrays | {sources.PROVENANCE_KEY: np.array(origin)})
-
-
-def read_raw(path) -> dict[str, np.ndarray] | None:
-    """The canonical raw file: ``images`` and whichever optional arrays it holds (None for a
-    file that is no readable .npz: the usual reader then says what is wrong with it)."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            present = set(npz.files)
-    except (*sources.UNREADABLE, ValueError, OSError):
-        return None
-    keys = [k for k in (*RAW_KEYS, *OPTIONAL_KEYS) if k in present]
-    return sources.read_arrays(path, keys or list(RAW_KEYS))
+    with NpzWriter(out) as writer:
+        for arrays in _source_chunks(source, keys, chunk_bytes or chunks.CHUNK_BYTES):
+            if "split" in arrays and arrays["split"].dtype.kind in "SUO":  # bytes (HDF5) -> str
+                arrays["split"] = np.array(
+                    [v.decode() if isinstance(v, bytes) else str(v) for v in arrays["split"]],
+                    dtype="<U5",  # every chunk alike, whichever splits it holds
+                )
+            writer.append(arrays)
+        writer.close({sources.PROVENANCE_KEY: np.array(f"local: {source} ({named})")})
+    return sources.sha256_file(out)
 
 
 # ---- checks of the raw arrays ------------------------------------------------------------------
@@ -194,58 +202,116 @@ def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple:
     return images, targets, labels, split, integer
 
 
-def select_split(checked: tuple, dataset_cfg: dict[str, Any]) -> tuple[tuple, np.ndarray]:
-    """The file's own split where it has one, else the configured random split."""
-    images, _, _, split, _ = checked
-    if split is not None:
-        return checked, split.astype(object)
-    return checked, configured_split(len(images), dataset_cfg["split"])
-
-
 # ---- prepare -----------------------------------------------------------------------------------
-def _scale(images, targets, integer: bool, split: np.ndarray, pp: dict[str, Any], path: str):
-    """Pixels to [0, 1] by ``preprocess.scaling``; returns the scaled arrays and how."""
-    how = pp["scaling"]
-    both = [a for a in (images, targets) if a is not None]
-    in_unit = all(a.min() >= 0 and a.max() <= 1 for a in both)
-    if how in ("auto", "unit") and integer:
-        if any(a.min() < 0 or a.max() > 255 for a in both):
-            raise RawDataError(f"{path}: key 'images': integer pixels must be 8-bit (0-255)")
-        return [a / np.float32(255) for a in both], "x / 255"
-    if how in ("auto", "unit") and in_unit:
-        return both, "as given, in [0, 1]"
-    if how == "unit":
-        raise RawDataError(
-            f"{path}: key 'images': preprocess.scaling unit needs pixels in [0, 1] or 8-bit "
-            "integers (or scaling minmax / log_minmax)"
-        )
-    if how == "log_minmax":
-        offset = pp["log_offset"]
-        if min(a.min() for a in both) + offset <= 0:
+def file_split(raw_path: str) -> np.ndarray | None:
+    """The file's own ``split`` (read alone: one small array), else None."""
+    reader = RawChunks(raw_path, [], name=raw_path, optional=["split"])
+    if "split" not in reader.keys:
+        return None
+    _, arrays = next(reader.chunks(max(reader.n, 1)))
+    split = np.asarray(arrays["split"])
+    if split.dtype == bool:
+        return np.where(split, "test", "train").astype(object)
+    return split.astype(str).astype(object)
+
+
+def prepare_statistics(
+    chunks: Iterable[tuple[tuple, np.ndarray]], dataset_cfg: dict[str, Any], raw_path: str
+) -> dict:
+    """How :func:`prepare` scales the pixels (``scale``: :class:`Scaling`), from the minimum
+    and maximum of all images and targets and of the training images, over ``(checked,
+    split)`` chunks: the same scaling however the file was chunked."""
+    lo = hi = train_lo = train_hi = None
+    integer = False
+    for (images, targets, _, _, is_integer), split in chunks:
+        integer = is_integer
+        for a in (images, targets):
+            if a is not None:
+                lo = a.min() if lo is None else min(lo, a.min())
+                hi = a.max() if hi is None else max(hi, a.max())
+        train = images[np.asarray(split) == "train"]
+        if train.size:
+            train_lo = train.min() if train_lo is None else min(train_lo, train.min())
+            train_hi = train.max() if train_hi is None else max(train_hi, train.max())
+    pp = dataset_cfg["preprocess"]
+    return {"scale": Scaling.of(pp, integer, (lo, hi), (train_lo, train_hi), raw_path)}
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Pixels to [0, 1] by ``preprocess.scaling``: ``divide`` by 255, or ``(f(x) - lo) /
+    (hi - lo)`` clipped to [0, 1] with ``f`` the identity or ``log10(x + offset)``, or as
+    given (``divide`` None, ``lo`` None); ``how`` says which."""
+
+    how: str
+    divide: float | None = None
+    offset: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+    @classmethod
+    def of(cls, pp, integer: bool, extent, train_extent, path: str) -> Scaling:
+        """The scaling of images whose pixels span ``extent`` (min, max over all images and
+        targets) and the training images' ``train_extent``."""
+        how = pp["scaling"]
+        lo, hi = extent
+        in_unit = lo >= 0 and hi <= 1
+        if how in ("auto", "unit") and integer:
+            if lo < 0 or hi > 255:
+                raise RawDataError(f"{path}: key 'images': integer pixels must be 8-bit (0-255)")
+            return cls("x / 255", divide=255.0)
+        if how in ("auto", "unit") and in_unit:
+            return cls("as given, in [0, 1]")
+        if how == "unit":
             raise RawDataError(
-                f"{path}: key 'images': log10(x + {offset}) needs x > -{offset} "
-                "(preprocess.log_offset)"
+                f"{path}: key 'images': preprocess.scaling unit needs pixels in [0, 1] or 8-bit "
+                "integers (or scaling minmax / log_minmax)"
             )
-        both = [np.log10(a + np.float32(offset)) for a in both]
-        prefix = f"log10(x + {offset:g}) then "
-    else:
-        prefix = ""
-    train = both[0][split == "train"]
-    lo, hi = float(train.min()), float(train.max())
-    if hi <= lo:
-        raise RawDataError(f"{path}: key 'images': the training images are constant")
-    scaled = [np.clip((a - lo) / (hi - lo), 0, 1).astype(np.float32) for a in both]
-    return scaled, f"{prefix}(x - {lo:.6g}) / ({hi:.6g} - {lo:.6g}), clipped to [0, 1]"
+        if train_extent[0] is None:
+            raise RawDataError(f"{path}: key 'images': no training images to scale by")
+        offset, prefix = None, ""
+        train_lo, train_hi = (np.float32(v) for v in train_extent)
+        if how == "log_minmax":
+            offset = pp["log_offset"]
+            if lo + offset <= 0:
+                raise RawDataError(
+                    f"{path}: key 'images': log10(x + {offset}) needs x > -{offset} "
+                    "(preprocess.log_offset)"
+                )
+            train_lo, train_hi = (np.log10(v + np.float32(offset)) for v in (train_lo, train_hi))
+            prefix = f"log10(x + {offset:g}) then "
+        t_lo, t_hi = float(train_lo), float(train_hi)
+        if t_hi <= t_lo:
+            raise RawDataError(f"{path}: key 'images': the training images are constant")
+        how = f"{prefix}(x - {t_lo:.6g}) / ({t_hi:.6g} - {t_lo:.6g}), clipped to [0, 1]"
+        return cls(how, offset=offset, lo=t_lo, hi=t_hi)
+
+    def __call__(self, a: np.ndarray) -> np.ndarray:
+        if self.divide is not None:
+            return a / np.float32(self.divide)
+        if self.lo is None:
+            return a
+        if self.offset is not None:
+            a = np.log10(a + np.float32(self.offset))
+        return np.clip((a - self.lo) / (self.hi - self.lo), 0, 1).astype(np.float32)
 
 
 def prepare(
-    checked: tuple, dataset_cfg: dict[str, Any], raw_path: str, split: np.ndarray
+    checked: tuple,
+    dataset_cfg: dict[str, Any],
+    raw_path: str,
+    split: np.ndarray,
+    scale: Scaling | None = None,
 ) -> xr.Dataset:
     """Scaled images as input, targets (or the images) as target, labels and held-out
-    classes where the data have labels; pixel coordinates."""
-    images, targets, labels, _, integer = checked
+    classes where the data have labels; pixel coordinates. ``scale``: from
+    :func:`prepare_statistics` (computed here from ``checked`` when not given)."""
+    images, targets, labels, _, _ = checked
     pp = dataset_cfg["preprocess"]
-    scaled, how = _scale(images, targets, integer, np.asarray(split), pp, raw_path)
+    if scale is None:
+        scale = prepare_statistics([(checked, split)], dataset_cfg, raw_path)["scale"]
+    scaled = [scale(a) for a in (images, targets) if a is not None]
+    how = scale.how
     n, h, w = images.shape
     dims = ("sample", "y", "x")
     ds = xr.Dataset(

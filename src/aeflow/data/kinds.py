@@ -56,7 +56,8 @@ class Kind:
     profile carries the particle size (:mod:`aeflow.evaluation.rings`).
     ``chunked_prepare``: the raw file is checked and preprocessed chunk by chunk (peak memory
     one chunk's, :mod:`aeflow.data.chunks`): ``check_raw`` and ``prepare`` work on any range
-    of samples, the split is the configured one over the samples kept, and statistics over
+    of samples, the split is the file's own (an optional ``file_split(raw_path) -> split or
+    None``, read before the chunks) or the configured one over the samples kept, statistics over
     the whole file come from an optional ``prepare_statistics(chunks, dataset_cfg, raw_path)
     -> kwargs of prepare`` over ``(checked, split)`` chunks. ``OPTIONAL_RAW_KEYS`` are read
     along where a file has them; an optional ``open_raw(path, name)`` reads a layout of the

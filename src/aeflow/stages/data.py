@@ -216,8 +216,9 @@ def _with_split(ds, split: np.ndarray, start: int, attrs: dict):
 
 def _prepare_chunked(kind, name, dataset_cfg, raw_path, out, chunk_bytes: int) -> None:
     """:func:`prepare` chunk by chunk: the samples kept (kinds that drop some, by a key read
-    first), a pass for the kind's statistics (when it has any, e.g. a normalization by the
-    training split), then each chunk preprocessed and appended to the store."""
+    first), their split (the file's own where the kind has one), a pass for the kind's
+    statistics (when it has any, e.g. a normalization by the training split), then each chunk
+    preprocessed and appended to the store."""
     raw_path = str(raw_path)
     n, _ = _checked_chunks(kind, raw_path, raw_path, chunk_bytes)
     memory.require(
@@ -228,7 +229,13 @@ def _prepare_chunked(kind, name, dataset_cfg, raw_path, out, chunk_bytes: int) -
     )
     try:
         keep = _kept(kind, dataset_cfg, raw_path)
-        split = configured_split(n if keep is None else int(keep.sum()), dataset_cfg["split"])
+        # the file's own split where the kind reads one (a key read first), else the
+        # configured random split
+        split = getattr(kind, "file_split", lambda path: None)(raw_path)
+        if split is None:
+            split = configured_split(n if keep is None else int(keep.sum()), dataset_cfg["split"])
+        elif keep is not None:
+            split = split[keep]
     except ValueError as exc:
         raise sources.RawDataError(f"{raw_path}: datasets.{name}.{exc}") from None
 
