@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from aeflow.evaluation import baselines
-from aeflow.evaluation.metrics import per_sample_mse, psnr, reconstruction_metrics, ssim, summarize
+from aeflow.evaluation.metrics import mse_summary, per_sample_mse, psnr, ssim, summarize
 
 
 def test_mse_and_psnr_by_hand():
@@ -12,7 +12,7 @@ def test_mse_and_psnr_by_hand():
     np.testing.assert_allclose(mse, [1.0, 1.0])
     np.testing.assert_allclose(psnr(np.array([0.01, 1e-4]), 1.0), [20.0, 40.0])
     assert psnr(np.array([0.0]))[0] == np.inf
-    block, _ = reconstruction_metrics(pred * 0.1, target)
+    block = mse_summary(per_sample_mse(pred * 0.1, target))
     assert block["test_loss"] == pytest.approx(0.01)
     assert block["n_test"] == 2
     assert block["psnr_db"]["mean"] == pytest.approx(20.0)

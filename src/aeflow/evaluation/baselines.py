@@ -7,7 +7,7 @@ itself), a Gaussian filter and a median filter, applied in the same normalized s
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,24 +42,33 @@ def bicubic_upsampling(images: np.ndarray, factor: int) -> np.ndarray:
     return np.clip(out, images.min(), images.max()).astype(np.float32)
 
 
-PCA_BLOCK = 256  # rows summed at a time: the sums do not depend on how the data were cut
+ROW_BLOCK = 256  # rows summed at a time: sums do not depend on how the data were cut
 PCA_MAX_FEATURES = 4096  # beyond: a D x D covariance would not be small; randomized PCA
 
 
-def _blocks(data) -> Iterator[np.ndarray]:
-    """Flattened float64 blocks of :data:`PCA_BLOCK` rows (the last one shorter) of an array
-    (N, ...) or of the concatenation of an iterable of such arrays."""
-    parts = [data] if isinstance(data, np.ndarray) else data
-    pending: list[np.ndarray] = []
+def row_blocks(parts) -> Iterator[tuple[np.ndarray, ...]]:
+    """Blocks of :data:`ROW_BLOCK` rows (the last one shorter) of the concatenation of
+    ``parts``: an array (N, ...), or an iterable of arrays or of tuples of arrays with the
+    same rows (each block a tuple, of one array for arrays)."""
+    if isinstance(parts, np.ndarray):
+        parts = [parts]
+    pending: list[tuple[np.ndarray, ...]] = []
     for part in parts:
-        pending.append(np.asarray(part, dtype=np.float64).reshape(len(part), -1))
-        rows = np.concatenate(pending) if len(pending) > 1 else pending[0]
-        full = len(rows) - len(rows) % PCA_BLOCK
-        for start in range(0, full, PCA_BLOCK):
-            yield rows[start : start + PCA_BLOCK]
-        pending = [rows[full:]]
-    if pending and len(pending[0]):
+        pending.append(part if isinstance(part, tuple) else (part,))
+        rows = tuple(np.concatenate(a) for a in zip(*pending, strict=True))
+        full = len(rows[0]) - len(rows[0]) % ROW_BLOCK
+        for start in range(0, full, ROW_BLOCK):
+            yield tuple(a[start : start + ROW_BLOCK] for a in rows)
+        pending = [tuple(a[full:] for a in rows)]
+    if pending and len(pending[0][0]):
         yield pending[0]
+
+
+def _blocks(data) -> Iterator[np.ndarray]:
+    """Flattened float64 :func:`row_blocks` of an array (N, ...) or of the concatenation of
+    an iterable of such arrays."""
+    for (block,) in row_blocks(data):
+        yield np.asarray(block, dtype=np.float64).reshape(len(block), -1)
 
 
 def pca_reconstructor(train, n_components: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -67,7 +76,7 @@ def pca_reconstructor(train, n_components: int) -> Callable[[np.ndarray], np.nda
     arrays (a split read block by block, never whole in memory): a function projecting
     samples of the same shape onto it and back (the linear autoencoder of that code size).
 
-    Exact: the mean and the covariance are summed :data:`PCA_BLOCK` rows at a time (about a
+    Exact: the mean and the covariance are summed :data:`ROW_BLOCK` rows at a time (about a
     shift, the first block's mean, for accuracy), and the covariance's leading eigenvectors
     taken; the same numbers, to the last bit, however ``train`` is cut into blocks. Samples
     of more than :data:`PCA_MAX_FEATURES` values are fitted by randomized PCA in memory."""
@@ -169,9 +178,23 @@ def butterworth_bandpass(
 def wiener_gain(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
     """The Wiener filter ``S / (S + N)`` per rfft bin, with signal and noise power spectra
     estimated as means over the given traces (noise = noisy - clean)."""
-    s = np.abs(np.fft.rfft(clean.astype(np.float64), axis=-1)) ** 2
-    n = np.abs(np.fft.rfft(noisy.astype(np.float64) - clean, axis=-1)) ** 2
-    s, n = s.mean(axis=0), n.mean(axis=0)
+    return wiener_gain_blocks([(noisy, clean)])
+
+
+def wiener_gain_blocks(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """:func:`wiener_gain` of the traces of (noisy, clean) blocks, read one at a time: the
+    power spectra summed :data:`ROW_BLOCK` traces at a time."""
+    s = n = None
+    count = 0
+    for noisy, clean in row_blocks(pairs):
+        clean = clean.astype(np.float64)
+        ps = (np.abs(np.fft.rfft(clean, axis=-1)) ** 2).sum(axis=0)
+        pn = (np.abs(np.fft.rfft(noisy.astype(np.float64) - clean, axis=-1)) ** 2).sum(axis=0)
+        s, n = (ps, pn) if s is None else (s + ps, n + pn)
+        count += len(clean)
+    if s is None:
+        raise ValueError("the Wiener filter needs training traces")
+    s, n = s / count, n / count
     with np.errstate(invalid="ignore", divide="ignore"):
         gain = np.where(s + n > 0, s / (s + n), 0.0)
     return gain
@@ -184,15 +207,15 @@ def apply_gain(traces: np.ndarray, gain: np.ndarray) -> np.ndarray:
 
 
 def trace_denoising_baselines(
-    train_input: np.ndarray,
-    train_target: np.ndarray,
+    train: Iterable[tuple[np.ndarray, np.ndarray]],
     band_mhz: Sequence[float],
     order: int,
     sampling_rate_mhz: float,
 ) -> list[TunedFilter]:
     """The identity, a zero-phase Butterworth band-pass of ``band_mhz`` and a Wiener filter
-    whose signal and noise spectra are estimated on the training traces."""
-    gain = wiener_gain(train_input, train_target)
+    whose signal and noise spectra are estimated on the training traces, given as (input,
+    target) blocks."""
+    gain = wiener_gain_blocks(train)
     band = [float(b) for b in band_mhz]
     return [
         TunedFilter("identity", "none", None, identity, {}),
@@ -211,8 +234,7 @@ MATCHED_FILTER_TEMPLATES = 64
 
 
 def matched_filter_bank(
-    train_input: np.ndarray,
-    train_target: np.ndarray,
+    train: Iterable[tuple[np.ndarray, np.ndarray]],
     has_signal: np.ndarray,
     n_templates: int = MATCHED_FILTER_TEMPLATES,
     seed: int = 0,
@@ -221,17 +243,32 @@ def matched_filter_bank(
     noise spectrum of the noise-only training traces, correlate them with a bank of whitened
     pulse templates (true signals of ``n_templates`` training traces, drawn with ``seed``,
     each of unit norm), and score each trace by the largest |correlation| over templates and
-    (circular) lags. Returns ``score(traces) -> (N,)`` and a description."""
-    noise = train_input[~has_signal].astype(np.float64)
-    signals = train_target[has_signal].astype(np.float64)
-    if len(noise) == 0 or len(signals) == 0:
+    (circular) lags. ``train``: the training traces as (input, target) blocks, read once;
+    ``has_signal``: the flags of all of them. Returns ``score(traces) -> (N,)`` and a
+    description."""
+    has_signal = np.asarray(has_signal, bool)
+    signal_rank = np.cumsum(has_signal) - 1  # each signal trace's place among the signals
+    if has_signal.all() or not has_signal.any():
         raise ValueError("the matched filter needs signal and noise-only training traces")
-    psd = (np.abs(np.fft.rfft(noise, axis=-1)) ** 2).mean(axis=0)
+    chosen = np.random.default_rng(seed).permutation(int(has_signal.sum()))[:n_templates]
+    order = {int(rank): i for i, rank in enumerate(chosen)}
+    picked: list = [None] * len(chosen)
+    psd, at, length = None, 0, None
+    for noisy, clean in row_blocks(train):
+        flags = has_signal[at : at + len(noisy)]
+        noise = noisy[~flags].astype(np.float64)
+        power = (np.abs(np.fft.rfft(noise, axis=-1)) ** 2).sum(axis=0)
+        psd = power if psd is None else psd + power
+        for row in np.flatnonzero(flags):
+            rank = int(signal_rank[at + row])
+            if rank in order:
+                picked[order[rank]] = clean[row].astype(np.float64)
+        at += len(noisy)
+        length = noisy.shape[-1]
+    psd = psd / int((~has_signal).sum())
     whiten = 1.0 / np.sqrt(psd + 1e-9 * psd.max())
-    chosen = np.random.default_rng(seed).permutation(len(signals))[:n_templates]
-    templates = np.fft.rfft(signals[chosen], axis=-1) * whiten
+    templates = np.fft.rfft(np.stack(picked), axis=-1) * whiten
     templates /= np.sqrt((np.abs(templates) ** 2).sum(axis=-1, keepdims=True)) + 1e-30
-    length = train_input.shape[-1]
 
     def score(traces: np.ndarray) -> np.ndarray:
         spectra = np.fft.rfft(traces.astype(np.float64), axis=-1) * whiten

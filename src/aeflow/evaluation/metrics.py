@@ -73,18 +73,13 @@ def summarize(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def reconstruction_metrics(
-    prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0
-) -> tuple[dict[str, object], np.ndarray]:
-    """The shared metric block of a denoiser and its baselines, plus per-sample MSE.
-
-    ``test_loss`` is the MSE over all pixels of all samples (the book's Keras loss).
-    """
-    mse = per_sample_mse(prediction, target)
-    block = {
+def mse_summary(mse: np.ndarray, data_range: float = 1.0) -> dict[str, object]:
+    """The shared metric block of a denoiser and its baselines from per-sample MSEs:
+    ``test_loss`` (the MSE over all pixels of all samples, the book's Keras loss), the
+    number of samples, and summaries of the MSE and PSNR."""
+    return {
         "test_loss": float(mse.mean()),
         "n_test": len(mse),
         "mse": summarize(mse),
         "psnr_db": summarize(psnr(mse, data_range)),
     }
-    return block, mse

@@ -134,21 +134,10 @@ def binned_median(
     return out
 
 
-def exceed_fraction(traces: np.ndarray, threshold: float) -> float | None:
-    """Fraction of traces whose ``max |x|`` exceeds ``threshold`` (None for no traces)."""
-    if len(traces) == 0:
-        return None
-    return float((np.abs(traces).max(axis=-1) > threshold).mean())
-
-
-def amplitude_spectrum(
-    traces: np.ndarray, sampling_rate_mhz: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frequencies [MHz] and the mean ``|rfft|`` over traces (same units as the traces)."""
-    freqs = np.fft.rfftfreq(traces.shape[-1], d=1.0 / sampling_rate_mhz)
-    if len(traces) == 0:
-        return freqs, np.full(len(freqs), np.nan)
-    return freqs, np.abs(np.fft.rfft(traces.astype(np.float64), axis=-1)).mean(axis=0)
+def exceed_fraction(peak_amplitudes: np.ndarray, threshold: float) -> float | None:
+    """Fraction of traces, given by their peak amplitudes ``max |x|``, above ``threshold``
+    (None for no traces)."""
+    return float((peak_amplitudes > threshold).mean()) if len(peak_amplitudes) else None
 
 
 def detection(
@@ -267,17 +256,14 @@ def trace_summary(
         ),
         "pulse_detection": {
             "threshold": float(threshold),
-            "false_pulse_rate": _exceed(noise_max, threshold),
-            "efficiency": _exceed(signal_max, threshold),
+            "false_pulse_rate": exceed_fraction(noise_max, threshold),
+            "efficiency": exceed_fraction(signal_max, threshold),
             # Each denoiser at its own threshold passing 1 % of noise-only traces: a fair
             # comparison of outputs on different amplitude scales.
             "threshold_at_1pct_false": fixed,
-            "efficiency_at_1pct_false": (_exceed(signal_max, fixed) if fixed is not None else None),
+            "efficiency_at_1pct_false": (
+                exceed_fraction(signal_max, fixed) if fixed is not None else None
+            ),
         },
         "detection": detection(values["detection_score"], has_signal, snr, snr_bins),
     }
-
-
-def _exceed(peak_amplitudes: np.ndarray, threshold: float) -> float | None:
-    """:func:`exceed_fraction` of traces given by their peak amplitudes."""
-    return float((peak_amplitudes > threshold).mean()) if len(peak_amplitudes) else None

@@ -14,20 +14,12 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import xarray as xr
 
-from aeflow.data.split import split_index, split_values
+from aeflow.data.split import split_index
 
 # the model applied to a batch of inputs: (N, ...) -> (N, ...)
 Predict = Callable[[np.ndarray], np.ndarray]
 # receives each block's part of a per-sample store, in sample order
 Write = Callable[[xr.Dataset], None]
-
-
-def inputs_targets(ds: xr.Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """A split's inputs and targets (a clear error when the split is empty)."""
-    inputs = split_values(ds, split, "input")
-    if len(inputs) == 0:
-        raise ValueError(f"dataset {ds.attrs.get('dataset')!r} has an empty {split!r} split")
-    return inputs, split_values(ds, split, "target")
 
 
 def split_blocks(ds: xr.Dataset, split: str, block_samples: int) -> Iterator[xr.Dataset]:

@@ -16,7 +16,7 @@ from aeflow.data import kinds
 from aeflow.data.split import split_index, split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation import rings
-from aeflow.evaluation.metrics import per_sample_mse, psnr, ssim, summarize
+from aeflow.evaluation.metrics import mse_summary, per_sample_mse, ssim, summarize
 from aeflow.evaluation.suites.common import (
     Predict,
     Write,
@@ -111,13 +111,7 @@ class ImageDenoising:
         MSE/PSNR (``test_loss``: the MSE over all pixels of all samples, the book's Keras
         loss), the rings of scattering patterns, SSIM, and BCE where every output and target
         lies in [0, 1]."""
-        mse = values["per_sample_mse"]
-        block: dict[str, Any] = {
-            "test_loss": float(mse.mean()),
-            "n_test": len(mse),
-            "mse": summarize(mse),
-            "psnr_db": summarize(psnr(mse, self.ec["psnr_data_range"])),
-        }
+        block: dict[str, Any] = mse_summary(values["per_sample_mse"], self.ec["psnr_data_range"])
         if "ringed" in values:
             block["rings"] = rings.ring_summary(values)
         block["ssim"] = summarize(values["ssim"])

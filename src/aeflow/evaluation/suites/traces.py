@@ -29,6 +29,12 @@ SPECTRA_BLOCK = 4096  # traces whose spectra are summed at a time
 STORED = ("per_sample_mse", "peak_hit", "peak_hit_envelope", "energy_ratio", "detection_score")
 
 
+def _train_pairs(ds: xr.Dataset, block_samples: int):
+    """The training traces as (input, target) blocks, read one at a time."""
+    for part in split_blocks(ds, "train", block_samples):
+        yield part["input"].values, part["target"].values
+
+
 class TraceDenoising:
     """MSE, peak-location accuracy, energy ratio, pulse detection and spectra; identity,
     Butterworth band-pass and a Wiener filter fitted on the training traces."""
@@ -39,8 +45,7 @@ class TraceDenoising:
         self.length = ds.sizes["time"]
         b = ec["baselines"]
         self.filters = bl.trace_denoising_baselines(
-            split_values(ds, "train", "input"),
-            split_values(ds, "train", "target"),
+            _train_pairs(ds, ec["block_samples"]),
             b["bandpass_mhz"],
             b["bandpass_order"],
             self.rate,
@@ -263,8 +268,7 @@ class TraceDetection(TraceDenoising):
     def __init__(self, ds: xr.Dataset, ec: dict[str, Any]) -> None:
         super().__init__(ds, ec)
         self.matched_filter, about = bl.matched_filter_bank(
-            split_values(ds, "train", "input"),
-            split_values(ds, "train", "target"),
+            _train_pairs(ds, ec["block_samples"]),
             split_values(ds, "train", "has_signal").astype(bool),
         )
         self.tuning["matched_filter"] = about
