@@ -99,9 +99,11 @@ class ImageDenoising:
         values["in_unit_range"] = (
             np.minimum(flat_out.min(axis=1), flat_target.min(axis=1)) >= 0
         ) & (np.maximum(flat_out.max(axis=1), flat_target.max(axis=1)) <= 1)
-        p = np.clip(flat_out.astype(np.float64), 1e-7, 1 - 1e-7)
-        t = flat_target.astype(np.float64)
-        values["bce"] = -(t * np.log(p) + (1 - t) * np.log1p(-p)).mean(axis=1)
+        values["bce"] = np.full(len(output), np.nan)  # where defined (outside: no BCE at all)
+        rows = values["in_unit_range"]
+        p = np.clip(flat_out[rows].astype(np.float64), 1e-7, 1 - 1e-7)
+        t = flat_target[rows].astype(np.float64)
+        values["bce"][rows] = -(t * np.log(p) + (1 - t) * np.log1p(-p)).mean(axis=1)
         if reference is not None:
             values |= rings.ring_values(output, reference)
         return values
@@ -138,7 +140,7 @@ class ImageDenoising:
             for name, v in values.items():
                 for key, arr in v.items():
                     kept[name].setdefault(key, []).append(arr)
-            write(self._predictions(ds, part, split, denoised, values))
+            write(self._predictions(ds, part, split, (inputs, targets, denoised), values))
         block = self._summary(concat_values(kept["model"]))
         block["baselines"] = {}
         for f in self.filters:
@@ -149,8 +151,10 @@ class ImageDenoising:
         return block
 
     @staticmethod
-    def _predictions(ds, part, split, denoised, values) -> xr.Dataset:
-        """A block's part of the predictions store."""
+    def _predictions(ds, part, split, arrays, values) -> xr.Dataset:
+        """A block's part of the predictions store: its (inputs, targets, model outputs) and
+        every denoiser's per-sample values."""
+        inputs, targets, denoised = arrays
         dims = ("sample", *(d for d in ds["input"].dims if d != "sample"))
         stacked = {
             key: (("denoiser", "sample"), np.stack([v[key] for v in values.values()]))
@@ -159,8 +163,8 @@ class ImageDenoising:
         }
         pred = xr.Dataset(
             {
-                "input": (dims, part["input"].values),
-                "target": (dims, part["target"].values),
+                "input": (dims, inputs),
+                "target": (dims, targets),
                 "prediction": (dims, denoised),
                 **stacked,
             },

@@ -106,7 +106,8 @@ class TraceDenoising:
             for name, v in values.items():
                 for key, arr in v.items():
                     kept[name].setdefault(key, []).append(arr)
-            write(self._predictions(ds, part, split, outputs, values, windows))
+            by_sample = {"input": inputs, "target": targets, "has_signal": has_signal}
+            write(self._predictions(ds, part, split, by_sample, outputs, values, windows))
         label = concat_values(labels)
         has_signal, snr = label["has_signal"], label["snr"]
         noise_rms = float(np.sqrt(label["noise_power"].sum() / (len(snr) * self.length)))
@@ -137,14 +138,14 @@ class TraceDenoising:
                 block["baselines"][f.name][f.parameter] = f.value
         return block
 
-    def _predictions(self, ds, part, split, outputs, values, windows) -> xr.Dataset:
+    def _predictions(self, ds, part, split, by_sample, outputs, values, windows) -> xr.Dataset:
         """A block's part of the predictions store: inputs, targets, every denoiser's
         output and per-trace values, SNR and signal flags."""
         data = {
-            "input": (("sample", "time"), part["input"].values),
-            "target": (("sample", "time"), part["target"].values),
+            "input": (("sample", "time"), by_sample["input"]),
+            "target": (("sample", "time"), by_sample["target"]),
             "snr": (("sample",), part["snr"].values),
-            "has_signal": (("sample",), part["has_signal"].values.astype(bool)),
+            "has_signal": (("sample",), by_sample["has_signal"]),
             "denoised": (("denoiser", "sample", "time"), np.stack(list(outputs.values()))),
         }
         for key in STORED:
