@@ -98,6 +98,7 @@ def test_radio_experiment_end_to_end(tmp_path, http_server):
                 "source": "download",
                 "download": {"url": f"{base}/radio_data.npz"},
                 "sha256": digest,
+                "preprocess": {"sampling_rate_mhz": 180.0},
                 "split": {"test_fraction": 1.0, "val_fraction": 0.0},
             },
         },

@@ -155,6 +155,7 @@ def _radio_config(**dataset):
 def _radio_dataset_cfg(source, **split):
     cfg = validate_config(_radio_config())["datasets"]["r"]
     cfg["source"] = source
+    cfg["preprocess"]["sampling_rate_mhz"] = 180.0  # a file states its rate
     cfg["split"].update(split)
     return cfg
 
@@ -173,7 +174,7 @@ def test_prepare_normalizes_by_the_training_std(tmp_path, raw_radio):
     np.testing.assert_allclose(ds["input"].values, raw_radio["traces"] / std, rtol=1e-5)
     np.testing.assert_allclose(ds["target"].values, raw_radio["signals"] / std, rtol=1e-5)
     assert ds["input"].dims == ("sample", "time")
-    assert ds["time"].values[1] == pytest.approx(1e3 / 180.0)  # ns at the book's 180 MHz
+    assert ds["time"].values[1] == pytest.approx(1e3 / 180.0)  # ns at the stated 180 MHz
     assert ds["time"].attrs["units"] == "ns"
     assert ds.attrs["sampling_rate_mhz"] == 180.0
     assert ds["has_signal"].values.tolist() == [True] * 8 + [False] * 2

@@ -143,6 +143,13 @@ def test_config_checks_radio_consistency():
         validate_config(_radio_config(simulate={"signal_band_mhz": [30, 100]}))
     with pytest.raises(ConfigError, match=r"preprocess\.sampling_rate_mhz = 200"):
         validate_config(_radio_config(preprocess={"sampling_rate_mhz": 200}))
+    # traces from a file state their rate: no silent 180 MHz
+    with pytest.raises(ConfigError, match=r"datasets\.r\.preprocess\.sampling_rate_mhz: state"):
+        validate_config(_radio_config(source="mine.npz"))
+    stated = validate_config(
+        _radio_config(source="mine.npz", preprocess={"sampling_rate_mhz": 250})
+    )
+    assert radio.sampling_rate(stated["datasets"]["r"]) == 250.0
     with pytest.raises(ConfigError, match=r"datasets\.r\.simulate\.noise"):
         validate_config(_radio_config(simulate={"noise": "pink"}))
     bad = _radio_config()

@@ -38,17 +38,31 @@ def simulate(dataset_cfg: dict[str, Any], n: int, rng: np.random.Generator) -> d
 
 
 def sampling_rate(dataset_cfg: dict[str, Any]) -> float:
-    """The sampling rate: ``preprocess.sampling_rate_mhz``, else the simulator's, else 180."""
+    """The sampling rate: ``preprocess.sampling_rate_mhz``, else the simulator's (traces
+    from a file must state theirs: :func:`check_dataset`)."""
     rate = dataset_cfg["preprocess"].get("sampling_rate_mhz")
     if rate is not None:
         return float(rate)
     if dataset_cfg["source"] == "simulate":
         return float(dataset_cfg["simulate"].get("sampling_rate_mhz", BOOK_SAMPLING_RATE_MHZ))
-    return BOOK_SAMPLING_RATE_MHZ
+    raise ValueError(_NO_RATE)
+
+
+_NO_RATE = (
+    "preprocess.sampling_rate_mhz: state the sampling rate of the traces in the file (the "
+    f"book's radio data: {BOOK_SAMPLING_RATE_MHZ:g} MHz); the time axis, the spectra and the "
+    "band-pass baseline follow it"
+)
 
 
 def check_dataset(name: str, dataset_cfg: dict[str, Any]) -> None:
-    """Config check: one sampling rate for simulated traces (ValueError naming the key)."""
+    """Config check: traces from a file state their sampling rate; simulated traces have one
+    (ValueError naming the key)."""
+    if (
+        dataset_cfg["source"] != "simulate"
+        and dataset_cfg["preprocess"]["sampling_rate_mhz"] is None
+    ):
+        raise ValueError(f"datasets.{name}.{_NO_RATE}")
     if dataset_cfg["source"] == "simulate":
         rate = dataset_cfg["preprocess"]["sampling_rate_mhz"]
         simulated = dataset_cfg["simulate"]["sampling_rate_mhz"]
@@ -156,16 +170,6 @@ def prepare(
         norm = prepare_statistics([(checked, split)], dataset_cfg, raw_path)["norm"]
     std, std_from = norm
     rate = sampling_rate(dataset_cfg)
-    if (
-        dataset_cfg["source"] != "simulate"
-        and dataset_cfg["preprocess"]["sampling_rate_mhz"] is None
-    ):
-        log.warning(
-            "%s: no preprocess.sampling_rate_mhz: assuming the book's %g MHz (state yours: the "
-            "time axis, spectra and band-pass follow it)",
-            raw_path,
-            rate,
-        )
     n, t = traces.shape
     snr = signal_to_noise(traces, signals)
     ds = xr.Dataset(
