@@ -110,6 +110,7 @@ def test_anomaly_scores_and_summary_do_not_depend_on_the_block_size(monkeypatch)
     (s1, scores1, ex1), (s2, scores2, ex2) = results
     assert s1 == s2 and scores1.equals(scores2) and ex1.equals(ex2)
     assert set(s1["baselines"]) == {"pca", "isolation_forest", "jet_mass"}
+    assert s1["isolation_forest_samples"] == 30 and s1["pca_components"] == 4
     # the PCA baseline is exact PCA of the normal training images
     train = ds.isel(sample=np.flatnonzero((ds["split"].values == "train") & ~ds["is_anomaly"]))
     x = train["input"].values.reshape(len(train["sample"]), -1).astype(np.float64)

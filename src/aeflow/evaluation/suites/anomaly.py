@@ -43,6 +43,7 @@ class AnomalyDetection:
 
     def __init__(self, cfg: dict[str, Any], kind: Kind, seed: int, where: str = "") -> None:
         self.cfg, self.kind, self.seed, self.where = cfg, kind, seed, where
+        self.forest_samples: int | None = None  # normal training samples the forest saw
 
     def _validation_test(self, ds: xr.Dataset, context: str):
         """The validation and test samples, checked: normal ones in both, anomalous in test."""
@@ -93,6 +94,7 @@ class AnomalyDetection:
             forest = fit_isolation_forest(
                 ds["input"].isel(sample=picks).values, bl["n_estimators"], seed=self.seed
             )
+            self.forest_samples = len(picks)
             scorers["isolation_forest"] = lambda x, y: forest(x)
         return scorers
 
@@ -161,6 +163,7 @@ class AnomalyDetection:
             "n_val_normal": int(((split == "val") & ~is_anomaly).sum()),
             "n_val_anomalous": int(((split == "val") & is_anomaly).sum()),
             "pca_components": int(self.n_components),
+            "isolation_forest_samples": self.forest_samples,
             **ae,
             "baselines": results,
         }
