@@ -11,7 +11,9 @@ mode           suite                           judged on
 =============  ==============================  =========================================
 
 A suite is built once per evaluation (baselines fitted or tuned on the training data), then
-``evaluate`` gives the metric block (baselines inside) and the per-sample stores to write.
+``evaluate`` gives the metric block (baselines inside); the reconstruction, trace, detection
+and anomaly suites judge the test set a block at a time and hand each block's part of their
+per-sample store to a writer (:mod:`aeflow.evaluation.suites.common`).
 Every suite also owns ``flat(block)`` (the scalars logged to MLflow), ``headline(block)``
 (one log line), and its table in the summary page: ``summary_title`` and
 ``summary_rows(experiment, record)``.
