@@ -133,6 +133,17 @@ def test_own_images_fetched_and_prepared_in_chunks_are_the_files_made_whole(
         np.testing.assert_allclose(ds["input"].values, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_class_names_come_from_the_whole_file_when_prepared_in_chunks(tmp_path):
+    arrays = _counts()
+    order = np.argsort(arrays["side"], kind="stable")  # sorted by class: 0s, then 1s
+    sorted_arrays = {"counts": arrays["counts"][order], "side": arrays["side"][order]}
+    cfg = _cfg(_write(tmp_path, "npz", sorted_arrays), keys={"labels": "side"})["datasets"]["own"]
+    fetch_raw("own", cfg, tmp_path / "raw.npz")
+    prepare("own", cfg, tmp_path / "raw.npz", tmp_path / "own.zarr", chunk_bytes=20_000)
+    ds = open_store(tmp_path / "own.zarr")
+    assert ds.attrs["class_names"] == ["0", "1"] == ds["label"].attrs["class_names"]
+
+
 def test_own_images_train_and_evaluate_through_the_stages(tmp_path):
     from aeflow.stages.evaluate import evaluate
     from aeflow.stages.tracking import init_mlflow
@@ -180,9 +191,23 @@ def test_bad_files_and_keys_are_named(tmp_path):
     with pytest.raises(RawDataError, match="colour images are not taken by this kind yet"):
         fetch_raw("own", _cfg(colour)["datasets"]["own"], tmp_path / "r.npz")
     bad_split = _write(tmp_path, "npz", {"counts": arrays["counts"], "part": np.array(["x"] * N)})
-    with pytest.raises(RawDataError, match=r"key 'split' holds \['x'\]"):
+    with pytest.raises(RawDataError, match=r"key 'part' holds \['x'\]"):  # the file's name
         fetch_raw(
             "own", _cfg(bad_split, keys={"split": "part"})["datasets"]["own"], tmp_path / "s.npz"
+        )
+    # a split label the fixed-width copy would cut ('training' -> 'train') is named whole
+    long_split = _write(
+        tmp_path, "npz", {"counts": arrays["counts"], "part": np.array(["training"] * N)}
+    )
+    with pytest.raises(RawDataError, match=r"'part' holds \['training'\]"):
+        fetch_raw(
+            "own", _cfg(long_split, keys={"split": "part"})["datasets"]["own"], tmp_path / "t.npz"
+        )
+    # labels shorter than the images: named, not cut
+    short = _write(tmp_path, "npz", {"counts": arrays["counts"], "side": arrays["side"][:-1]})
+    with pytest.raises(RawDataError, match=r"key 'side' has 59 rows; 'counts' has 60"):
+        fetch_raw(
+            "own", _cfg(short, keys={"labels": "side"})["datasets"]["own"], tmp_path / "u.npz"
         )
     floats = _write(tmp_path, "npz", {"counts": arrays["counts"]})  # counts, not in [0, 1]
     cfg = _cfg(floats, preprocess={"scaling": "unit"})["datasets"]["own"]

@@ -149,6 +149,9 @@ def test_corrupted_inputs_are_computed_for_the_samples_read():
     assert np.array_equal(view["input"].isel(sample=[7, 2]).values, full[[7, 2]])
     assert np.array_equal(view.isel(sample=slice(3, 6))["input"].values, full[3:6])
     assert np.array_equal(view["input"][4, :2].values, full[4, :2])
+    assert np.array_equal(
+        view["input"].isel(y=[0, 2], x=[1, 3]).values, full[:, [0, 2]][..., [1, 3]]
+    )
     assert "Gaussian noise" in view["input"].attrs["corruption"]
 
 
@@ -164,6 +167,11 @@ def test_a_store_written_in_parts_is_the_store_written_whole(tmp_path):
     whole, parts = open_store(tmp_path / "whole.zarr"), open_store(tmp_path / "parts.zarr")
     assert parts.attrs["content_sha256"] == whole.attrs["content_sha256"]
     assert open_store(tmp_path / "parts.zarr", group="g").equals(group)
+    # the first part's attrs are the store's, whatever later parts carry
+    with StoreWriter(tmp_path / "attrs.zarr", sample_chunk=8) as writer:
+        for i, start in enumerate(range(0, 40, 16)):
+            writer.append(ds.isel(sample=slice(start, start + 16)).assign_attrs(part=i))
+    assert open_store(tmp_path / "attrs.zarr").attrs["part"] == 0
     # a writer stopped by an error leaves nothing behind; groups come after the root
     with pytest.raises(RuntimeError), StoreWriter(tmp_path / "broken.zarr") as writer:
         writer.append(ds.isel(sample=slice(0, 8)))

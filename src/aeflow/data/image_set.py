@@ -120,6 +120,7 @@ def _source_chunks(source: Path, keys: dict[str, str], chunk_bytes: int):
             if key not in have:
                 raise RawDataError(f"{source}: missing key {key!r} (has: {', '.join(have)})")
         arrays = {name: group[key] for name, key in keys.items()}
+        _same_rows(source, keys, {name: a.shape for name, a in arrays.items()})
         row = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in arrays.values())
         n = arrays["images"].shape[0]
         step = chunk_samples(row, chunk_bytes)
@@ -127,8 +128,20 @@ def _source_chunks(source: Path, keys: dict[str, str], chunk_bytes: int):
             yield {name: np.asarray(a[start : start + step]) for name, a in arrays.items()}
         return
     reader = RawChunks(source, list(keys.values()), name=str(source))
+    _same_rows(source, keys, {name: reader.shapes[key] for name, key in keys.items()})
     for _, arrays in reader.chunks(chunk_samples(reader.row_bytes, chunk_bytes)):
         yield {name: arrays[key] for name, key in keys.items()}
+
+
+def _same_rows(source: Path, keys: dict[str, str], shapes: dict[str, tuple]) -> None:
+    """Every named array has a row per image (read in chunks, a longer one would be cut)."""
+    n = shapes["images"][0] if shapes["images"] else 0
+    for name, shape in shapes.items():
+        rows = shape[0] if shape else 0
+        if rows != n:
+            raise RawDataError(
+                f"{source}: key {keys[name]!r} has {rows} rows; {keys['images']!r} has {n}"
+            )
 
 
 def fetch(dataset_cfg: dict[str, Any], out: Path, chunk_bytes: int | None = None) -> str:
@@ -143,10 +156,14 @@ def fetch(dataset_cfg: dict[str, Any], out: Path, chunk_bytes: int | None = None
     with NpzWriter(out) as writer:
         for arrays in _source_chunks(source, keys, chunk_bytes or chunks.CHUNK_BYTES):
             if "split" in arrays and arrays["split"].dtype.kind in "SUO":  # bytes (HDF5) -> str
-                arrays["split"] = np.array(
-                    [v.decode() if isinstance(v, bytes) else str(v) for v in arrays["split"]],
-                    dtype="<U5",  # every chunk alike, whichever splits it holds
-                )
+                values = [v.decode() if isinstance(v, bytes) else str(v) for v in arrays["split"]]
+                unknown = sorted(set(values) - set(SPLITS))
+                if unknown:  # (before the fixed width below could cut 'training' to 'train')
+                    raise RawDataError(
+                        f"{source}: key {keys['split']!r} holds {unknown[:3]}; expected "
+                        f"{', '.join(SPLITS)} (or booleans marking the test set)"
+                    )
+                arrays["split"] = np.array(values, dtype="<U5")  # every chunk alike
             writer.append(arrays)
         writer.close({sources.PROVENANCE_KEY: np.array(f"local: {source} ({named})")})
     return sources.sha256_file(out)
@@ -219,12 +236,16 @@ def prepare_statistics(
     chunks: Iterable[tuple[tuple, np.ndarray]], dataset_cfg: dict[str, Any], raw_path: str
 ) -> dict:
     """How :func:`prepare` scales the pixels (``scale``: :class:`Scaling`), from the minimum
-    and maximum of all images and targets and of the training images, over ``(checked,
-    split)`` chunks: the same scaling however the file was chunked."""
+    and maximum of all images and targets and of the training images, and how many classes
+    the labels name (``n_classes``), over ``(checked, split)`` chunks: the same however the
+    file was chunked."""
     lo = hi = train_lo = train_hi = None
     integer = False
-    for (images, targets, _, _, is_integer), split in chunks:
+    top = None  # the largest class label
+    for (images, targets, labels, _, is_integer), split in chunks:
         integer = is_integer
+        if labels is not None and len(labels):
+            top = labels.max() if top is None else max(top, labels.max())
         for a in (images, targets):
             if a is not None:
                 lo = a.min() if lo is None else min(lo, a.min())
@@ -234,7 +255,8 @@ def prepare_statistics(
             train_lo = train.min() if train_lo is None else min(train_lo, train.min())
             train_hi = train.max() if train_hi is None else max(train_hi, train.max())
     pp = dataset_cfg["preprocess"]
-    return {"scale": Scaling.of(pp, integer, (lo, hi), (train_lo, train_hi), raw_path)}
+    scale = Scaling.of(pp, integer, (lo, hi), (train_lo, train_hi), raw_path)
+    return {"scale": scale, "n_classes": None if top is None else int(top) + 1}
 
 
 @dataclass(frozen=True)
@@ -302,14 +324,16 @@ def prepare(
     raw_path: str,
     split: np.ndarray,
     scale: Scaling | None = None,
+    n_classes: int | None = None,
 ) -> xr.Dataset:
     """Scaled images as input, targets (or the images) as target, labels and held-out
-    classes where the data have labels; pixel coordinates. ``scale``: from
+    classes where the data have labels; pixel coordinates. ``scale`` and ``n_classes``: from
     :func:`prepare_statistics` (computed here from ``checked`` when not given)."""
     images, targets, labels, _, _ = checked
     pp = dataset_cfg["preprocess"]
     if scale is None:
-        scale = prepare_statistics([(checked, split)], dataset_cfg, raw_path)["scale"]
+        stats = prepare_statistics([(checked, split)], dataset_cfg, raw_path)
+        scale, n_classes = stats["scale"], stats["n_classes"]
     scaled = [scale(a) for a in (images, targets) if a is not None]
     how = scale.how
     n, h, w = images.shape
@@ -324,7 +348,7 @@ def prepare(
     ds["y"].attrs = {"long_name": "pixel row", "units": "1"}
     ds["x"].attrs = {"long_name": "pixel column", "units": "1"}
     if labels is not None:
-        names = [str(c) for c in (dataset_cfg.get("class_names") or range(labels.max() + 1))]
+        names = [str(c) for c in (dataset_cfg.get("class_names") or range(n_classes or 0))]
         if labels.max() >= len(names):
             raise RawDataError(
                 f"{raw_path}: key 'labels' holds class {int(labels.max())}, but class_names "

@@ -98,6 +98,7 @@ class StoreWriter:
         self.path, self.sample_chunk = Path(path), sample_chunk
         self.written: set[str | None] = set()  # the root (None) and groups begun
         self._pending: dict[str | None, list[xr.Dataset]] = {}
+        self._attrs: dict[str | None, dict] = {}  # each one's attrs, from its first part
 
     def __enter__(self) -> StoreWriter:
         self._atomic = atomic_path(self.path)
@@ -123,8 +124,10 @@ class StoreWriter:
                 self._begin(None)
         if group in self.written:
             along = [name for name, var in ds.variables.items() if "sample" not in var.dims]
+            part = ds.drop_vars(along)
+            part.attrs = self._attrs[group]  # (zarr would take a later part's attrs)
             with _quiet_consolidation():
-                ds.drop_vars(along).to_zarr(
+                part.to_zarr(
                     self._tmp, group=group, append_dim="sample", zarr_format=3, consolidated=True
                 )
             return
@@ -153,6 +156,7 @@ class StoreWriter:
                 encoding=sample_chunks(ds, self.sample_chunk),
             )
         self.written.add(group)
+        self._attrs[group] = dict(ds.attrs)
 
 
 @contextlib.contextmanager

@@ -98,7 +98,10 @@ class _Corrupted(BackendArray):
         scalar = np.ndim(rows) == 0
         rows = np.atleast_1d(rows)
         clean = np.asarray(self.target[rows].values, dtype=np.float32)
-        out = corrupt(clean, self.cfg, self.sample_ids[rows])[(slice(None), *key[1:])]
+        out = corrupt(clean, self.cfg, self.sample_ids[rows])
+        # outer indexing: each axis by its own key, the last first (an integer drops its axis)
+        for axis in range(len(key) - 1, 0, -1):
+            out = out[(slice(None),) * axis + (key[axis],)]
         return out[0] if scalar else out
 
 

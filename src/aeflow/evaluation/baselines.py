@@ -30,16 +30,20 @@ def median(images: np.ndarray, size: int) -> np.ndarray:
     return ndimage.median_filter(images, size=(1, size, size), mode="nearest")
 
 
-def bicubic_upsampling(images: np.ndarray, factor: int) -> np.ndarray:
+def bicubic_upsampling(
+    images: np.ndarray, factor: int, value_range: tuple[float, float] | None = None
+) -> np.ndarray:
     """Super-resolution baseline: the low-resolution image (every ``factor``-th pixel of a
-    pixel-repeated input) upsampled with cubic splines, clipped to its value range."""
+    pixel-repeated input) upsampled with cubic splines, clipped to ``value_range`` (default:
+    that of ``images``; a suite judging blocks gives one range for all)."""
     low = images[:, ::factor, ::factor]
     # spline of order 3 over the low-res grid, sampled at the full-resolution pixel centres
     coords = (np.arange(images.shape[1]) + 0.5) / factor - 0.5
     cols = (np.arange(images.shape[2]) + 0.5) / factor - 0.5
     yy, xx = np.meshgrid(coords, cols, indexing="ij")
     out = np.stack([ndimage.map_coordinates(im, [yy, xx], order=3, mode="nearest") for im in low])
-    return np.clip(out, images.min(), images.max()).astype(np.float32)
+    lo, hi = value_range if value_range is not None else (images.min(), images.max())
+    return np.clip(out, lo, hi).astype(np.float32)
 
 
 ROW_BLOCK = 256  # rows summed at a time: sums do not depend on how the data were cut

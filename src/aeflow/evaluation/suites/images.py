@@ -55,10 +55,16 @@ class ImageDenoising:
         self.units = attrs.get("scaling", attrs.get("units", "normalized"))
         if corrupt and corrupt["downsample"]:
             f = int(corrupt["downsample"])
+            # clipped to the inputs' value range: of the tuning split, the same for every block
+            span = (float(val_input.min()), float(val_input.max()))
             self.filters = [
                 bl.TunedFilter("identity", "none", None, bl.identity, {}),
                 bl.TunedFilter(
-                    "bicubic", "factor", f, lambda x, f=f: bl.bicubic_upsampling(x, f), {}
+                    "bicubic",
+                    "factor",
+                    f,
+                    lambda x, f=f, span=span: bl.bicubic_upsampling(x, f, span),
+                    {},
                 ),
             ]
             self.tuning = {"bicubic": f"cubic-spline upsampling of the {f}x pooled image"}
