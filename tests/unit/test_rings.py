@@ -38,12 +38,18 @@ def test_the_first_minimum_gives_the_sphere_radius(radius):
     assert np.isnan(rings.first_minimum(rings.radial_profile(_sphere_pattern(0.5)[None]))[0])
 
 
+def _ring_metrics(output, reference):
+    """The ring block of ``output`` and its per-pattern ratios."""
+    values = rings.ring_values(output, reference)
+    return rings.ring_summary(values), {k: v for k, v in values.items() if k != "ringed"}
+
+
 def test_ring_metrics_count_kept_and_lost_rings():
     truth = np.stack([_sphere_pattern(3.0), _sphere_pattern(2.0), _sphere_pattern(0.5)])
     # output 0 the truth; output 1 a sphere 20 % larger (ring moved in); output 2 no ring
     output = np.stack([_sphere_pattern(3.0), _sphere_pattern(2.4), _sphere_pattern(0.5)])
     reference = rings.Reference.of(truth)
-    block, per_sample = rings.ring_metrics(output, reference)
+    block, per_sample = _ring_metrics(output, reference)
     ratio = per_sample["radius_ratio"]
     assert block["n_with_rings"] == 2 and block["rings_kept"] == 1.0
     assert block["radius_within_tolerance"] == 0.5
@@ -51,7 +57,7 @@ def test_ring_metrics_count_kept_and_lost_rings():
     assert np.isnan(ratio[2])
     assert "sphere_fit" not in block and "fit_radius_ratio" not in per_sample  # no log scales
     # a flat output keeps no ring: none within tolerance, no error to take a median of
-    block, per_sample = rings.ring_metrics(np.zeros_like(truth), reference)
+    block, per_sample = _ring_metrics(np.zeros_like(truth), reference)
     assert block["rings_kept"] == 0.0 and block["radius_within_tolerance"] == 0.0
     assert block["median_radius_error"] is None and np.isnan(per_sample["radius_ratio"]).all()
 
@@ -59,7 +65,7 @@ def test_ring_metrics_count_kept_and_lost_rings():
 def test_no_patterns_no_rings():
     assert rings.radial_profile(np.zeros((0, 16, 16))).shape == (0, 8)
     empty = np.zeros((0, 16, 16))
-    block, per_sample = rings.ring_metrics(empty, rings.Reference.of(empty, np.zeros(0)))
+    block, per_sample = _ring_metrics(empty, rings.Reference.of(empty, np.zeros(0)))
     assert block["n_with_rings"] == 0 and block["radius_within_tolerance"] is None
     assert block["sphere_fit"]["radius_within_tolerance_all"] is None
     assert per_sample["radius_ratio"].shape == per_sample["fit_radius_ratio"].shape == (0,)
@@ -109,7 +115,7 @@ def test_the_sphere_fit_judges_outputs_against_the_true_patterns():
     # the ring scale of 'larger' is the truth's: the outputs are judged in the truths' scaling
     reference = rings.Reference.of(truth, scale)
     assert np.isfinite(reference.minimum[:2]).all() and np.isnan(reference.minimum[2])
-    block, per_sample = rings.ring_metrics(larger, reference)
+    block, per_sample = _ring_metrics(larger, reference)
     np.testing.assert_allclose(per_sample["fit_radius_ratio"], [1.0, 1.1, 1.5], rtol=0.02)
     fit = block["sphere_fit"]
     assert fit["radius_within_tolerance"] == 0.5  # of the two ringed patterns

@@ -18,14 +18,11 @@ def decode_all(model, codes: np.ndarray, code_shape: tuple[int, ...], size, devi
         return model.decode(z.to(device), tuple(size)).float().cpu().numpy()[:, 0]
 
 
-def knn_accuracy(
-    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int = 5
-) -> float:
-    """Test accuracy of a k-nearest-neighbour classifier (Euclidean) fitted on train."""
+def knn_classifier(train_x: np.ndarray, train_y: np.ndarray, k: int = 5):
+    """A k-nearest-neighbour classifier (Euclidean) fitted on flattened ``train_x``."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    clf = KNeighborsClassifier(n_neighbors=k).fit(train_x.reshape(len(train_x), -1), train_y)
-    return float(clf.score(test_x.reshape(len(test_x), -1), test_y))
+    return KNeighborsClassifier(n_neighbors=k).fit(train_x.reshape(len(train_x), -1), train_y)
 
 
 def interpolate(z_a: np.ndarray, z_b: np.ndarray, n: int) -> np.ndarray:
@@ -72,15 +69,19 @@ def knn_downstream(
     train = split_index(ds, "train")[:max_train]
     x_train, y_train = ds["input"].isel(sample=train).values, ds["label"].values[train]
     c_train = encode_all(model, x_train, batch_size, device)
+    classifiers = {
+        "codes": knn_classifier(c_train, y_train, k),
+        "pixels": knn_classifier(x_train, y_train, k),
+    }
     correct = {"codes": 0, "pixels": 0}  # test samples classified right
     n_test = 0
     for part in split_blocks(ds, "test", block_samples):
         x_test, y_test = part["input"].values, part["label"].values
-        c_test = encode_all(model, x_test, batch_size, device)
-        n = len(y_test)
-        correct["codes"] += round(knn_accuracy(c_train, y_train, c_test, y_test, k) * n)
-        correct["pixels"] += round(knn_accuracy(x_train, y_train, x_test, y_test, k) * n)
-        n_test += n
+        features = {"codes": encode_all(model, x_test, batch_size, device), "pixels": x_test}
+        for name, x in features.items():
+            predicted = classifiers[name].predict(x.reshape(len(x), -1))
+            correct[name] += int((predicted == y_test).sum())
+        n_test += len(y_test)
     return {
         "method": f"{k}-nearest neighbours (Euclidean), fitted on {len(train)} training samples",
         "code_size": int(c_train.shape[1]),

@@ -230,16 +230,6 @@ def _within(error: np.ndarray, n: int, tolerance: float) -> float | None:
     return float((error[np.isfinite(error)] <= tolerance).sum() / n) if n else None
 
 
-def ring_metrics(
-    output: np.ndarray, reference: Reference, tolerance: float = RADIUS_TOLERANCE
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """How well ``output`` keeps the particle size of the true patterns of ``reference``:
-    :func:`ring_summary` of :func:`ring_values` (the block, and the per-pattern ratios)."""
-    values = ring_values(output, reference)
-    per_sample = {k: v for k, v in values.items() if k != "ringed"}
-    return ring_summary(values, tolerance), per_sample
-
-
 def ring_values(output: np.ndarray, reference: Reference) -> dict[str, np.ndarray]:
     """Per pattern: ``radius_ratio`` (true over output radius by the first minimum; NaN
     where the true pattern has no ring or the output lost it), ``ringed`` (the true pattern

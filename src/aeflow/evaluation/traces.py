@@ -173,24 +173,6 @@ def detection(
     }
 
 
-def trace_metrics(
-    denoised: np.ndarray,
-    signal: np.ndarray,
-    has_signal: np.ndarray,
-    snr: np.ndarray,
-    *,
-    tolerance: int,
-    half_width: int,
-    threshold: float,
-    snr_bins: Sequence[float],
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """The metric block of one denoiser on one test set (:func:`trace_summary`), plus the
-    per-trace values of :func:`trace_values` but the peak amplitude."""
-    values = trace_values(denoised, signal, has_signal, tolerance, half_width)
-    block = trace_summary(values, has_signal, snr, threshold, snr_bins)
-    return block, {k: v for k, v in values.items() if k != "peak_amplitude"}
-
-
 def trace_values(
     denoised: np.ndarray,
     signal: np.ndarray,

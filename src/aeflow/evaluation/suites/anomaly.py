@@ -20,7 +20,12 @@ from aeflow.evaluation.anomaly_scores import (
     fit_pca_score,
     reconstruction_score,
 )
-from aeflow.evaluation.suites.common import Predict, concat_values, position_blocks
+from aeflow.evaluation.suites.common import (
+    Predict,
+    concat_values,
+    position_blocks,
+    position_values,
+)
 
 # normal training samples the Isolation Forest is fitted on, at most (its 200 trees draw 256
 # each: 51,200 draws)
@@ -71,7 +76,7 @@ class AnomalyDetection:
         train = split_index(ds, "train", normal_only=True)
 
         def train_blocks():
-            return (part.values for part in position_blocks(ds["input"], train, block_samples))
+            return position_values(ds["input"], train, block_samples)
 
         scorers: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {}
         kind = self.cfg["score"]

@@ -37,6 +37,11 @@ def position_blocks(ds: xr.Dataset, positions: np.ndarray, block_samples: int):
         yield ds.isel(sample=positions[start : start + block_samples])
 
 
+def position_values(var: xr.DataArray, positions: np.ndarray, block_samples: int):
+    """The values of ``var`` at ``positions``, ``block_samples`` at a time (arrays)."""
+    return (part.values for part in position_blocks(var, positions, block_samples))
+
+
 def concat_values(kept: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
     """Per-sample values gathered block by block, joined: key -> (N,) array."""
     return {key: np.concatenate(parts) for key, parts in kept.items()}

@@ -21,7 +21,7 @@ from aeflow.evaluation.suites.common import (
     Predict,
     Write,
     concat_values,
-    position_blocks,
+    position_values,
     split_blocks,
 )
 
@@ -34,7 +34,7 @@ class ImageDenoising:
     reconstruction (input = target, where those are trivially perfect) the baseline is PCA
     with the model's code size, fitted on the (normal) training images. Scattering patterns
     (kinds with ``form_factor_rings``) are also judged on the rings that carry the particle
-    size (:func:`aeflow.evaluation.rings.ring_metrics`)."""
+    size (:func:`aeflow.evaluation.rings.ring_summary`)."""
 
     def __init__(
         self,
@@ -72,8 +72,8 @@ class ImageDenoising:
         if np.array_equal(val_input, val_target):
             train = split_index(ds, "train", normal_only="is_anomaly" in ds)
             k = code_size or 32
-            parts = position_blocks(ds["input"], train, ec["block_samples"])
-            pca = bl.pca_reconstructor((part.values for part in parts), k)
+            parts = position_values(ds["input"], train, ec["block_samples"])
+            pca = bl.pca_reconstructor(parts, k)
             self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
             self.tuning = {
                 "pca": f"fitted on the {'normal ' if 'is_anomaly' in ds else ''}training "
