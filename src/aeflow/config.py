@@ -201,7 +201,7 @@ def _check_dataset(name: str, ds: Mapping[str, Any], source: str) -> None:
             f"{source}: datasets.{name}.collection: only kinds {_kinds_with('collections')} "
             f"have a collection (this is kind {ds['kind']!r})"
         )
-    for key in ("keys", "class_names"):
+    for key in ("keys", "class_names", "channel_names"):
         if ds.get(key) and not kind.converted_raw:
             raise ConfigError(
                 f"{source}: datasets.{name}.{key}: only kinds {_kinds_with('converted_raw')} "

@@ -70,3 +70,37 @@ def test_filters_act_per_image():
     for out in (baselines.gaussian(images, 2.0), baselines.median(images, 3)):
         np.testing.assert_allclose(out[0], 0.0)
         np.testing.assert_allclose(out[1], 1.0)
+
+
+def test_colour_images_are_judged_channel_by_channel():
+    """Colour images (N, 3, H, W): SSIM is scikit-image's with channel_axis (the mean over
+    channels); filters, the bicubic baseline and the pooling of super-resolution inputs act
+    on each channel alone, exactly as on single-channel images."""
+    from skimage.metrics import structural_similarity
+
+    from aeflow.data.tasks import average_pool, upsample_nearest
+
+    rng = np.random.default_rng(5)
+    target = rng.random((4, 3, 12, 16))
+    prediction = np.clip(target + 0.2 * rng.standard_normal(target.shape), 0, 1)
+    expected = [
+        structural_similarity(p, t, data_range=1.0, win_size=7, channel_axis=0)
+        for p, t in zip(prediction, target, strict=True)
+    ]
+    np.testing.assert_allclose(ssim(prediction, target), expected, rtol=0, atol=1e-12)
+    grey = target.reshape(12, 12, 16)  # the 12 channels as single-channel images
+    for colour_out, grey_out in [
+        (baselines.gaussian(target, 1.5), baselines.gaussian(grey, 1.5)),
+        (baselines.median(target, 3), baselines.median(grey, 3)),
+        (baselines.bicubic_upsampling(target, 2), baselines.bicubic_upsampling(grey, 2)),
+        (average_pool(target, 4), average_pool(grey, 4)),
+        (upsample_nearest(target, 2), upsample_nearest(grey, 2)),
+    ]:
+        assert colour_out.shape[:2] == (4, 3)
+        np.testing.assert_array_equal(colour_out.reshape(grey_out.shape), grey_out)
+    # a constant channel stays constant: no channel is mixed into another
+    flat = np.zeros((2, 3, 8, 8))
+    flat[:, 1] = 1.0
+    for out in (baselines.gaussian(flat, 2.0), baselines.median(flat, 3)):
+        np.testing.assert_allclose(out[:, 1], 1.0)
+        np.testing.assert_allclose(out[:, [0, 2]], 0.0)

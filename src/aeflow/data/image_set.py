@@ -18,8 +18,8 @@ canonical names above, so a changed file or key gives a new raw file and reruns 
 ``prepare`` scales pixels by ``preprocess.scaling``: ``auto`` (8-bit integers / 255, floats in
 [0, 1] as they are, other floats as ``minmax``), ``unit`` (8-bit / 255 or floats already in
 [0, 1], else an error), ``minmax`` (by the training images' minimum and maximum, clipped to
-[0, 1]) or ``log_minmax`` (``log10(x + log_offset)`` first: counts spanning decades). Colour
-images (3 channels) are not taken yet: the error says so.
+[0, 1]) or ``log_minmax`` (``log10(x + log_offset)`` first: counts spanning decades), one
+scale for all channels (their balance is kept).
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ RAW_KEYS = ("images",)
 OPTIONAL_KEYS = ("targets", "labels", "split")
 OPTIONAL_RAW_KEYS = OPTIONAL_KEYS  # read chunk by chunk beside the images when present
 ZARR_SUFFIX = ".zarr"
+CHANNELS = (1, 3)  # grey or colour
+DEFAULT_CHANNEL_NAMES = ("R", "G", "B")
 
 
 # ---- config checks (hooks called by aeflow.config) ---------------------------------------------
@@ -98,6 +100,21 @@ def check_experiment(name: str, exp: dict[str, Any], datasets: dict[str, Any]) -
             f"experiments.{name}.task: denoise needs clean targets (datasets."
             f"{exp['dataset']}.keys.targets) or corrupt.noise_sd (or task: reconstruct)"
         )
+
+
+def channel_names(ds_cfg: dict[str, Any], n_channels: int, path: str) -> list[str] | None:
+    """The names of the images' channels: ``channel_names`` of the config, else R, G, B
+    (None for single-channel images, which must not be given names)."""
+    given = ds_cfg.get("channel_names")
+    if n_channels == 1 and not given:
+        return None
+    names = [str(c) for c in given or DEFAULT_CHANNEL_NAMES]
+    if len(names) != n_channels:
+        raise RawDataError(
+            f"{path}: key 'images' has {n_channels} channel{'s' * (n_channels != 1)}; "
+            f"channel_names names {len(names)}"
+        )
+    return names
 
 
 def class_names(ds: dict[str, Any]) -> list[str]:
@@ -171,16 +188,21 @@ def fetch(dataset_cfg: dict[str, Any], out: Path, chunk_bytes: int | None = None
 
 # ---- checks of the raw arrays ------------------------------------------------------------------
 def _images(arrays: dict[str, np.ndarray], key: str, path: str) -> np.ndarray:
+    """The images of ``key`` as float32, (N, H, W) for one channel, (N, 3, H, W) for three:
+    the channel axis may be last (N, H, W, C) or first (N, C, H, W)."""
     a = np.asarray(arrays[key])
-    if a.ndim == 4 and a.shape[1] == 1:  # (N, 1, H, W): one channel first
-        a = a[:, 0]
-    if a.ndim == 4 and (a.shape[-1] in (3, 4) or a.shape[1] in (3, 4)):
-        raise RawDataError(
-            f"{path}: key {key!r} has shape {a.shape}: colour images are not taken by this "
-            "kind yet (one channel: (N, H, W)); kind galaxies takes colour images for "
-            "generative models"
-        )
-    return sources.float_array({key: a}, key, path, "(N, H, W)", "image")
+    if a.ndim == 4:
+        if a.shape[-1] in CHANNELS:  # channels last, as images are usually stored
+            a = np.moveaxis(a, -1, 1)
+        elif a.shape[1] not in CHANNELS:
+            raise RawDataError(
+                f"{path}: key {key!r} has shape {a.shape}: images have 1 or 3 channels, "
+                "(N, H, W), (N, H, W, C) or (N, C, H, W)"
+            )
+        if a.shape[1] == 1:
+            a = a[:, 0]
+    layout = "(N, C, H, W)" if a.ndim == 4 else "(N, H, W)"
+    return sources.float_array({key: a}, key, path, layout, "image")
 
 
 def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple:
@@ -336,12 +358,17 @@ def prepare(
         scale, n_classes = stats["scale"], stats["n_classes"]
     scaled = [scale(a) for a in (images, targets) if a is not None]
     how = scale.how
-    n, h, w = images.shape
-    dims = ("sample", "y", "x")
-    ds = xr.Dataset(
-        {"input": (dims, scaled[0]), "target": (dims, scaled[-1])},
-        coords={"sample": np.arange(n), "y": np.arange(h), "x": np.arange(w)},
-    )
+    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
+    coords = {"sample": np.arange(n), "y": np.arange(h), "x": np.arange(w)}
+    dims: tuple[str, ...] = ("sample", "y", "x")
+    channels = images.shape[1] if images.ndim == 4 else 1
+    names = channel_names(dataset_cfg, channels, raw_path)
+    if images.ndim == 4:  # colour: channels first, as the models take them
+        dims = ("sample", "channel", "y", "x")
+        coords["channel"] = names
+    ds = xr.Dataset({"input": (dims, scaled[0]), "target": (dims, scaled[-1])}, coords=coords)
+    if "channel" in ds.coords:
+        ds["channel"].attrs = {"long_name": "colour channel"}
     attrs = {"units": "1", "scaling": how}
     ds["input"].attrs = {"long_name": "image" if targets is None else "noisy image", **attrs}
     ds["target"].attrs = {"long_name": "image" if targets is None else "clean image", **attrs}
@@ -366,5 +393,6 @@ def prepare(
         ds["is_anomaly"] = (("sample",), np.isin(labels, held_out))
         ds["is_anomaly"].attrs = {"long_name": f"held-out classes {[names[c] for c in held_out]}"}
         ds.attrs["class_names"] = names
-    log.info("%s: %d images of %dx%d, scaled %s", raw_path, n, h, w, how)
+    channels = f" in {ds.sizes['channel']} channels" if "channel" in ds.dims else ""
+    log.info("%s: %d images of %dx%d%s, scaled %s", raw_path, n, h, w, channels, how)
     return ds

@@ -24,19 +24,22 @@ from aeflow.data import kinds
 
 
 def average_pool(images: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over ``factor x factor`` blocks of (N, H, W); H and W must divide by it."""
-    n, h, w = images.shape
+    """Mean over ``factor x factor`` blocks of the last two axes, (N, H, W) or (N, C, H, W);
+    H and W must divide by it."""
+    *lead, h, w = images.shape
     if h % factor or w % factor:
         raise ValueError(f"images of {h}x{w} pixels do not divide into {factor}x{factor} blocks")
-    return images.reshape(n, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
+    blocks = images.reshape(*lead, h // factor, factor, w // factor, factor)
+    return blocks.mean(axis=(-3, -1))
 
 
 def upsample_nearest(images: np.ndarray, factor: int) -> np.ndarray:
-    return images.repeat(factor, axis=1).repeat(factor, axis=2)
+    """Each pixel of the last two axes repeated ``factor x factor`` times."""
+    return images.repeat(factor, axis=-2).repeat(factor, axis=-1)
 
 
 def corrupt(clean: np.ndarray, cfg: dict[str, Any], sample_ids: np.ndarray) -> np.ndarray:
-    """The corrupted inputs of clean images (N, H, W); noise drawn per sample from
+    """The corrupted inputs of clean images (N, H, W) or (N, C, H, W); noise drawn per sample from
     ``(cfg["seed"], sample id)``, so a sample gets the same noise in every stage."""
     x = np.asarray(clean, dtype=np.float32)
     if cfg["downsample"]:
@@ -68,10 +71,10 @@ def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset
     cfg = exp_cfg.get("corrupt")
     if not cfg:
         return ds
-    if ds["input"].ndim != 3:
+    if ds["input"].dims[-2:] != ("y", "x"):
         raise ValueError(
-            f"corrupt applies to images (sample, y, x); dataset {ds.attrs.get('dataset')!r} "
-            f"has {ds['input'].dims}"
+            "corrupt applies to images (sample[, channel], y, x); dataset "
+            f"{ds.attrs.get('dataset')!r} has {ds['input'].dims}"
         )
     lazy = indexing.LazilyIndexedArray(_Corrupted(ds["target"].variable, ds["sample"].values, cfg))
     out = ds.copy()
@@ -81,8 +84,9 @@ def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset
 
 
 class _Corrupted(BackendArray):
-    """The corrupted inputs of a (sample, y, x) target variable, computed for the samples a
-    read selects (each sample's noise from its id, so any selection gives the same values)."""
+    """The corrupted inputs of a (sample[, channel], y, x) target variable, computed for the
+    samples a read selects (each sample's noise from its id, so any selection gives the same
+    values)."""
 
     def __init__(self, target: xr.Variable, sample_ids: np.ndarray, cfg: dict[str, Any]):
         self.target, self.sample_ids, self.cfg = target, sample_ids, cfg

@@ -21,27 +21,35 @@ def identity(images: np.ndarray) -> np.ndarray:
 
 
 def gaussian(images: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian filter of width ``sigma`` pixels over the image axes of (N, H, W)."""
-    return ndimage.gaussian_filter(images, sigma=(0, sigma, sigma), mode="nearest")
+    """Gaussian filter of width ``sigma`` pixels over the image axes (the last two) of
+    (N, H, W) or (N, C, H, W): each image and channel alone."""
+    lead = (0,) * (images.ndim - 2)
+    return ndimage.gaussian_filter(images, sigma=(*lead, sigma, sigma), mode="nearest")
 
 
 def median(images: np.ndarray, size: int) -> np.ndarray:
-    """Median filter over ``size x size`` pixels of each image of (N, H, W)."""
-    return ndimage.median_filter(images, size=(1, size, size), mode="nearest")
+    """Median filter over ``size x size`` pixels of each image (and channel) of (N, H, W) or
+    (N, C, H, W)."""
+    lead = (1,) * (images.ndim - 2)
+    return ndimage.median_filter(images, size=(*lead, size, size), mode="nearest")
 
 
 def bicubic_upsampling(
     images: np.ndarray, factor: int, value_range: tuple[float, float] | None = None
 ) -> np.ndarray:
     """Super-resolution baseline: the low-resolution image (every ``factor``-th pixel of a
-    pixel-repeated input) upsampled with cubic splines, clipped to ``value_range`` (default:
-    that of ``images``; a suite judging blocks gives one range for all)."""
-    low = images[:, ::factor, ::factor]
+    pixel-repeated input; (N, H, W) or (N, C, H, W), each channel alone) upsampled with
+    cubic splines, clipped to ``value_range`` (default: that of ``images``; a suite judging
+    blocks gives one range for all)."""
+    h, w = images.shape[-2:]
+    low = images[..., ::factor, ::factor]
+    low = low.reshape(-1, *low.shape[-2:])
     # spline of order 3 over the low-res grid, sampled at the full-resolution pixel centres
-    coords = (np.arange(images.shape[1]) + 0.5) / factor - 0.5
-    cols = (np.arange(images.shape[2]) + 0.5) / factor - 0.5
+    coords = (np.arange(h) + 0.5) / factor - 0.5
+    cols = (np.arange(w) + 0.5) / factor - 0.5
     yy, xx = np.meshgrid(coords, cols, indexing="ij")
     out = np.stack([ndimage.map_coordinates(im, [yy, xx], order=3, mode="nearest") for im in low])
+    out = out.reshape(images.shape)  # images (and channels) back apart
     lo, hi = value_range if value_range is not None else (images.min(), images.max())
     return np.clip(out, lo, hi).astype(np.float32)
 

@@ -10,12 +10,14 @@ import numpy as np
 
 
 def decode_all(model, codes: np.ndarray, code_shape: tuple[int, ...], size, device) -> np.ndarray:
-    """Images (N, H, W) decoded from flat codes (N, prod(code_shape))."""
+    """Images (N, H, W), or colour images (N, C, H, W), decoded from flat codes (N,
+    prod(code_shape)) to the ``size`` (H, W) of the last two axes."""
     import torch
 
     with torch.no_grad():
         z = torch.from_numpy(np.asarray(codes, np.float32)).reshape(len(codes), *code_shape)
-        return model.decode(z.to(device), tuple(size)).float().cpu().numpy()[:, 0]
+        out = model.decode(z.to(device), tuple(size)[-2:]).float().cpu().numpy()
+    return out[:, 0] if out.shape[1] == 1 else out
 
 
 def knn_classifier(train_x: np.ndarray, train_y: np.ndarray, k: int = 5):
@@ -48,7 +50,7 @@ def project_2d(codes: np.ndarray) -> tuple[np.ndarray, str]:
 
 def latent_grid(decode: Callable[[np.ndarray], np.ndarray], codes: np.ndarray, n: int = 15):
     """Decoded images on an n x n grid spanning the 1st-99th percentile of 2-D ``codes``;
-    returns (images (n, n, H, W), x values, y values), y increasing upwards."""
+    returns (images (n, n, [C,] H, W), x values, y values), y increasing upwards."""
     lo, hi = np.percentile(codes, [1, 99], axis=0)
     xs, ys = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
     grid = np.array([[x, y] for y in ys[::-1] for x in xs], dtype=np.float32)

@@ -21,17 +21,22 @@ def psnr(mse: np.ndarray, data_range: float = 1.0) -> np.ndarray:
 
 
 def ssim(prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0) -> np.ndarray:
-    """Structural similarity of each image of (N, H, W), shape (N,): scikit-image's
+    """Structural similarity of each image of (N, H, W) or (N, C, H, W), shape (N,): scikit-image's
     ``structural_similarity`` (uniform 7x7 window, or the largest odd window that fits small
     images; sample covariances; K1 = 0.01, K2 = 0.03; the mean over the window-valid
     interior), computed for a block of images at once: the same float64 arithmetic, image
     by image, without a Python call per image."""
     from scipy.ndimage import uniform_filter
 
-    if prediction.shape != target.shape or prediction.ndim != 3:
+    if prediction.shape != target.shape or prediction.ndim not in (3, 4):
         raise ValueError(
-            f"ssim needs equal (N, H, W) arrays, got {prediction.shape}, {target.shape}"
+            f"ssim needs equal (N, H, W) or (N, C, H, W) arrays, got {prediction.shape}, "
+            f"{target.shape}"
         )
+    if prediction.ndim == 4:  # colour: the mean over channels (scikit-image's channel_axis)
+        n, c, h, w = prediction.shape
+        per_channel = ssim(prediction.reshape(n * c, h, w), target.reshape(n * c, h, w), data_range)
+        return per_channel.reshape(n, c).mean(axis=1)
     win = min(7, *(s - 1 + s % 2 for s in prediction.shape[1:]))
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     cov_norm = win * win / (win * win - 1.0)

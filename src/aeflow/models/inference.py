@@ -38,21 +38,28 @@ def batched(
     return torch.cat(outs).numpy()
 
 
+def with_channel(inputs: np.ndarray) -> np.ndarray:
+    """The network's layout of samples: a channel axis added to single-channel images
+    (N, H, W) and traces (N, T); colour images (N, C, H, W) as they are."""
+    x = np.asarray(inputs)
+    return x if x.ndim == 4 else x[:, None]
+
+
 def predict(model, inputs: np.ndarray, batch_size: int, device, amp: bool = True) -> np.ndarray:
-    """Apply ``model`` to single-channel (N, H, W) / (N, T) inputs in batches; same shape out
-    (images in channels_last, the layout the convolutions run fastest in)."""
-    images = np.ndim(inputs) == 3
+    """Apply ``model`` to images (N, H, W) or (N, C, H, W), or traces (N, T), in batches; the
+    same shape out (images in channels_last, the layout the convolutions run fastest in)."""
+    images = np.ndim(inputs) >= 3
     model = model.to(device).eval()
     if images:
         model = model.to(memory_format=torch.channels_last)
-    x = np.asarray(inputs)[:, None]
-    return batched(model, x, batch_size, device, amp=amp, channels_last=images)[:, 0]
+    out = batched(model, with_channel(inputs), batch_size, device, amp=amp, channels_last=images)
+    return out if np.ndim(inputs) == 4 else out[:, 0]
 
 
 def encode_all(model, inputs: np.ndarray, batch_size: int, device) -> np.ndarray:
-    """Codes of single-channel images (N, H, W) as a float array (N, code_size)."""
+    """Codes of images (N, H, W) / (N, C, H, W) as a float array (N, code_size)."""
     model = model.to(device).eval()
-    codes = batched(model.encode, np.asarray(inputs)[:, None], batch_size, device)
+    codes = batched(model.encode, with_channel(inputs), batch_size, device)
     return codes.reshape(len(codes), -1) if len(codes) else np.empty((0, 0), np.float32)
 
 

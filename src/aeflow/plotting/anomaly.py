@@ -106,7 +106,10 @@ def ranked_examples(
         else:
             vmin, vmax = 0.0, max(float(inputs[c].max()), 1e-12)
         for r, img in enumerate(pair):
-            axes[r, c].imshow(img, vmin=vmin, vmax=vmax, cmap="viridis")
+            if img.ndim == 3:  # colour (3, H, W): its own colours on the same scale
+                axes[r, c].imshow(np.clip((np.moveaxis(img, 0, -1) - vmin) / (vmax - vmin), 0, 1))
+            else:
+                axes[r, c].imshow(img, vmin=vmin, vmax=vmax, cmap="viridis")
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])
         tag = "anom." if is_anomaly[c] else "normal"

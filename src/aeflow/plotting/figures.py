@@ -21,27 +21,40 @@ def denoising_rows(
 ):
     """Rows of images (the book's figure): e.g. noisy / denoised / true, plus residuals.
 
-    ``rows`` maps a row label to images of shape (n, H, W); all rows share the colour scale
-    ``[vmin, vmax]``, labelled ``value_label``. The residual row (``a - b``) uses a
-    symmetric diverging scale.
+    ``rows`` maps a row label to images of shape (n, H, W) or colour images (n, 3, H, W);
+    all rows share the scale ``[vmin, vmax]``, labelled ``value_label`` (a colour bar for
+    one channel; colour images are shown in their own colours, each channel scaled alike).
+    The residual row (``a - b``, averaged over channels) uses a symmetric diverging scale.
     """
     labels = list(rows)
     n = len(next(iter(rows.values())))
+    colour = np.ndim(next(iter(rows.values()))) == 4
     n_rows = len(labels) + (residual_of is not None)
     fig, axes = plt.subplots(n_rows, n, figsize=(1.3 * n, 1.35 * n_rows), squeeze=False)
     for r, label in enumerate(labels):
         for c in range(n):
-            im = axes[r, c].imshow(rows[label][c], vmin=vmin, vmax=vmax, cmap="viridis")
+            if colour:  # (3, H, W) -> (H, W, 3) on the shared scale
+                rgb = np.clip((np.moveaxis(rows[label][c], 0, -1) - vmin) / (vmax - vmin), 0, 1)
+                axes[r, c].imshow(rgb)
+            else:
+                im = axes[r, c].imshow(rows[label][c], vmin=vmin, vmax=vmax, cmap="viridis")
         axes[r, 0].set_ylabel(label, fontsize=9)
-    fig.colorbar(im, ax=axes[: len(labels)].ravel().tolist(), shrink=0.8, label=value_label)
+    if colour:
+        what = value_label.replace("\n", ", ")
+        axes[0, -1].set_title(f"colour: {what}, {vmin:g} to {vmax:g}", fontsize=7, loc="right")
+    else:
+        fig.colorbar(im, ax=axes[: len(labels)].ravel().tolist(), shrink=0.8, label=value_label)
     if residual_of is not None:
         a, b = residual_of
         resid = rows[a] - rows[b]
+        if colour:
+            resid = resid.mean(axis=1)
         lim = float(np.abs(resid).max()) or 1.0
         for c in range(n):
             im = axes[-1, c].imshow(resid[c], vmin=-lim, vmax=lim, cmap="RdBu_r")
         axes[-1, 0].set_ylabel(f"{a} - {b}", fontsize=9)
-        fig.colorbar(im, ax=axes[-1].ravel().tolist(), shrink=0.8, label="residual")
+        label = "residual, mean over channels" if colour else "residual"
+        fig.colorbar(im, ax=axes[-1].ravel().tolist(), shrink=0.8, label=label)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])

@@ -41,10 +41,14 @@ def latent_space(
     ax.set_ylabel(f"{axis_label} 2")
     ax.legend(markerscale=4, fontsize=7, loc="best")
     if grid is not None:
-        n, _, h, w = grid.shape
-        mosaic = grid.transpose(0, 2, 1, 3).reshape(n * h, n * w)
+        n, h, w = grid.shape[0], grid.shape[-2], grid.shape[-1]
+        if grid.ndim == 5:  # colour (n, n, C, H, W) -> (n H, n W, C)
+            mosaic = np.clip(grid.transpose(0, 3, 1, 4, 2).reshape(n * h, n * w, -1), 0, 1)
+        else:
+            mosaic = grid.transpose(0, 2, 1, 3).reshape(n * h, n * w)
         lo, hi = np.percentile(points, [1, 99], axis=0)
-        axes[0, 1].imshow(mosaic, cmap="gray_r", extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto")
+        extent = (lo[0], hi[0], lo[1], hi[1])
+        axes[0, 1].imshow(mosaic, cmap="gray_r", extent=extent, aspect="auto")
         axes[0, 1].set_xlabel(f"{axis_label} 1")
         axes[0, 1].set_ylabel(f"{axis_label} 2")
         axes[0, 1].set_title("decoded grid", fontsize=9)

@@ -15,7 +15,13 @@ from aeflow.evaluation import suites
 from aeflow.evaluation.latent import knn_downstream
 from aeflow.evaluation.suites.common import split_blocks
 from aeflow.models import catalog
-from aeflow.models.inference import batched, code_size, mean_loss_blocks, predict
+from aeflow.models.inference import (
+    batched,
+    code_size,
+    mean_loss_blocks,
+    predict,
+    with_channel,
+)
 from aeflow.stages import PathLike
 from aeflow.stages.common import publish, record_header, trained_on_device
 
@@ -94,7 +100,7 @@ def _test_objective(model, ds, target: str, ec: dict[str, Any], device) -> float
     ``evaluate.block_samples`` at a time: what a Keras notebook reports as its val_loss when
     it validates on the test set (the VAE's 784 MSE + KL, a BCE ...)."""
     pairs = (
-        (part["input"].values[:, None], part[target].values.astype("float32")[:, None])
+        (with_channel(part["input"].values), with_channel(part[target].values.astype("float32")))
         for part in split_blocks(ds, "test", ec["block_samples"])
     )
     return mean_loss_blocks(model, pairs, ec["batch_size"], device)

@@ -184,7 +184,7 @@ def _latent_setup(f: FigureInputs, n_points: int = 5000):
     import torch
 
     from aeflow.evaluation import latent
-    from aeflow.models.inference import encode_all
+    from aeflow.models.inference import encode_all, with_channel
     from aeflow.models.trained import load_trained
 
     model, _ = load_trained(Path(f.files["model"]).parent, "cpu")
@@ -194,7 +194,7 @@ def _latent_setup(f: FigureInputs, n_points: int = 5000):
     labels = ds["label"].values[test]
     names = list(ds["label"].attrs.get("class_names", []))
     with torch.no_grad():
-        code_shape = tuple(model.encode(torch.from_numpy(x[:1]).unsqueeze(1)).shape[1:])
+        code_shape = tuple(model.encode(torch.from_numpy(with_channel(x[:1]))).shape[1:])
     codes = encode_all(model, x, 512, "cpu")
 
     def decode(z: np.ndarray) -> np.ndarray:
