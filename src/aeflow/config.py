@@ -75,8 +75,41 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
         raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines))
     _check_finite(filled, source)
     filled["experiments"] = _expand_sweeps(filled, source)
+    _fill_bands(filled)
+    _fill_clips(filled)
     check_references(filled, source)
     return filled
+
+
+def _fill_clips(config: dict[str, Any]) -> None:
+    """``corrupt.clip: auto``: [0, 1] for images (pixels scaled to it), none for traces."""
+    for exp in config["experiments"].values():
+        corrupt = exp.get("corrupt")
+        if not corrupt or corrupt["clip"] != "auto":
+            continue
+        ds = config["datasets"].get(exp["dataset"])
+        known = ds is not None and ds["kind"] in kinds.registry()
+        traces = known and kinds.traits(ds["kind"]).modality == "traces"
+        corrupt["clip"] = None if traces else [0.0, 1.0]
+
+
+DEFAULT_BAND_MHZ = [30.0, 80.0]  # the radio band of the book and the blog
+
+
+def _fill_bands(config: dict[str, Any]) -> None:
+    """An experiment's band-pass baseline left null takes its dataset's band (a kind's
+    ``band(dataset_cfg)`` hook: the stated ``preprocess.band_mhz``, a simulation's signal
+    band), else :data:`DEFAULT_BAND_MHZ`."""
+    for exp in config["experiments"].values():
+        baselines = exp["evaluate"]["baselines"]
+        if baselines["bandpass_mhz"] is not None:
+            continue
+        ds = config["datasets"].get(exp["dataset"])
+        hook = None
+        if ds is not None and ds["kind"] in kinds.registry():
+            hook = getattr(kinds.get(ds["kind"]), "band", None)
+        band = hook(ds) if hook is not None else None
+        baselines["bandpass_mhz"] = [float(b) for b in (band or DEFAULT_BAND_MHZ)]
 
 
 def _expand_sweeps(config: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -371,9 +404,10 @@ def _check_task(name: str, exp: Mapping[str, Any], kind: kinds.Kind, source: str
     """The corruption a task needs, on data that can take it."""
     where = f"{source}: experiments.{name}"
     corrupt = exp["corrupt"]
-    if corrupt and kind.modality != "images":
+    if corrupt and corrupt["downsample"] and kind.modality != "images":
         raise ConfigError(
-            f"{where}.corrupt: applies to images, dataset kind {kind.name!r} has {kind.modality}"
+            f"{where}.corrupt.downsample: applies to images, dataset kind {kind.name!r} has "
+            f"{kind.modality} (traces take corrupt.noise_sd)"
         )
     if exp["task"] == "superres" and not (corrupt and corrupt["downsample"]):
         raise ConfigError(f"{where}.task: superres needs corrupt.downsample (2 or 4)")

@@ -162,6 +162,11 @@ def _judged_on(mode: str) -> Callable[[Plan, str], bool]:
     return lambda plan, e: plan.mode(e) == mode
 
 
+def _pulses_by_snr(plan: Plan, e: str) -> bool:
+    """A trace experiment whose test traces have clean signals and so an SNR each."""
+    return plan.mode(e) == "traces" and plan.clean_targets(e)
+
+
 def _reconstructing(plan: Plan, e: str) -> bool:
     return plan.mode(e) in ("images", "traces")
 
@@ -195,7 +200,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "peak_accuracy",
         _PREDICTIONS,
-        _judged_on("traces"),
+        _pulses_by_snr,
         "peak_accuracy",
         "peak-location accuracy vs SNR",
     ),
@@ -203,14 +208,14 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "energy_vs_snr",
         _PREDICTIONS,
-        _judged_on("traces"),
+        _pulses_by_snr,
         "energy_vs_snr",
         "energy kept within 20 % vs SNR",
     ),
     Figure(
         "detection_vs_snr",
         _PREDICTIONS,
-        lambda p, e: p.mode(e) in ("traces", "detection"),
+        lambda p, e: p.mode(e) == "detection" or _pulses_by_snr(p, e),
         "detection_vs_snr",
         "signal found at 0.2 % false positives vs SNR",
     ),
@@ -357,6 +362,16 @@ class Plan:
         if self.model(experiment).detector:
             return "detection"
         return self.kind(experiment).modality
+
+    def clean_targets(self, experiment: str) -> bool:
+        """Whether the experiment's targets are clean signals or images apart from its
+        inputs: a ``corrupt`` section, or data that bring them (a kind's optional
+        ``clean_targets(dataset_cfg)`` hook says whether a dataset does; default yes)."""
+        if self.experiment(experiment).get("corrupt"):
+            return True
+        ds = self.config["datasets"][self.dataset_of(experiment)]
+        hook = getattr(self.kind(experiment).hooks(), "clean_targets", None)
+        return True if hook is None else bool(hook(ds))
 
     def anomaly_experiments(self) -> list[str]:
         """Experiments with an anomaly section (the anomaly stage), in config order."""

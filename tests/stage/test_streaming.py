@@ -102,8 +102,7 @@ def test_a_streamed_split_corrupts_its_inputs_as_in_memory(tmp_path):
     spec = {"corrupt": {"noise_sd": 0.3, "noise_mean": 0.0, "clip": None, "downsample": 0}}
     spec["corrupt"]["seed"] = 4
     positions = np.flatnonzero(ds["split"].values == "train")
-    # a trace dataset: corrupt's image-only check is the in-memory path's; the per-sample
-    # noise is the same function, so compare on the target traces directly
+    # a trace dataset: the per-sample noise of the stream and of the in-memory path
     split = StreamedSplit(
         prepared,
         positions,
@@ -120,6 +119,10 @@ def test_a_streamed_split_corrupts_its_inputs_as_in_memory(tmp_path):
     rng = np.random.default_rng([4, int(ds["sample"].values[positions[5]])])
     expected = clean[0] + rng.normal(0.0, 0.3, size=clean.shape[1:])
     np.testing.assert_allclose(got["input"][0, 0].numpy(), expected, rtol=1e-6)
+    # the in-memory path corrupts traces with the same noise; downsampling is for images
+    in_memory = with_corrupted_inputs(ds, spec)["input"].values[positions[index]]
+    np.testing.assert_array_equal(got["input"][:, 0].numpy(), in_memory)
+    spec["corrupt"]["downsample"] = 2
     with pytest.raises(ValueError, match="corrupt applies to images"):
         with_corrupted_inputs(ds, spec)
 

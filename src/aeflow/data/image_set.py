@@ -33,11 +33,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from aeflow.data import chunks, sources
-from aeflow.data.chunks import NpzWriter, RawChunks, chunk_samples
+from aeflow.data import own_files, sources
 from aeflow.data.kinds import Kind
 from aeflow.data.sources import RawDataError
-from aeflow.data.split import SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +60,6 @@ KINDS = (
 RAW_KEYS = ("images",)
 OPTIONAL_KEYS = ("targets", "labels", "split")
 OPTIONAL_RAW_KEYS = OPTIONAL_KEYS  # read chunk by chunk beside the images when present
-ZARR_SUFFIX = ".zarr"
 CHANNELS = (1, 3)  # grey or colour
 DEFAULT_CHANNEL_NAMES = ("R", "G", "B")
 
@@ -81,6 +78,11 @@ def check_dataset(name: str, ds: dict[str, Any]) -> None:
                 f"datasets.{name}.class_names: kind labelled_image_set needs the class names "
                 "(index = label)"
             )
+    if keys.get("traces") not in (None, "traces"):
+        raise ValueError(
+            f"datasets.{name}.keys.traces: kind {ds['kind']} reads images (keys.images); "
+            "time traces are kind trace_set"
+        )
     if ds["kind"] == "image_set" and ds["preprocess"].get("anomaly_classes"):
         raise ValueError(
             f"datasets.{name}.preprocess.anomaly_classes: needs labels (kind labelled_image_set)"
@@ -122,68 +124,10 @@ def class_names(ds: dict[str, Any]) -> list[str]:
 
 
 # ---- fetch: the named arrays into the canonical raw file ---------------------------------------
-def _source_chunks(source: Path, keys: dict[str, str], chunk_bytes: int):
-    """Row slices of the arrays named by ``keys`` (canonical name -> name in the file) of a
-    Zarr store, or an .npz / HDF5 file, about ``chunk_bytes`` at a time; missing ones name
-    the store and the key."""
-    if source.suffix.lower() == ZARR_SUFFIX:
-        import zarr
-
-        if not source.is_dir():
-            raise RawDataError(f"{source}: Zarr store not found")
-        group = zarr.open_group(str(source), mode="r")
-        have = sorted(group.array_keys())
-        for key in keys.values():
-            if key not in have:
-                raise RawDataError(f"{source}: missing key {key!r} (has: {', '.join(have)})")
-        arrays = {name: group[key] for name, key in keys.items()}
-        _same_rows(source, keys, {name: a.shape for name, a in arrays.items()})
-        row = sum(int(np.prod(a.shape[1:])) * a.dtype.itemsize for a in arrays.values())
-        n = arrays["images"].shape[0]
-        step = chunk_samples(row, chunk_bytes)
-        for start in range(0, max(n, 1), step):
-            yield {name: np.asarray(a[start : start + step]) for name, a in arrays.items()}
-        return
-    reader = RawChunks(source, list(keys.values()), name=str(source))
-    _same_rows(source, keys, {name: reader.shapes[key] for name, key in keys.items()})
-    for _, arrays in reader.chunks(chunk_samples(reader.row_bytes, chunk_bytes)):
-        yield {name: arrays[key] for name, key in keys.items()}
-
-
-def _same_rows(source: Path, keys: dict[str, str], shapes: dict[str, tuple]) -> None:
-    """Every named array has a row per image (read in chunks, a longer one would be cut)."""
-    n = shapes["images"][0] if shapes["images"] else 0
-    for name, shape in shapes.items():
-        rows = shape[0] if shape else 0
-        if rows != n:
-            raise RawDataError(
-                f"{source}: key {keys[name]!r} has {rows} rows; {keys['images']!r} has {n}"
-            )
-
-
 def fetch(dataset_cfg: dict[str, Any], out: Path, chunk_bytes: int | None = None) -> str:
     """Copy the configured arrays of the local source into ``out`` (.npz, canonical keys)
-    chunk by chunk (about ``chunk_bytes``, default :data:`aeflow.data.chunks.CHUNK_BYTES`):
-    its memory does not grow with the file."""
-    source = Path(dataset_cfg["source"]).expanduser()
-    keys = {"images": "images"} | {
-        k: v for k, v in (dataset_cfg.get("keys") or {}).items() if v is not None
-    }
-    named = ", ".join(f"{k} = {v!r}" for k, v in keys.items())
-    with NpzWriter(out) as writer:
-        for arrays in _source_chunks(source, keys, chunk_bytes or chunks.CHUNK_BYTES):
-            if "split" in arrays and arrays["split"].dtype.kind in "SUO":  # bytes (HDF5) -> str
-                values = [v.decode() if isinstance(v, bytes) else str(v) for v in arrays["split"]]
-                unknown = sorted(set(values) - set(SPLITS))
-                if unknown:  # (before the fixed width below could cut 'training' to 'train')
-                    raise RawDataError(
-                        f"{source}: key {keys['split']!r} holds {unknown[:3]}; expected "
-                        f"{', '.join(SPLITS)} (or booleans marking the test set)"
-                    )
-                arrays["split"] = np.array(values, dtype="<U5")  # every chunk alike
-            writer.append(arrays)
-        writer.close({sources.PROVENANCE_KEY: np.array(f"local: {source} ({named})")})
-    return sources.sha256_file(out)
+    chunk by chunk (:func:`aeflow.data.own_files.fetch`)."""
+    return own_files.fetch(dataset_cfg, out, "images", chunk_bytes)
 
 
 # ---- checks of the raw arrays ------------------------------------------------------------------
@@ -211,7 +155,7 @@ def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple:
     integer = np.issubdtype(np.asarray(arrays["images"]).dtype, np.integer)
     images = _images(arrays, "images", path)
     n = len(images)
-    targets = labels = split = None
+    targets = labels = None
     if "targets" in arrays:
         targets = _images(arrays, "targets", path)
         if targets.shape != images.shape:
@@ -225,33 +169,12 @@ def check_raw(arrays: dict[str, np.ndarray], path: str) -> tuple:
         if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
             raise RawDataError(f"{path}: key 'labels' must hold non-negative integer classes")
         labels = labels.astype(np.int16)
-    if "split" in arrays:
-        split = np.asarray(arrays["split"])
-        if split.shape != (n,):
-            raise RawDataError(f"{path}: key 'split' has shape {split.shape}; expected ({n},)")
-        if split.dtype == bool:
-            split = np.where(split, "test", "train")
-        split = split.astype(str)
-        unknown = sorted(set(split.tolist()) - set(SPLITS))
-        if unknown:
-            raise RawDataError(
-                f"{path}: key 'split' holds {unknown[:3]}; expected {', '.join(SPLITS)} "
-                "(or booleans marking the test set)"
-            )
+    split = own_files.checked_split(arrays, n, path)
     return images, targets, labels, split, integer
 
 
 # ---- prepare -----------------------------------------------------------------------------------
-def file_split(raw_path: str) -> np.ndarray | None:
-    """The file's own ``split`` (read alone: one small array), else None."""
-    reader = RawChunks(raw_path, [], name=raw_path, optional=["split"])
-    if "split" not in reader.keys:
-        return None
-    _, arrays = next(reader.chunks(max(reader.n, 1)))
-    split = np.asarray(arrays["split"])
-    if split.dtype == bool:
-        return np.where(split, "test", "train").astype(object)
-    return split.astype(str).astype(object)
+file_split = own_files.file_split
 
 
 def prepare_statistics(

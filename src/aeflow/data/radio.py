@@ -55,6 +55,17 @@ _NO_RATE = (
 )
 
 
+def band(dataset_cfg: dict[str, Any]) -> list[float] | None:
+    """The band the signal lives in: ``preprocess.band_mhz``, else a simulation's signal
+    band, else None (the experiments' default)."""
+    stated = dataset_cfg["preprocess"].get("band_mhz")
+    if stated is not None:
+        return list(stated)
+    if dataset_cfg["source"] == "simulate":
+        return list(dataset_cfg["simulate"]["signal_band_mhz"])
+    return None
+
+
 def check_dataset(name: str, dataset_cfg: dict[str, Any]) -> None:
     """Config check: traces from a file state their sampling rate; simulated traces have one
     (ValueError naming the key)."""
@@ -168,35 +179,64 @@ def prepare(
     traces, signals = checked
     if norm is None:
         norm = prepare_statistics([(checked, split)], dataset_cfg, raw_path)["norm"]
+    simulated = dataset_cfg["source"] == "simulate"
+    noise_model = dataset_cfg["simulate"].get("noise") if simulated else None
+    return trace_dataset(
+        traces,
+        signals,
+        sampling_rate(dataset_cfg),
+        norm,
+        noise_model=noise_model or "unknown (external file)",
+        recipe="traces and signals divided by the std of the training traces "
+        "(Deep Learning for Physics Research, Ex. 9.2)",
+    )
+
+
+def trace_dataset(
+    traces: np.ndarray,
+    signals: np.ndarray | None,
+    rate: float,
+    norm: tuple[float, str],
+    *,
+    noise_model: str,
+    recipe: str,
+    signal_name: str = "air-shower signal",
+    pulse: str = "an air-shower pulse",
+) -> xr.Dataset:
+    """The prepared Dataset of traces (N, T) sampled at ``rate`` MHz, divided by ``norm``
+    (std, where from): ``input`` the traces, ``target`` the clean ``signals`` with each
+    trace's ``snr`` and ``has_signal``, or without signals the traces themselves (the input
+    is its own target: reconstruction)."""
     std, std_from = norm
-    rate = sampling_rate(dataset_cfg)
     n, t = traces.shape
-    snr = signal_to_noise(traces, signals)
-    ds = xr.Dataset(
-        {
-            "input": (("sample", "time"), traces / np.float32(std)),
+    data = {"input": (("sample", "time"), traces / np.float32(std))}
+    if signals is not None:
+        snr = signal_to_noise(traces, signals)
+        data |= {
             "target": (("sample", "time"), signals / np.float32(std)),
             "snr": (("sample",), snr.astype(np.float32)),
             "has_signal": (("sample",), np.abs(signals).max(axis=1) > 0),
-        },
-        coords={"sample": np.arange(n), "time": np.arange(t) * (1e3 / rate)},
-    )
+        }
+    else:
+        data["target"] = data["input"]
+    ds = xr.Dataset(data, coords={"sample": np.arange(n), "time": np.arange(t) * (1e3 / rate)})
     scaled = {"units": "1", "scaling": "voltage / norm_std"}
-    ds["input"].attrs = {"long_name": "recorded trace (signal + noise)"} | scaled
-    ds["target"].attrs = {"long_name": "air-shower signal"} | scaled
-    ds["snr"].attrs = {"long_name": "max|signal| / RMS(trace - signal); 0 for noise-only"}
-    ds["has_signal"].attrs = {"long_name": "trace holds an air-shower pulse"}
+    if signals is not None:
+        ds["input"].attrs = {"long_name": "recorded trace (signal + noise)"} | scaled
+        ds["target"].attrs = {"long_name": signal_name} | scaled
+        ds["snr"].attrs = {"long_name": "max|signal| / RMS(trace - signal); 0 for noise-only"}
+        ds["has_signal"].attrs = {"long_name": f"trace holds {pulse}"}
+    else:
+        ds["input"].attrs = {"long_name": "recorded trace"} | scaled
+        ds["target"].attrs = {"long_name": "recorded trace (its own target)"} | scaled
     ds["time"].attrs = {"units": "ns"}
-    simulated = dataset_cfg["source"] == "simulate"
-    noise_model = dataset_cfg["simulate"].get("noise") if simulated else None
     ds.attrs.update(
         {
             "sampling_rate_mhz": rate,
             "norm_std": std,
             "norm_std_from": std_from,
-            "noise_model": noise_model or "unknown (external file)",
-            "recipe": "traces and signals divided by the std of the training traces "
-            "(Deep Learning for Physics Research, Ex. 9.2)",
+            "noise_model": noise_model,
+            "recipe": recipe,
         }
     )
     return ds

@@ -2,11 +2,12 @@
 
 ``reconstruct`` and ``denoise`` on data that brings its own noisy inputs (SAXS speckle,
 radio traces) use the prepared ``input`` as it is. With a ``corrupt`` section the clean
-image (``target``) is corrupted here, the same way in training, evaluation and anomaly
+image or trace (``target``) is corrupted here, the same way in training, evaluation and anomaly
 scoring (seeded per sample), so no corrupted copy has to be stored:
 
 - ``noise_sd``: additive Gaussian noise of mean ``noise_mean`` and this sd, clipped to
-  ``clip`` (the lectures: mean 0.5 sd 0.5, or mean 0 sd 0.3, clipped to [0, 1]);
+  ``clip`` (the lectures: mean 0.5 sd 0.5, or mean 0 sd 0.3, clipped to [0, 1]; traces are
+  not clipped unless asked);
 - ``downsample``: average-pool by this factor, then repeat each pixel back to full size
   (super-resolution with a same-size network: 28 -> 14 or 7 -> 28).
 """
@@ -39,8 +40,9 @@ def upsample_nearest(images: np.ndarray, factor: int) -> np.ndarray:
 
 
 def corrupt(clean: np.ndarray, cfg: dict[str, Any], sample_ids: np.ndarray) -> np.ndarray:
-    """The corrupted inputs of clean images (N, H, W) or (N, C, H, W); noise drawn per sample from
-    ``(cfg["seed"], sample id)``, so a sample gets the same noise in every stage."""
+    """The corrupted inputs of clean images (N, H, W) or (N, C, H, W), or traces (N, T)
+    (noise only); noise drawn per sample from ``(cfg["seed"], sample id)``, so a sample gets
+    the same noise in every stage."""
     x = np.asarray(clean, dtype=np.float32)
     if cfg["downsample"]:
         f = int(cfg["downsample"])
@@ -71,10 +73,12 @@ def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset
     cfg = exp_cfg.get("corrupt")
     if not cfg:
         return ds
-    if ds["input"].dims[-2:] != ("y", "x"):
+    images = ds["input"].dims[-2:] == ("y", "x")
+    traces = ds["input"].dims == ("sample", "time") and not cfg["downsample"]
+    if not (images or traces):
         raise ValueError(
-            "corrupt applies to images (sample[, channel], y, x); dataset "
-            f"{ds.attrs.get('dataset')!r} has {ds['input'].dims}"
+            "corrupt applies to images (sample[, channel], y, x), noise also to traces "
+            f"(sample, time); dataset {ds.attrs.get('dataset')!r} has {ds['input'].dims}"
         )
     lazy = indexing.LazilyIndexedArray(_Corrupted(ds["target"].variable, ds["sample"].values, cfg))
     out = ds.copy()
@@ -84,9 +88,9 @@ def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset
 
 
 class _Corrupted(BackendArray):
-    """The corrupted inputs of a (sample[, channel], y, x) target variable, computed for the
-    samples a read selects (each sample's noise from its id, so any selection gives the same
-    values)."""
+    """The corrupted inputs of a (sample[, channel], y, x) or (sample, time) target,
+    computed for the samples a read selects (each sample's noise from its id, so any
+    selection gives the same values)."""
 
     def __init__(self, target: xr.Variable, sample_ids: np.ndarray, cfg: dict[str, Any]):
         self.target, self.sample_ids, self.cfg = target, sample_ids, cfg

@@ -45,23 +45,30 @@ def pick_signal_traces(has_signal: np.ndarray, snr: np.ndarray, n: int) -> np.nd
 def dataset_examples(
     time_ns: np.ndarray,
     traces: np.ndarray,
-    signals: np.ndarray,
-    snr: np.ndarray,
+    signals: np.ndarray | None,
+    snr: np.ndarray | None,
     *,
     n: int = 3,
     title: str | None = None,
 ):
-    """Recorded traces with the true signal overlaid (the blog's Fig. 1), low to high SNR."""
-    picks = pick_signal_traces(np.abs(signals).max(axis=1) > 0, snr, n)
+    """Recorded traces with the true signal overlaid (the blog's Fig. 1), low to high SNR;
+    without clean signals (``signals`` None: your own traces) the first ``n`` traces."""
+    if signals is None:
+        picks = np.arange(min(n, len(traces)))
+    else:
+        picks = pick_signal_traces(np.abs(signals).max(axis=1) > 0, snr, n)
     if len(picks) == 0:
         return _no_signal_figure(title)
     fig, axes = plt.subplots(
         len(picks), 1, figsize=(8, 1.9 * max(len(picks), 1)), sharex=True, squeeze=False
     )
     for ax, i in zip(axes[:, 0], picks, strict=True):
-        ax.plot(time_ns, traces[i], color=COLOURS["noisy"], lw=0.8, label="trace (signal + noise)")
-        ax.plot(time_ns, signals[i], color=COLOURS["true"], lw=1.2, label="true signal")
+        label = "trace" if signals is None else "trace (signal + noise)"
+        ax.plot(time_ns, traces[i], color=COLOURS["noisy"], lw=0.8, label=label)
         ax.set_ylabel("amplitude")
+        if signals is None:
+            continue
+        ax.plot(time_ns, signals[i], color=COLOURS["true"], lw=1.2, label="true signal")
         ax.text(0.01, 0.9, f"SNR {snr[i]:.2f}", transform=ax.transAxes, fontsize=8, va="top")
     axes[0, 0].legend(fontsize=8, loc="upper right")
     axes[-1, 0].set_xlabel("time [ns]")

@@ -545,8 +545,8 @@ def dataset_traces(f: FigureInputs, n_examples: int = 3):
     return trace_plots.dataset_examples(
         ds["time"].values,
         sub["input"].values,
-        sub["target"].values,
-        sub["snr"].values,
+        sub["target"].values if "snr" in sub else None,  # without clean signals: traces
+        sub["snr"].values if "snr" in sub else None,
         n=n_examples,
         title=f"{f.target}: {ds.attrs.get('noise_model')} noise, test traces (normalized)",
     )

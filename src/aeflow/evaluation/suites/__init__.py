@@ -68,10 +68,10 @@ def build(
     corrupt: dict[str, Any] | None = None,
 ):
     """The reconstruction suite of a modality (``images`` or ``traces``); ``code_size`` sizes
-    the PCA baseline of pure reconstruction, ``corrupt`` (super-resolution) selects bicubic
-    upsampling."""
+    the PCA baseline of pure reconstruction (images, or traces that are their own target),
+    ``corrupt`` (super-resolution) selects bicubic upsampling."""
     if modality == "images":
         return suite("images")(ds, ec, code_size, corrupt)
     if modality == "traces":
-        return suite("traces")(ds, ec)
+        return suite("traces")(ds, ec, code_size)
     raise KeyError(f"no reconstruction suite for modality {modality!r}")

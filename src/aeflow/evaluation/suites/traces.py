@@ -10,10 +10,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from aeflow.data.split import split_values
+from aeflow.data.split import split_index, split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation.metrics import per_sample_mse, summarize
-from aeflow.evaluation.suites.common import Predict, Write, concat_values, split_blocks
+from aeflow.evaluation.suites.common import (
+    Predict,
+    Write,
+    concat_values,
+    position_values,
+    split_blocks,
+)
 from aeflow.evaluation.traces import (
     BLOG_PEAK_ACCURACY,
     DETECTION_FPR,
@@ -25,8 +31,24 @@ from aeflow.evaluation.traces import (
 )
 
 SPECTRA_BLOCK = 4096  # traces whose spectra are summed at a time
+PCA_COMPONENTS = 32  # of the reconstruction baseline, for a model without a code
 # per-trace values of every denoiser kept in the predictions store
 STORED = ("per_sample_mse", "peak_hit", "peak_hit_envelope", "energy_ratio", "detection_score")
+
+
+def signal_labels(part: xr.Dataset, inputs: np.ndarray, targets: np.ndarray):
+    """Each trace's signal flag and SNR: the stored ones, else from its clean target (a
+    synthetic ``corrupt`` noise, your own traces): a pulse where the target is not zero,
+    ``max|target| / RMS(input - target)`` (NaN where the input is its own target)."""
+    if "has_signal" in part and "corruption" not in part["input"].attrs:
+        return part["has_signal"].values.astype(bool), part["snr"].values
+    has_signal = np.abs(targets).max(axis=-1) > 0
+    noise = inputs.astype(np.float64) - targets
+    rms = np.sqrt(np.mean(noise * noise, axis=-1))
+    peak = np.abs(targets).max(axis=-1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(rms > 0, peak / rms, np.nan)
+    return has_signal, np.where(has_signal, snr, 0.0).astype(np.float32)
 
 
 def _train_pairs(ds: xr.Dataset, block_samples: int):
@@ -37,20 +59,34 @@ def _train_pairs(ds: xr.Dataset, block_samples: int):
 
 class TraceDenoising:
     """MSE, peak-location accuracy, energy ratio, pulse detection and spectra; identity,
-    Butterworth band-pass and a Wiener filter fitted on the training traces."""
+    Butterworth band-pass and a Wiener filter fitted on the training traces. Traces that are
+    their own target (your own traces without clean signals: reconstruction) are judged
+    beside PCA with the model's code size instead, fitted on the training traces."""
 
-    def __init__(self, ds: xr.Dataset, ec: dict[str, Any]) -> None:
+    def __init__(self, ds: xr.Dataset, ec: dict[str, Any], code_size: int | None = None):
         self.ec = ec
         self.rate = float(ds.attrs["sampling_rate_mhz"])
         self.length = ds.sizes["time"]
         b = ec["baselines"]
+        self.units = "traces / std of the training traces"
+        first = next(split_blocks(ds, "train", ec["block_samples"]))
+        if np.array_equal(first["input"].values, first["target"].values):
+            k = code_size or PCA_COMPONENTS
+            train = split_index(ds, "train")
+            pca = bl.pca_reconstructor(position_values(ds["input"], train, ec["block_samples"]), k)
+            self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
+            size = "the model's code size" if code_size else "the model has no code"
+            self.tuning = {
+                "pca": f"fitted on the training traces of {ds.attrs.get('dataset')}, {k} "
+                f"components ({size})"
+            }
+            return
         self.filters = bl.trace_denoising_baselines(
             _train_pairs(ds, ec["block_samples"]),
             b["bandpass_mhz"],
             b["bandpass_order"],
             self.rate,
         )
-        self.units = "traces / std of the training traces"
         self.tuning = {
             "bandpass": f"zero-phase Butterworth of order {b['bandpass_order']} "
             f"(forward-backward), {b['bandpass_mhz'][0]}-{b['bandpass_mhz'][1]} MHz",
@@ -89,10 +125,10 @@ class TraceDenoising:
         labels: dict[str, list] = {"has_signal": [], "snr": [], "noise_power": []}
         for part in split_blocks(ds, split, self.ec["block_samples"]):
             inputs, targets = part["input"].values, part["target"].values
-            has_signal = part["has_signal"].values.astype(bool)
+            has_signal, snr = signal_labels(part, inputs, targets)
             noise = inputs.astype(np.float64) - targets
             labels["has_signal"].append(has_signal)
-            labels["snr"].append(part["snr"].values)
+            labels["snr"].append(snr)
             labels["noise_power"].append((noise * noise).sum(axis=-1))
             outputs = {"model": predict(inputs).astype(np.float32)}
             outputs |= {f.name: f.apply(inputs) for f in self.filters}
@@ -107,6 +143,7 @@ class TraceDenoising:
                 for key, arr in v.items():
                     kept[name].setdefault(key, []).append(arr)
             by_sample = {"input": inputs, "target": targets, "has_signal": has_signal}
+            by_sample["snr"] = snr
             write(self._predictions(ds, part, split, by_sample, outputs, values, windows))
         label = concat_values(labels)
         has_signal, snr = label["has_signal"], label["snr"]
@@ -144,7 +181,7 @@ class TraceDenoising:
         data = {
             "input": (("sample", "time"), by_sample["input"]),
             "target": (("sample", "time"), by_sample["target"]),
-            "snr": (("sample",), part["snr"].values),
+            "snr": (("sample",), by_sample["snr"]),
             "has_signal": (("sample",), by_sample["has_signal"]),
             "denoised": (("denoiser", "sample", "time"), np.stack(list(outputs.values()))),
         }
