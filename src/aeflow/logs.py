@@ -7,12 +7,16 @@ import sys
 import traceback
 import warnings
 
+from aeflow.benchmarks import expected_time
+
 
 def to_file(path: str) -> None:
     """Send stderr, warnings and logging of this process to ``path`` (the rule's ``log:``).
 
     An uncaught exception is written in full to the log and its last line also to the
-    original stderr, so the Snakemake console names the problem, not only the log file.
+    original stderr, so the Snakemake console names the problem, not only the log file. A
+    job that ran before says on the console and in the log how long it took then
+    (:func:`aeflow.benchmarks.expected_time`).
     """
     original = sys.stderr
     stream = open(path, "w", buffering=1)  # noqa: SIM115  (lives as long as the process)
@@ -32,3 +36,7 @@ def to_file(path: str) -> None:
         print(f"aeflow error ({path}): {exc_type.__name__}: {exc}", file=original)
 
     sys.excepthook = excepthook
+    expected = expected_time(path)
+    if expected is not None:
+        print(expected, file=original)
+        logging.getLogger("aeflow").info("expected: %s", expected)

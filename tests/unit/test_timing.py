@@ -1,11 +1,13 @@
 """The timing stage on hand-made benchmark files (Snakemake's TSV format)."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from aeflow.stages.timing import job_table, read_benchmark, timing_report, totals
+from aeflow.benchmarks import benchmark_of, expected_time, read_benchmark
+from aeflow.stages.timing import job_table, timing_report, totals
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -72,3 +74,37 @@ def test_bad_benchmark_files_are_named(tmp_path):
     with pytest.raises(ValueError, match="no benchmark files"):
         timing_report(tmp_path / "empty", tmp_path / "t.html", tmp_path / "t.csv")
     assert not (tmp_path / "t.html").exists()
+
+
+def test_a_job_finds_its_last_run_from_its_log_path(tmp_path):
+    """Logs and benchmark records share their path under results/: a job announces the time
+    of its last run; none without a record (a first run) or with a broken one."""
+    log = tmp_path / "results/logs/train/saxs_dae.log"
+    bench = tmp_path / "results/benchmarks/train/saxs_dae.tsv"
+    assert benchmark_of(log) == bench
+    assert benchmark_of("elsewhere/x.log") is None
+    assert expected_time(log) is None  # never ran
+    bench.parent.mkdir(parents=True)
+    bench.write_text(HEADER + "112.4\t0:01:52\t800\t900\t0\t0\t0\t0\t0\t150.0\n")
+    line = expected_time(log)
+    assert line == f"train saxs_dae: about 1 min 52 s, as its last run ({bench})"
+    bench.write_text("garbage\n")
+    assert expected_time(log) is None
+
+
+def test_every_rule_logs_where_its_benchmark_is():
+    """The workflow's rules: each log path mirrors its benchmark path (logs <-> benchmarks,
+    .log <-> .tsv), so every job finds its last run."""
+    import re
+
+    rules = Path(__file__).parents[2] / "workflow/rules"
+    pairs = 0
+    for smk in sorted(rules.glob("*.smk")):
+        for block in re.split(r"\n(?=\s*rule |\s*checkpoint )", smk.read_text()):
+            bench = re.search(r'benchmark:\s*\n\s*"([^"]+)"', block)
+            log = re.search(r'log:\s*\n\s*"([^"]+)"', block)
+            if bench:
+                assert log, f"{smk.name}: a rule with a benchmark and no log"
+                assert str(benchmark_of(log.group(1))) == bench.group(1), smk.name
+                pairs += 1
+    assert pairs >= 12

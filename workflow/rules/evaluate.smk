@@ -34,7 +34,7 @@ rule spectra:
     output:
         spectra=directory("results/eval/{experiment}/spectra.zarr"),
     log:
-        "results/logs/evaluate/{experiment}.spectra.log",
+        "results/logs/spectra/{experiment}.log",
     benchmark:
         "results/benchmarks/spectra/{experiment}.tsv"
     conda:

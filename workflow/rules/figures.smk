@@ -66,7 +66,7 @@ for _dataset, _figures in PLAN.figure_jobs(dataset_scope=True):
                 for name in _figures
             },
         log:
-            "results/logs/figures/datasets/{dataset}.log",
+            "results/logs/dataset_figures/{dataset}.log",
         benchmark:
             "results/benchmarks/dataset_figures/{dataset}.tsv"
         wildcard_constraints:
@@ -98,7 +98,7 @@ rule summary:
         ),
         json=plan.SUMMARY_JSON,
     log:
-        "results/logs/summary.log",
+        "results/logs/summary/metrics.log",
     benchmark:
         "results/benchmarks/summary/metrics.tsv"
     conda:
@@ -130,7 +130,7 @@ rule reproduction:
             labels={"table": "published vs obtained"},
         ),
     log:
-        "results/logs/reproduction.log",
+        "results/logs/summary/reproduction.log",
     benchmark:
         "results/benchmarks/summary/reproduction.tsv"
     conda:

@@ -9,7 +9,7 @@ rule classifier:
         model="results/classifiers/{dataset}/model.pt",
         record="results/classifiers/{dataset}/classifier.json",
     log:
-        "results/logs/classifiers/{dataset}.log",
+        "results/logs/classifier/{dataset}.log",
     benchmark:
         "results/benchmarks/classifier/{dataset}.tsv"
     conda:

@@ -5,7 +5,7 @@ rule mlflow_init:
     output:
         store="results/mlflow/store.json",
     log:
-        "results/logs/mlflow_init.log",
+        "results/logs/mlflow_init/store.log",
     benchmark:
         "results/benchmarks/mlflow_init/store.tsv"
     conda:

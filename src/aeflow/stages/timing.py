@@ -7,45 +7,14 @@ A job that did not run in this invocation keeps the figures of its last run.
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from aeflow.atomic import atomic_path
+from aeflow.benchmarks import COLUMNS, read_benchmark
 from aeflow.plotting.figures import summary_table_html
 from aeflow.stages import PathLike
-
-# Snakemake's benchmark columns read here, and their names in the tables.
-COLUMNS = {"s": "wall_s", "cpu_time": "cpu_s", "max_rss": "peak_rss_mb"}
-
-
-def read_benchmark(path: PathLike) -> dict[str, float]:
-    """The figures of one benchmark file (the mean over its rows when it holds repeats).
-    Snakemake writes ``NA`` for memory and CPU of a job shorter than its sampling interval:
-    NaN here.
-
-    Raises ValueError naming the file and the column when one is missing or not a number."""
-    path = Path(path)
-    rows = list(csv.DictReader(io.StringIO(path.read_text()), delimiter="\t"))
-    if not rows:
-        raise ValueError(f"{path}: benchmark file has no rows")
-    out = {}
-    for column, name in COLUMNS.items():
-        try:
-            values = [_number(row[column]) for row in rows]
-        except KeyError:
-            raise ValueError(f"{path}: benchmark file has no column {column!r}") from None
-        except (TypeError, ValueError):
-            raise ValueError(f"{path}: column {column!r} is not a number") from None
-        out[name] = sum(values) / len(values)
-    return out
-
-
-def _number(text: str) -> float:
-    return math.nan if text == "NA" else float(text)
 
 
 def job_table(bench_dir: PathLike) -> pd.DataFrame:

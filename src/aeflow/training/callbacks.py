@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from aeflow.atomic import atomic_path
+from aeflow.benchmarks import minutes
 
 if TYPE_CHECKING:
     from aeflow.training.loop import Trainer
@@ -165,12 +166,6 @@ class EpochLogger(Callback):
             trainer.epochs,
             terms,
             record["seconds"],
-            _minutes(spent),
-            _minutes(left),
+            minutes(spent),
+            minutes(left),
         )
-
-
-def _minutes(seconds: float) -> str:
-    """``1 min 05 s`` / ``42 s``: a duration as a person reads it in a log."""
-    seconds = round(seconds)
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
