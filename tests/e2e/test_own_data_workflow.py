@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import yaml
 
-from conftest import run_snakemake
 from aeflow.data.store import open_store
+from conftest import run_snakemake
 
 README = Path(__file__).parents[2] / "README.md"
 
