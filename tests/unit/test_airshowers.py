@@ -330,3 +330,24 @@ def test_object_extras_are_refused(tmp_path):
     with pytest.raises(RawDataError, match="'energy'") as err:
         airshowers.read_raw(path, name="book file")
     assert "book file" in str(err.value)
+
+
+def test_saturated_stations_are_counted_at_the_top_of_the_scale():
+    """n_saturated: stations at the largest training signal (1000 VEM here) count, a
+    generator's 930 VEM (0.99 of the scaled top) does not."""
+    from aeflow.evaluation.observables import SATURATED_FRACTION, observables_of
+
+    signals = np.zeros((4, 9, 9))
+    signals[:, 4, 4] = 1000.0  # saturated in every footprint
+    signals[0, 4, 3] = 1000.0
+    signals[1, 4, 3] = 500.0
+    split = np.array(["train", "train", "test", "test"])
+    ds = airshowers.prepare((signals, {}), _cfg(), "raw.npz", split)
+    images = ds["input"].values[:, None]
+    obs = observables_of(ds, images)
+    np.testing.assert_array_equal(obs["n_saturated"], [2, 1, 1, 1])
+    near = images.copy()
+    near[:, 0, 4, 4] = 0.99  # a sigmoid's approach to the top: about 930 VEM
+    assert 900 < airshowers.to_signal(np.float64(0.99), ds.attrs) < 1000 * SATURATED_FRACTION
+    np.testing.assert_array_equal(observables_of(ds, near)["n_saturated"], [1, 0, 0, 0])
+    assert "n_saturated" not in footprint_observables(signals, SPACING)  # no level given

@@ -58,7 +58,7 @@ def test_penalty_of_a_quadratic_critic_at_known_points():
 )
 def test_generator_and_critic_shapes(size, channels, base, doublings):
     assert base_size(size, 3) == (base, doublings)
-    for name in ("gan", "acgan", "wgan_gp", "wgan_div"):
+    for name in ("gan", "acgan", "wgan_gp", "acwgan_gp", "wgan_div"):
         model = build_model(
             name, {"channels": [32, 16, 8, 8]}, image_size=size, in_channels=channels, n_classes=3
         )
@@ -68,7 +68,7 @@ def test_generator_and_critic_shapes(size, channels, base, doublings):
         assert x.min() >= 0 and x.max() <= 1  # sigmoid output, as the data
         validity, classes = model.critic(x)
         assert validity.shape == (4,)
-        assert (classes is not None) == (name == "acgan")
+        assert (classes is not None) == (name in ("acgan", "acwgan_gp"))
         counts = parameter_counts(model)
         desc = model.describe()
         assert desc["n_parameters"] == counts["generator"] + counts["critic"]
@@ -112,6 +112,51 @@ def test_acgan_class_head_and_losses():
         model(torch.randn(2, model.config.latent_dim))
     with pytest.raises(ValueError, match="n_classes"):
         build_model("acgan", {"n_classes": 1})
+
+
+def test_the_wasserstein_acgan_adds_the_class_terms_to_the_wgan_gp_objective():
+    """acwgan_gp: the critic's loss is WGAN-GP's plus the class cross-entropy on real (and,
+    by default, generated) images; the generator's is -E f(G(z, y)) plus its class term;
+    the recipe is WGAN-GP's (n_critic 5)."""
+    torch.manual_seed(0)
+    model = build_model(
+        "acwgan_gp",
+        {"channels": [16, 8], "class_weight": 0.5},
+        image_size=8,
+        n_classes=3,
+        in_channels=1,
+    )
+    assert model.conditional and model.wasserstein and model.config.n_critic == 5
+    real = torch.rand(6, 1, 8, 8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    asked = torch.tensor([2, 2, 1, 1, 0, 0])
+    fake = model(torch.randn(6, model.config.latent_dim), asked).detach()
+    torch.manual_seed(1)  # the penalty's interpolates
+    terms = model.critic_loss(real, fake, labels, asked)
+    (real_out, real_logits), (fake_out, fake_logits) = model.critic(real), model.critic(fake)
+    cls = F.cross_entropy(real_logits, labels) + F.cross_entropy(fake_logits, asked)
+    assert terms["class_loss"].item() == pytest.approx(cls.item(), rel=1e-5)
+    w = real_out.mean() - fake_out.mean()
+    assert terms["wasserstein"].item() == pytest.approx(w.item(), rel=1e-5)
+    expected = -w + terms["penalty"] + 0.5 * cls
+    assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    g = model.generator_loss(fake, asked)
+    g_expected = -fake_out.mean() + 0.5 * F.cross_entropy(fake_logits, asked)
+    assert g["loss"].item() == pytest.approx(g_expected.item(), rel=1e-5)
+    # the class head can learn the real images only
+    real_only = build_model(
+        "acwgan_gp",
+        {"channels": [16, 8], "class_loss_on_fake": False},
+        image_size=8,
+        n_classes=3,
+        in_channels=1,
+    )
+    real_only.load_state_dict(model.state_dict())
+    torch.manual_seed(1)
+    only = real_only.critic_loss(real, fake, labels, asked)
+    assert only["class_loss"].item() == pytest.approx(
+        F.cross_entropy(real_logits, labels).item(), rel=1e-5
+    )
 
 
 def test_bad_gan_params():
@@ -197,3 +242,27 @@ def test_adversarial_trainer_resumes_exactly():
     assert state["generator_optimizer"]["state"]  # the generator's Adam moments are saved
     for key, value in straight.model.state_dict().items():
         assert torch.allclose(resumed.model.state_dict()[key], value, atol=1e-6), key
+
+
+def test_a_generator_with_an_output_margin_reaches_zero_and_one():
+    """output_margin: the stretched, clipped sigmoid gives exact 0 and 1 (silent and
+    saturated stations) for large logits, stays strictly inside for moderate ones, and the
+    generator still starts at the data's mean."""
+    model = build_model(
+        "wgan_gp", {"channels": [16, 8], "output_margin": 0.05}, image_size=8, in_channels=1
+    )
+    g = model.generator
+    logits = torch.tensor([-5.0, -1.0, 0.0, 1.0, 5.0])
+    out = g.squash(logits)
+    assert out[0] == 0.0 and out[-1] == 1.0
+    assert 0 < out[1] < 0.5 == out[2] < out[3] < 1
+    pixels = torch.tensor([0.1, 0.5, 0.9])
+    torch.testing.assert_close(g.squash(g.unsquash(pixels)), pixels)
+    plain = build_model("wgan_gp", {"channels": [16, 8]}, image_size=8, in_channels=1)
+    inside = plain.generator.squash(logits)  # the sigmoid only approaches the end points
+    assert inside[0] > 0 and inside[-1] < 1
+    model.init_from_data(torch.full((4, 1, 8, 8), 0.2))
+    bias = g.body[-1].bias
+    assert g.squash(bias).item() == pytest.approx(0.2, rel=1e-5)
+    with pytest.raises(ValueError, match="output_margin"):
+        build_model("wgan_gp", {"output_margin": 1.5})

@@ -12,6 +12,9 @@ Observables per footprint (:func:`footprint_observables`):
 * ``total_signal``: the sum of all stations (VEM), an energy estimator;
 * ``max_signal``: the largest station signal (VEM);
 * ``n_triggered``: the number of triggered stations;
+* ``n_saturated``: the number of saturated stations, at the top of the data's scale (the
+  largest training signal, 1000 VEM in the simulation; within ``SATURATED_FRACTION`` of it on
+  the scaled log axis) - the pile-up a generator must reproduce, not only approach;
 * ``core_x``, ``core_y``: the signal-weighted barycentre (m), a core estimate (NaN for an
   empty footprint);
 * ``lateral_slope``: the least-squares slope of log10 S against log10 r over the triggered
@@ -31,6 +34,7 @@ OBSERVABLES = (
     "total_signal",
     "max_signal",
     "n_triggered",
+    "n_saturated",
     "core_x",
     "core_y",
     "lateral_slope",
@@ -40,11 +44,15 @@ LABELS = {
     "total_signal": "total signal (VEM)",
     "max_signal": "largest station signal (VEM)",
     "n_triggered": "triggered stations",
+    "n_saturated": "saturated stations",
     "core_x": "signal-weighted core x (m)",
     "core_y": "signal-weighted core y (m)",
     "lateral_slope": "lateral slope d log S / d log r",
 }
 DEFAULT_THRESHOLD_VEM = 3.0
+# a station is saturated at or above this fraction of the scaled top (1 = the largest
+# training signal): 0.999 of log10(1 + 1000 VEM) is 993 VEM
+SATURATED_FRACTION = 0.999
 MIN_STATIONS_FOR_SLOPE = 3
 
 
@@ -55,9 +63,13 @@ def _grid(h: int, w: int, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def footprint_observables(
-    signal: np.ndarray, spacing_m: float, threshold: float = DEFAULT_THRESHOLD_VEM
+    signal: np.ndarray,
+    spacing_m: float,
+    threshold: float = DEFAULT_THRESHOLD_VEM,
+    saturation: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """The observables of footprints ``signal`` (N, H, W) in VEM, each an array (N,)."""
+    """The observables of footprints ``signal`` (N, H, W) in VEM, each an array (N,);
+    ``n_saturated`` counts stations at or above ``saturation`` VEM (given)."""
     s = np.asarray(signal, dtype=np.float64)
     if s.ndim == 4 and s.shape[-1] == 1:
         s = s[..., 0]
@@ -74,7 +86,7 @@ def footprint_observables(
     core_x = np.where(has, (weight * x).sum(axis=(1, 2)) / safe, np.nan)
     core_y = np.where(has, (weight * y).sum(axis=(1, 2)) / safe, np.nan)
     triggered = s >= threshold
-    return {
+    out = {
         "total_signal": total,
         "max_signal": s.max(axis=(1, 2)),
         "n_triggered": triggered.sum(axis=(1, 2)).astype(np.float64),
@@ -82,6 +94,9 @@ def footprint_observables(
         "core_y": core_y,
         "lateral_slope": _lateral_slopes(s, triggered, x, y, core_x, core_y, spacing_m),
     }
+    if saturation is not None:
+        out["n_saturated"] = (s >= saturation).sum(axis=(1, 2)).astype(np.float64)
+    return out
 
 
 def _lateral_slopes(s, triggered, x, y, core_x, core_y, spacing_m) -> np.ndarray:
@@ -142,7 +157,10 @@ def compare_observables(
 
 def observables_of(ds, images: np.ndarray) -> dict[str, np.ndarray]:
     """Observables of footprints (N, 1, H, W) in the prepared store's scaling: the scaling
-    undone with the store's attrs, stations spaced by its ``spacing_m``."""
+    undone with the store's attrs, stations spaced by its ``spacing_m``, saturated at
+    :data:`SATURATED_FRACTION` of the scaled top."""
     from aeflow.data.airshowers import to_signal
 
-    return footprint_observables(to_signal(images[:, 0], ds.attrs), float(ds.attrs["spacing_m"]))
+    saturation = float(to_signal(np.float64(SATURATED_FRACTION), ds.attrs))
+    signal = to_signal(images[:, 0], ds.attrs)
+    return footprint_observables(signal, float(ds.attrs["spacing_m"]), saturation=saturation)

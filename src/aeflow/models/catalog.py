@@ -56,6 +56,7 @@ CATALOG: dict[str, ModelTraits] = {
     "gan": ModelTraits("aeflow.models.gan", "images", **_GAN),
     "acgan": ModelTraits("aeflow.models.gan", "images", conditional=True, **_GAN),
     "wgan_gp": ModelTraits("aeflow.models.gan", "images", **_GAN),
+    "acwgan_gp": ModelTraits("aeflow.models.gan", "images", conditional=True, **_GAN),
     "wgan_div": ModelTraits("aeflow.models.gan", "images", **_GAN),
 }
 

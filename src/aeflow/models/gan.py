@@ -1,5 +1,6 @@
 """Generative adversarial networks for images in [0, 1]: a plain GAN, an auxiliary-classifier
-GAN (acGAN), WGAN-GP and WGAN-div — one generator/critic architecture, four objectives.
+GAN (acGAN), WGAN-GP, its auxiliary-classifier twin and WGAN-div — one generator/critic
+architecture, five objectives.
 
 Generator: z (+ a label embedding for acGAN) -> linear -> (c0, b, b) -> stride-2 transposed
 convolutions doubling the size up to ``image_size`` (``b`` = the size halved while even and
@@ -19,6 +20,8 @@ Objectives (the critic ``f`` is high on real images):
 - ``wgan_gp`` (Gulrajani et al. 2017): E f(G(z)) - E f(x) + lambda E (|grad f(x_hat)| - 1)^2
   on random interpolates x_hat; lambda = 10, n_critic 5, Adam 1e-4, betas (0.5, 0.9) as in
   the book's Exercise 18.2.
+- ``acwgan_gp``: the acGAN's conditioning and class head with WGAN-GP's objective (the
+  critic's class cross-entropy added to its loss, the generator's to its own).
 - ``wgan_div`` (Wu et al. 2018): E f(G(z)) - E f(x) + k E |grad f(x_hat)|^p, k = 2, p = 6,
   with the gradient taken at the same random interpolates as WGAN-GP (the paper allows any
   mix of real and generated points; some implementations use the real and fake points).
@@ -56,6 +59,9 @@ class GANConfig:
     div_p: float = 6.0  # wgan_div: p
     class_weight: float = 1.0  # acgan: weight of the class cross-entropy
     ema_decay: float = 0.0  # > 0: samples come from this moving average of the generator
+    # > 0: the sigmoid stretched this far beyond [0, 1] and clipped, so that generated
+    # pixels reach the data's end points exactly (silent stations at 0, saturated at 1)
+    output_margin: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -73,6 +79,10 @@ class GANConfig:
         for name in ("gp_weight", "div_k", "class_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"model_params.{name} must be >= 0")
+        if not 0 <= self.output_margin < 1:
+            raise ValueError(
+                f"model_params.output_margin must be in [0, 1), got {self.output_margin}"
+            )
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"model_params.ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -80,6 +90,8 @@ class GANConfig:
 @dataclass(frozen=True)
 class ACGANConfig(GANConfig):
     n_classes: int = 3  # filled from the data's labels when not set
+    # the critic's class head also learns the requested labels of generated images (Odena)
+    class_loss_on_fake: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -98,6 +110,19 @@ class WGANGPConfig(GANConfig):
 @dataclass(frozen=True)
 class WGANDivConfig(WGANGPConfig):
     pass
+
+
+@dataclass(frozen=True)
+class ACWGANGPConfig(WGANGPConfig):
+    n_classes: int = 3  # filled from the data's labels when not set
+    class_loss_on_fake: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_classes < 2:
+            raise ValueError(
+                f"model_params.n_classes must be >= 2 for acwgan_gp, got {self.n_classes}"
+            )
 
 
 def base_size(image_size: int, max_doublings: int) -> tuple[int, int]:
@@ -135,13 +160,26 @@ class Generator(nn.Module):
             ]
         blocks += [nn.Conv2d(widths[-1], config.in_channels, 3, padding=1)]
         self.body = nn.Sequential(*blocks)
+        self.margin = config.output_margin
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: give the class labels")
             z = torch.cat([z, self.embed(labels)], dim=1)
-        return torch.sigmoid(self.body(self.project(z)))
+        return self.squash(self.body(self.project(z)))
+
+    def squash(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits to pixels in [0, 1]: the sigmoid, or with ``output_margin`` m the sigmoid
+        stretched to [-m, 1 + m] and clipped (the end points reached, not only approached)."""
+        y = torch.sigmoid(logits)
+        if not self.margin:
+            return y
+        return ((1 + 2 * self.margin) * y - self.margin).clamp(0.0, 1.0)
+
+    def unsquash(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The logits :meth:`squash` maps to ``pixels`` (inside (0, 1))."""
+        return torch.logit((pixels + self.margin) / (1 + 2 * self.margin))
 
 
 class Critic(nn.Module):
@@ -238,7 +276,8 @@ class GAN(Model):
         the mean pixel per channel, so that the first samples already have the dark sky of
         galaxy images instead of mid-grey (the critic then spends its first steps on shapes)."""
         mean = images.float().mean(dim=(0, 2, 3)).clamp(1e-3, 1 - 1e-3)  # on the data's device
-        self.generator.body[-1].bias.copy_(torch.logit(mean).to(self.generator.body[-1].bias))
+        bias = self.generator.body[-1].bias
+        bias.copy_(self.generator.unsquash(mean).to(bias))
         if self.generator_ema is not None:  # the average starts where the generator does
             self.generator_ema.load_state_dict(self.generator.state_dict())
 
@@ -311,9 +350,7 @@ class ACGAN(GAN):
         validity = F.binary_cross_entropy_with_logits(
             real_out.float(), torch.ones_like(real_out.float())
         ) + F.binary_cross_entropy_with_logits(fake_out.float(), torch.zeros_like(fake_out.float()))
-        cls = F.cross_entropy(real_cls.float(), labels) + F.cross_entropy(
-            fake_cls.float(), fake_labels
-        )
+        cls = class_terms(self, real_cls, labels, fake_cls, fake_labels)
         accuracy = (real_cls.argmax(1) == labels).float().mean()
         return {
             "loss": validity + self.config.class_weight * cls,
@@ -366,6 +403,51 @@ class WGANDiv(WGANGP):
         return divergence_penalty(self.critic, real.float(), fake.float(), c.div_k, c.div_p)
 
 
+def class_terms(model: GAN, real_cls, labels, fake_cls, fake_labels) -> torch.Tensor:
+    """The auxiliary classifier's cross-entropy for the critic: on the real images' labels,
+    and (``class_loss_on_fake``) on the labels generated images were asked for."""
+    cls = F.cross_entropy(real_cls.float(), labels)
+    if model.config.class_loss_on_fake:
+        cls = cls + F.cross_entropy(fake_cls.float(), fake_labels)
+    return cls
+
+
+class ACWGANGP(WGANGP):
+    """An auxiliary-classifier GAN with a Wasserstein critic (AC-WGAN-GP, as in Gulrajani et
+    al. 2017's conditional CIFAR-10 model): the acGAN's label-conditioned generator and class
+    head, with WGAN-GP's objective in place of the GAN loss. The saturating GAN loss lets the
+    class term pull every generated image towards its class's most recognisable variants
+    (few variants per class); the critic's Wasserstein estimate keeps pushing the generated
+    distribution to cover the real one."""
+
+    config_class = ACWGANGPConfig
+    registry_name = "acwgan_gp"
+    conditional = True
+
+    def critic_loss(self, real, fake, labels=None, fake_labels=None):
+        real_out, real_cls = self.critic(real)
+        fake_out, fake_cls = self.critic(fake)
+        real_score, fake_score = real_out.float().mean(), fake_out.float().mean()
+        with torch.autocast(real.device.type, enabled=False):
+            penalty = self.penalty(real, fake)
+        cls = class_terms(self, real_cls, labels, fake_cls, fake_labels)
+        return {
+            "loss": fake_score - real_score + penalty + self.config.class_weight * cls,
+            "wasserstein": real_score - fake_score,
+            "penalty": penalty,
+            "class_loss": cls,
+            "real_class_accuracy": (real_cls.argmax(1) == labels).float().mean(),
+        }
+
+    def generator_loss(self, fake, fake_labels=None):
+        out, cls = self.critic(fake)
+        class_loss = F.cross_entropy(cls.float(), fake_labels)
+        return {
+            "loss": -out.float().mean() + self.config.class_weight * class_loss,
+            "class_loss": class_loss,
+        }
+
+
 def parameter_counts(model: GAN) -> dict[str, int]:
     return {
         "generator": sum(p.numel() for p in model.generator.parameters()),
@@ -375,6 +457,7 @@ def parameter_counts(model: GAN) -> dict[str, int]:
 
 __all__ = [
     "ACGAN",
+    "ACWGANGP",
     "GAN",
     "WGANGP",
     "WGANDiv",
