@@ -266,3 +266,24 @@ def test_a_generator_with_an_output_margin_reaches_zero_and_one():
     assert g.squash(bias).item() == pytest.approx(0.2, rel=1e-5)
     with pytest.raises(ValueError, match="output_margin"):
         build_model("wgan_gp", {"output_margin": 1.5})
+
+
+def test_dihedral_augmentation_shows_the_critic_every_symmetry_of_the_square():
+    model = build_model(
+        "wgan_gp", {"channels": [16, 8], "dihedral_augment": True}, image_size=4, in_channels=1
+    )
+    image = torch.arange(16.0).reshape(1, 1, 4, 4)
+    torch.manual_seed(0)
+    out = model.augment(image.expand(400, 1, 4, 4))
+    seen = {tuple(o.flatten().tolist()) for o in out}
+    group = set()
+    for k in range(4):  # the 8 elements: 4 rotations, each with and without a flip
+        r = torch.rot90(image[0, 0], k)
+        group |= {tuple(r.flatten().tolist()), tuple(r.flip(-1).flatten().tolist())}
+    assert seen == group and len(group) == 8
+    symmetric = torch.ones(3, 1, 4, 4)
+    torch.testing.assert_close(model.augment(symmetric), symmetric)
+    plain = build_model("wgan_gp", {"channels": [16, 8]}, image_size=4, in_channels=1)
+    assert plain.augment(image) is image  # off by default
+    with pytest.raises(ValueError, match="square"):
+        model.augment(torch.zeros(2, 1, 4, 6))

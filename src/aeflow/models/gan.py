@@ -62,6 +62,10 @@ class GANConfig:
     # > 0: the sigmoid stretched this far beyond [0, 1] and clipped, so that generated
     # pixels reach the data's end points exactly (silent stations at 0, saturated at 1)
     output_margin: float = 0.0
+    # the critic sees each real image under a random one of the square's 8 symmetries
+    # (flips, transposition): for data whose physics has them (air-shower cores and
+    # azimuths spread evenly over the array)
+    dihedral_augment: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -280,6 +284,19 @@ class GAN(Model):
         bias.copy_(self.generator.unsquash(mean).to(bias))
         if self.generator_ema is not None:  # the average starts where the generator does
             self.generator_ema.load_state_dict(self.generator.state_dict())
+
+    def augment(self, real: torch.Tensor) -> torch.Tensor:
+        """The real batch the critic sees: with ``dihedral_augment``, each image under a
+        random element of the dihedral group of the square (a horizontal flip, a vertical
+        flip and a transposition, each with probability 1/2: all 8 equally likely)."""
+        if not self.config.dihedral_augment:
+            return real
+        if real.shape[-1] != real.shape[-2]:
+            raise ValueError(f"dihedral_augment needs square images, got {tuple(real.shape)}")
+        for op in (lambda x: x.flip(-1), lambda x: x.flip(-2), lambda x: x.transpose(-1, -2)):
+            pick = torch.rand(len(real), device=real.device) < 0.5
+            real = torch.where(pick[:, None, None, None], op(real), real)
+        return real
 
     def noise(self, n: int, device, generator=None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=device, generator=generator)

@@ -78,7 +78,7 @@ class AdversarialTrainer(Trainer):
         sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
         counts: dict[str, int] = defaultdict(int)
         for batch in self._batches(data, shuffle=True, epoch=epoch):
-            real, labels = batch["image"], batch.get("label")
+            real, labels = self.model.augment(batch["image"]), batch.get("label")
             n = n_samples(batch)
             with autocast(self.device, self.amp):
                 with torch.no_grad():
