@@ -145,13 +145,14 @@ def test_simulation_time():
 def test_single_station_barycentre():
     s = np.zeros((2, 9, 9))
     s[0, 2, 6] = 50.0
-    s[1, 4, 4] = 1.0  # below threshold: not triggered, but still the barycentre
+    s[0, 0, 0] = 2.0  # below threshold: not read out, does not pull the barycentre
+    s[1, 4, 4] = 1.0  # nothing triggered: no core, no signal read out
     obs = footprint_observables(s, SPACING)
     assert obs["core_x"][0] == pytest.approx(2 * SPACING)
     assert obs["core_y"][0] == pytest.approx(-2 * SPACING)
-    assert obs["core_x"][1] == pytest.approx(0) and obs["core_y"][1] == pytest.approx(0)
+    assert np.isnan(obs["core_x"][1]) and np.isnan(obs["core_y"][1])
     np.testing.assert_array_equal(obs["n_triggered"], [1, 0])
-    np.testing.assert_array_equal(obs["total_signal"], [50, 1])
+    np.testing.assert_array_equal(obs["total_signal"], [50, 0])
     np.testing.assert_array_equal(obs["max_signal"], [50, 1])
     assert np.isnan(obs["lateral_slope"]).all()
 

@@ -4,19 +4,20 @@ Footprints are station signals in VEM, shape (N, H, W), on a square grid of ``sp
 with pixel ``[row, col]`` at ``x = (col - (W - 1) / 2) * spacing``, ``y = (row - (H - 1) / 2)
 * spacing`` (the array centre at 0; :func:`aeflow.data.simulate.airshowers.station_grid`).
 A station counts as triggered when its signal is at least ``threshold`` (3 VEM, the
-simulator's trigger), so that the small positive values a generator leaves in silent
-stations do not count.
+simulator's trigger); only triggered stations are read out, so the total signal and the core
+use them alone, and the small positive values a generator leaves in silent stations do not
+count.
 
 Observables per footprint (:func:`footprint_observables`):
 
-* ``total_signal``: the sum of all stations (VEM), an energy estimator;
+* ``total_signal``: the sum of the triggered stations (VEM), an energy estimator;
 * ``max_signal``: the largest station signal (VEM);
 * ``n_triggered``: the number of triggered stations;
 * ``n_saturated``: the number of saturated stations, at the top of the data's scale (the
   largest training signal, 1000 VEM in the simulation; within ``SATURATED_FRACTION`` of it on
   the scaled log axis) - the pile-up a generator must reproduce, not only approach;
-* ``core_x``, ``core_y``: the signal-weighted barycentre (m), a core estimate (NaN for an
-  empty footprint);
+* ``core_x``, ``core_y``: the signal-weighted barycentre of the triggered stations (m), a
+  core estimate (NaN without a triggered station);
 * ``lateral_slope``: the least-squares slope of log10 S against log10 r over the triggered
   stations farther than half a spacing from the barycentre (the LDF's steepness, about
   -beta; NaN with fewer than three such stations or all at one distance).
@@ -78,14 +79,15 @@ def footprint_observables(
     if not spacing_m > 0:
         raise ValueError(f"spacing_m must be positive, got {spacing_m}")
     x, y = _grid(s.shape[1], s.shape[2], spacing_m)
-    total = s.sum(axis=(1, 2))
-    weight = np.where(s > 0, s, 0.0)  # negative generator output does not pull the barycentre
-    wsum = weight.sum(axis=(1, 2))
-    has = wsum > 0
-    safe = np.where(has, wsum, 1.0)
+    triggered = s >= threshold
+    # what the array reads out: the triggered stations (a generator's sub-threshold residue
+    # in silent stations would pull the barycentre towards the array centre)
+    weight = np.where(triggered, s, 0.0)
+    total = weight.sum(axis=(1, 2))
+    has = total > 0
+    safe = np.where(has, total, 1.0)
     core_x = np.where(has, (weight * x).sum(axis=(1, 2)) / safe, np.nan)
     core_y = np.where(has, (weight * y).sum(axis=(1, 2)) / safe, np.nan)
-    triggered = s >= threshold
     out = {
         "total_signal": total,
         "max_signal": s.max(axis=(1, 2)),
