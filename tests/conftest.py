@@ -256,3 +256,27 @@ def raw_radio():
     signals[:8, 200:210] = np.hanning(10) * 3
     traces = signals + rng.normal(0, 1, size=signals.shape).astype(np.float32)
     return {"traces": traces, "signals": signals}
+
+
+def write_arrays(folder: Path, fmt: str, arrays: dict, stem: str = "mine") -> Path:
+    """Arrays as a user's own file: ``<stem>.npz``, ``.h5`` (strings as bytes, as h5py
+    stores them) or a ``.zarr`` store; its path."""
+    import h5py
+    import numpy as np
+
+    if fmt == "npz":
+        path = folder / f"{stem}.npz"
+        np.savez(path, **arrays)
+    elif fmt == "h5":
+        path = folder / f"{stem}.h5"
+        with h5py.File(path, "w") as f:
+            for k, v in arrays.items():
+                f[k] = v.astype("S5") if v.dtype.kind == "U" else v
+    else:
+        import zarr
+
+        path = folder / f"{stem}.zarr"
+        group = zarr.open_group(str(path), mode="w")
+        for k, v in arrays.items():
+            group.create_array(k, data=v if v.dtype.kind != "U" else v.astype("U5"))
+    return path

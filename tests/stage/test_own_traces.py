@@ -2,7 +2,6 @@
 array names of their own, at a stated sampling rate and band, with or without clean signals,
 through fetch, prepare, training and evaluation; bad files and keys named."""
 
-import h5py
 import numpy as np
 import pytest
 
@@ -11,6 +10,7 @@ from aeflow.data.sources import RawDataError
 from aeflow.data.store import open_store
 from aeflow.plan import Plan
 from aeflow.stages.data import fetch_raw, prepare
+from conftest import write_arrays
 
 N, T, RATE = 96, 128, 250.0
 
@@ -51,22 +51,7 @@ def _cfg(source, experiments=None, **keys):
 
 
 def _write(tmp_path, fmt, arrays):
-    if fmt == "npz":
-        path = tmp_path / "mine.npz"
-        np.savez(path, **arrays)
-    elif fmt == "h5":
-        path = tmp_path / "mine.h5"
-        with h5py.File(path, "w") as f:
-            for k, v in arrays.items():
-                f[k] = v.astype("S5") if v.dtype.kind == "U" else v
-    else:
-        import zarr
-
-        path = tmp_path / "mine.zarr"
-        group = zarr.open_group(str(path), mode="w")
-        for k, v in arrays.items():
-            group.create_array(k, data=v)
-    return path
+    return write_arrays(tmp_path, fmt, arrays)
 
 
 @pytest.mark.parametrize("fmt", ["npz", "h5", "zarr"])

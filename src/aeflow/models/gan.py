@@ -89,6 +89,11 @@ class GANConfig:
             )
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"model_params.ema_decay must be in [0, 1), got {self.ema_decay}")
+        n_classes = getattr(self, "n_classes", None)  # class-conditional models
+        if n_classes is not None and n_classes < 2:
+            raise ValueError(
+                f"model_params.n_classes must be >= 2 for a class-conditional GAN, got {n_classes}"
+            )
 
 
 @dataclass(frozen=True)
@@ -96,11 +101,6 @@ class ACGANConfig(GANConfig):
     n_classes: int = 3  # filled from the data's labels when not set
     # the critic's class head also learns the requested labels of generated images (Odena)
     class_loss_on_fake: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_classes < 2:
-            raise ValueError(f"model_params.n_classes must be >= 2 for acgan, got {self.n_classes}")
 
 
 @dataclass(frozen=True)
@@ -118,15 +118,8 @@ class WGANDivConfig(WGANGPConfig):
 
 @dataclass(frozen=True)
 class ACWGANGPConfig(WGANGPConfig):
-    n_classes: int = 3  # filled from the data's labels when not set
+    n_classes: int = 3  # as ACGANConfig's
     class_loss_on_fake: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_classes < 2:
-            raise ValueError(
-                f"model_params.n_classes must be >= 2 for acwgan_gp, got {self.n_classes}"
-            )
 
 
 def base_size(image_size: int, max_doublings: int) -> tuple[int, int]:
