@@ -39,14 +39,10 @@ def _cfg(source, kind="image_set", **extra):
     return validate_config(cfg)
 
 
-def _write(tmp_path, fmt, arrays):
-    return write_arrays(tmp_path, fmt, arrays)
-
-
 @pytest.mark.parametrize("fmt", ["npz", "h5", "zarr"])
 def test_own_file_with_own_keys_is_fetched_and_prepared(tmp_path, fmt):
     arrays = _counts()
-    source = _write(tmp_path, fmt, arrays)
+    source = write_arrays(tmp_path, fmt, arrays)
     cfg = _cfg(
         source,
         kind="labelled_image_set",
@@ -92,7 +88,7 @@ def test_own_images_fetched_and_prepared_in_chunks_are_the_files_made_whole(
     from aeflow.data import chunks
 
     arrays = _counts()
-    source = _write(tmp_path, fmt, arrays)
+    source = write_arrays(tmp_path, fmt, arrays)
     keys = {"targets": "expected", "labels": "side", "split": "part"}
     cfg = _cfg(
         source,
@@ -121,7 +117,9 @@ def test_class_names_come_from_the_whole_file_when_prepared_in_chunks(tmp_path):
     arrays = _counts()
     order = np.argsort(arrays["side"], kind="stable")  # sorted by class: 0s, then 1s
     sorted_arrays = {"counts": arrays["counts"][order], "side": arrays["side"][order]}
-    cfg = _cfg(_write(tmp_path, "npz", sorted_arrays), keys={"labels": "side"})["datasets"]["own"]
+    cfg = _cfg(write_arrays(tmp_path, "npz", sorted_arrays), keys={"labels": "side"})["datasets"][
+        "own"
+    ]
     fetch_raw("own", cfg, tmp_path / "raw.npz")
     prepare("own", cfg, tmp_path / "raw.npz", tmp_path / "own.zarr", chunk_bytes=20_000)
     ds = open_store(tmp_path / "own.zarr")
@@ -134,7 +132,7 @@ def test_own_images_train_and_evaluate_through_the_stages(tmp_path):
     from aeflow.stages.train import train
 
     arrays = _counts()
-    source = _write(tmp_path, "npz", {"counts": arrays["expected"].astype(np.uint8)})
+    source = write_arrays(tmp_path, "npz", {"counts": arrays["expected"].astype(np.uint8)})
     cfg = _cfg(source)  # no split key: the configured random split; uint8: x / 255
     cfg["mlflow"] = {
         "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
@@ -165,28 +163,30 @@ def test_own_images_train_and_evaluate_through_the_stages(tmp_path):
 
 def test_bad_files_and_keys_are_named(tmp_path):
     arrays = _counts()
-    source = _write(tmp_path, "npz", arrays)
+    source = write_arrays(tmp_path, "npz", arrays)
     with pytest.raises(RawDataError, match=r"mine\.npz: missing key 'pixels' \(has: "):
         fetch_raw(
             "own", _cfg(source, keys={"images": "pixels"})["datasets"]["own"], tmp_path / "r.npz"
         )
     assert not (tmp_path / "r.npz").exists()  # nothing half-written
-    two = _write(tmp_path, "npz", {"counts": np.zeros((4, 8, 8, 2), np.uint8)})
+    two = write_arrays(tmp_path, "npz", {"counts": np.zeros((4, 8, 8, 2), np.uint8)})
     with pytest.raises(RawDataError, match=r"\(4, 8, 8, 2\): images have 1 or 3 channels"):
         fetch_raw("own", _cfg(two)["datasets"]["own"], tmp_path / "two.npz")
     assert not (tmp_path / "two.npz").exists()
-    grey = _write(tmp_path, "npz", {"counts": arrays["counts"]})
+    grey = write_arrays(tmp_path, "npz", {"counts": arrays["counts"]})
     named = _cfg(grey, channel_names=["r", "g", "b"])["datasets"]["own"]
     fetch_raw("own", named, tmp_path / "g.npz")
     with pytest.raises(RawDataError, match="has 1 channel; channel_names names 3"):
         prepare("own", named, tmp_path / "g.npz", tmp_path / "g.zarr")
-    bad_split = _write(tmp_path, "npz", {"counts": arrays["counts"], "part": np.array(["x"] * N)})
+    bad_split = write_arrays(
+        tmp_path, "npz", {"counts": arrays["counts"], "part": np.array(["x"] * N)}
+    )
     with pytest.raises(RawDataError, match=r"key 'part' holds \['x'\]"):  # the file's name
         fetch_raw(
             "own", _cfg(bad_split, keys={"split": "part"})["datasets"]["own"], tmp_path / "s.npz"
         )
     # a split label the fixed-width copy would cut ('training' -> 'train') is named whole
-    long_split = _write(
+    long_split = write_arrays(
         tmp_path, "npz", {"counts": arrays["counts"], "part": np.array(["training"] * N)}
     )
     with pytest.raises(RawDataError, match=r"'part' holds \['training'\]"):
@@ -194,12 +194,12 @@ def test_bad_files_and_keys_are_named(tmp_path):
             "own", _cfg(long_split, keys={"split": "part"})["datasets"]["own"], tmp_path / "t.npz"
         )
     # labels shorter than the images: named, not cut
-    short = _write(tmp_path, "npz", {"counts": arrays["counts"], "side": arrays["side"][:-1]})
+    short = write_arrays(tmp_path, "npz", {"counts": arrays["counts"], "side": arrays["side"][:-1]})
     with pytest.raises(RawDataError, match=r"key 'side' has 59 rows; 'counts' has 60"):
         fetch_raw(
             "own", _cfg(short, keys={"labels": "side"})["datasets"]["own"], tmp_path / "u.npz"
         )
-    floats = _write(tmp_path, "npz", {"counts": arrays["counts"]})  # counts, not in [0, 1]
+    floats = write_arrays(tmp_path, "npz", {"counts": arrays["counts"]})  # counts, not in [0, 1]
     cfg = _cfg(floats, preprocess={"scaling": "unit"})["datasets"]["own"]
     fetch_raw("own", cfg, tmp_path / "f.npz")
     with pytest.raises(RawDataError, match="scaling unit needs pixels in"):
@@ -262,7 +262,7 @@ def test_colour_images_channels_last_or_first_give_one_store(tmp_path):
         folder = tmp_path / fmt
         folder.mkdir()
         cfg = _cfg(
-            _write(folder, fmt, data),
+            write_arrays(folder, fmt, data),
             kind="labelled_image_set",
             keys=keys,
             class_names=["red", "green", "blue"],
@@ -298,7 +298,7 @@ def test_colour_images_train_evaluate_and_draw(tmp_path):
 
     arrays = _colour(n=64)
     cfg = _cfg(
-        _write(tmp_path, "npz", arrays),
+        write_arrays(tmp_path, "npz", arrays),
         keys={"images": "rgb", "targets": "rgb_clean", "split": "part"},
     )
     cfg["mlflow"] = {

@@ -50,14 +50,10 @@ def _cfg(source, experiments=None, **keys):
     return validate_config(cfg)
 
 
-def _write(tmp_path, fmt, arrays):
-    return write_arrays(tmp_path, fmt, arrays)
-
-
 @pytest.mark.parametrize("fmt", ["npz", "h5", "zarr"])
 def test_own_traces_with_signals_are_fetched_and_prepared(tmp_path, fmt):
     arrays = _traces()
-    cfg = _cfg(_write(tmp_path, fmt, arrays), targets="truth", split="part")
+    cfg = _cfg(write_arrays(tmp_path, fmt, arrays), targets="truth", split="part")
     ds_cfg = cfg["datasets"]["mine"]
     raw = tmp_path / "raw.npz"
     fetch_raw("mine", ds_cfg, raw)
@@ -90,7 +86,7 @@ def test_own_traces_with_signals_are_fetched_and_prepared(tmp_path, fmt):
 
 def test_own_traces_without_signals_are_their_own_target(tmp_path):
     arrays = _traces()
-    source = _write(tmp_path, "npz", {"volts": (arrays["volts"] * 1e7).astype(np.int16)})
+    source = write_arrays(tmp_path, "npz", {"volts": (arrays["volts"] * 1e7).astype(np.int16)})
     ds_cfg = _cfg(source)["datasets"]["mine"]
     fetch_raw("mine", ds_cfg, tmp_path / "raw.npz")
     prepare("mine", ds_cfg, tmp_path / "raw.npz", tmp_path / "mine.zarr")
@@ -110,7 +106,7 @@ def test_own_traces_train_and_evaluate_through_the_stages(tmp_path):
     from aeflow.stages.train import train
 
     arrays = _traces()
-    source = _write(tmp_path, "h5", arrays)
+    source = write_arrays(tmp_path, "h5", arrays)
     small = {"model_params": {"channels": [4, 8]}, "train": {"epochs": 1, "batch_size": 16}}
     experiments = {
         "dae": {"dataset": "mine", "model": "conv1d_dae", **small},
@@ -165,15 +161,15 @@ def test_own_traces_train_and_evaluate_through_the_stages(tmp_path):
 
 def test_bad_files_and_keys_of_own_traces_are_named(tmp_path):
     arrays = _traces()
-    source = _write(tmp_path, "npz", arrays)
+    source = write_arrays(tmp_path, "npz", arrays)
     with pytest.raises(RawDataError, match=r"mine\.npz: missing key 'adc' \(has: "):
         fetch_raw("mine", _cfg(source, traces="adc")["datasets"]["mine"], tmp_path / "r.npz")
     assert not (tmp_path / "r.npz").exists()
-    short = _write(tmp_path, "npz", {"volts": arrays["volts"][:, :8]})
+    short = write_arrays(tmp_path, "npz", {"volts": arrays["volts"][:, :8]})
     with pytest.raises(RawDataError, match=r"holds traces of 8 samples \(< 16\)"):
         fetch_raw("mine", _cfg(short)["datasets"]["mine"], tmp_path / "s.npz")
     bad = dict(arrays, truth=arrays["truth"][:, :-1])
-    cfg = _cfg(_write(tmp_path, "npz", bad), targets="truth")["datasets"]["mine"]
+    cfg = _cfg(write_arrays(tmp_path, "npz", bad), targets="truth")["datasets"]["mine"]
     with pytest.raises(RawDataError, match=r"key 'targets' has shape \(96, 127\)"):
         fetch_raw("mine", cfg, tmp_path / "t.npz")
 
