@@ -136,6 +136,35 @@ def test_a_seeds_sweep_gets_its_mean_and_spread():
     assert mean["model FD"] == "4 ± 1"  # sample sd of 3, 5, 4
     assert mean["model recall"] == "0.2 ± 0.1"
     assert mean["PCA FD"] == "5 ± 0"  # the same baseline for every seed
+    assert "requested-class acc." not in mean  # not a conditional generator
+
+
+def test_a_sweep_of_a_conditional_generator_and_of_observables_gets_their_spread():
+    records = []
+    for seed, accuracy, w in ((0, 0.9, 0.1), (1, 1.0, 0.2), (2, 0.95, 0.3)):
+        m = json.loads(json.dumps(GENERATIVE))
+        m |= {"experiment": f"g_s{seed}", "seed_sweep": "g", "seed": seed}
+        m["generator"] |= {
+            "requested_class_accuracy": accuracy,
+            "mode_coverage": {"min_ratio": accuracy - 0.1},
+        }
+        m["observables"] = {
+            "generator": {
+                "a": {"standardized_wasserstein": w},
+                "b": {"standardized_wasserstein": w + 0.2},
+            },
+            "pca_gaussian": {
+                "a": {"standardized_wasserstein": 0.5},
+                "b": {"standardized_wasserstein": None},
+            },
+        }
+        records.append((m["experiment"], "", m))
+    (generative,) = summary_sections(records).values()
+    mean = generative[-1]
+    assert mean["requested-class acc."] == "0.95 ± 0.05"
+    assert mean["min class share / real"] == "0.85 ± 0.05"
+    assert mean["model mean W1/sigma of observables"] == "0.3 ± 0.1"  # (w + w + 0.2) / 2
+    assert mean["PCA mean W1/sigma of observables"] == "0.5 ± 0"  # the undefined one left out
 
 
 def test_records_of_one_mode_share_a_table_and_old_records_are_images():

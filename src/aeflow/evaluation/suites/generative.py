@@ -221,19 +221,19 @@ class GenerativeSamples:
         row["requested-class acc."] = m["generator"].get("requested_class_accuracy")
         if "observables" in m:
             for name, label in refs[:2]:
-                w = [o["standardized_wasserstein"] for o in m["observables"][name].values()]
-                defined = [v for v in w if v is not None]  # None: undefined (no lateral slope)
-                mean = float(np.mean(defined)) if defined else None
+                mean, undefined = _observables_mean(m, name)
                 row[f"{label} mean W1/sigma of observables"] = mean
                 if name == "generator":
-                    row["observables undefined"] = len(w) - len(defined)
+                    row["observables undefined"] = undefined
         row["test loss"] = m.get("test_loss")
         return [row]
 
     @staticmethod
     def sweep_rows(records: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """One row per ``seeds`` sweep: mean ± sd over its seeds of the generator's FD,
-        precision and recall, beside the PCA Gaussian's (one fit of the data: no spread)."""
+        precision and recall, beside the PCA Gaussian's (one fit of the data: no spread), and
+        where the experiments have them the smallest class share, the requested-class
+        accuracy and the mean W1/sigma of the observables."""
         sweeps: dict[str, list[dict[str, Any]]] = {}
         for _, m in records:
             if m.get("seed_sweep"):
@@ -250,8 +250,27 @@ class GenerativeSamples:
                     row[f"{who} {label}"] = _mean_sd([m[name][key] for m in ms])
             for name, who in (("generator", "model"), ("pca_gaussian", "PCA")):
                 row[f"{who} recall"] = _mean_sd([m[name]["recall"] for m in ms])
+            if all("mode_coverage" in m["generator"] for m in ms):
+                shares = [m["generator"]["mode_coverage"]["min_ratio"] for m in ms]
+                row["min class share / real"] = _mean_sd(shares)
+            accuracy = [m["generator"].get("requested_class_accuracy") for m in ms]
+            if None not in accuracy:
+                row["requested-class acc."] = _mean_sd(accuracy)
+            if all("observables" in m for m in ms):
+                for name, who in (("generator", "model"), ("pca_gaussian", "PCA")):
+                    means = [_observables_mean(m, name)[0] for m in ms]
+                    if None not in means:
+                        row[f"{who} mean W1/sigma of observables"] = _mean_sd(means)
             rows.append(row)
         return rows
+
+
+def _observables_mean(m: dict[str, Any], name: str) -> tuple[float | None, int]:
+    """The mean W1/sigma over the observables of ``name`` (generator, pca_gaussian) in a
+    record, and how many were undefined (None: no lateral slope, ...)."""
+    w = [o["standardized_wasserstein"] for o in m["observables"][name].values()]
+    defined = [v for v in w if v is not None]
+    return (float(np.mean(defined)) if defined else None), len(w) - len(defined)
 
 
 def _mean_sd(values: list[float]) -> str:
