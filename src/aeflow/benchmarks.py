@@ -50,7 +50,7 @@ def benchmark_of(log: str | Path) -> Path | None:
     parts = Path(log).parts
     if "logs" not in parts:
         return None
-    i = parts.index("logs")
+    i = len(parts) - 1 - parts[::-1].index("logs")  # the last: the workflow's own
     return Path(*parts[:i], "benchmarks", *parts[i + 1 :]).with_suffix(".tsv")
 
 
@@ -62,7 +62,7 @@ def expected_time(log: str | Path) -> str | None:
         return None
     try:
         seconds = read_benchmark(bench)["wall_s"]
-    except (OSError, ValueError):
+    except Exception:  # advice only: a damaged record never stops a job
         return None
     if not math.isfinite(seconds):
         return None

@@ -169,6 +169,9 @@ def test_bad_files_and_keys_are_named(tmp_path):
             "own", _cfg(source, keys={"images": "pixels"})["datasets"]["own"], tmp_path / "r.npz"
         )
     assert not (tmp_path / "r.npz").exists()  # nothing half-written
+    ambiguous = write_arrays(tmp_path, "npz", {"counts": np.zeros((4, 3, 8, 3), np.uint8)})
+    with pytest.raises(RawDataError, match=r"\(4, 3, 8, 3\): the channel axis could be"):
+        fetch_raw("own", _cfg(ambiguous)["datasets"]["own"], tmp_path / "amb.npz")
     two = write_arrays(tmp_path, "npz", {"counts": np.zeros((4, 8, 8, 2), np.uint8)})
     with pytest.raises(RawDataError, match=r"\(4, 8, 8, 2\): images have 1 or 3 channels"):
         fetch_raw("own", _cfg(two)["datasets"]["own"], tmp_path / "two.npz")

@@ -213,3 +213,53 @@ def test_config_checks_of_own_traces(tmp_path):
         _cfg(source, downsample)
     with pytest.raises(ConfigError, match=r"keys\.labels: kind trace_set reads traces"):
         _cfg(source, labels="classes")
+    # a detector judged on further traces needs their clean signals too
+    cfg = {
+        "datasets": {
+            "mine": _dataset(source, targets="truth"),
+            "plain": _dataset(source),
+        },
+        "experiments": {
+            "e": {
+                "dataset": "mine",
+                "model": "conv1d_classifier",
+                "evaluate": {"also_on": ["plain"]},
+            }
+        },
+    }
+    with pytest.raises(ConfigError, match=r"datasets\.plain\.keys\.targets"):
+        validate_config(cfg)
+    # a radio file's stated band is checked where it is stated
+    radio = {
+        "datasets": {
+            "r": {
+                "kind": "radio",
+                "source": str(source),
+                "preprocess": {"sampling_rate_mhz": 180, "band_mhz": [80, 30]},
+            }
+        },
+        "experiments": {"e": {"dataset": "r", "model": "conv1d_dae"}},
+    }
+    with pytest.raises(ConfigError, match=r"datasets\.r\.preprocess\.band_mhz: \[80, 30\]"):
+        validate_config(radio)
+    radio["datasets"]["r"]["preprocess"]["band_mhz"] = [20, 70]
+    filled = validate_config(radio)
+    assert filled["experiments"]["e"]["evaluate"]["baselines"]["bandpass_mhz"] == [20.0, 70.0]
+
+
+def test_new_keys_leave_existing_datasets_configs_as_they_were():
+    """Keys this kind added have no filled defaults on other kinds' datasets: an existing
+    project's fetch and prepare params (and so its results) stay as they were."""
+    cfg = validate_config(
+        {
+            "datasets": {
+                "r": {"kind": "radio", "source": "simulate"},
+                "own": {"kind": "image_set", "source": "a.npz", "keys": {"images": "x"}},
+            },
+            "experiments": {"e": {"dataset": "r", "model": "conv1d_dae"}},
+        }
+    )
+    assert "band_mhz" not in cfg["datasets"]["r"]["preprocess"]
+    assert "traces" not in cfg["datasets"]["own"]["keys"]
+    # the band-pass baseline still gets the simulation's band
+    assert cfg["experiments"]["e"]["evaluate"]["baselines"]["bandpass_mhz"] == [30.0, 80.0]

@@ -83,6 +83,9 @@ def test_a_job_finds_its_last_run_from_its_log_path(tmp_path):
     bench = tmp_path / "results/benchmarks/train/saxs_dae.tsv"
     assert benchmark_of(log) == bench
     assert benchmark_of("elsewhere/x.log") is None
+    # a project under a folder called logs: the workflow's own logs folder counts
+    nested = Path("/home/me/logs/project/results/logs/train/a.log")
+    assert benchmark_of(nested) == Path("/home/me/logs/project/results/benchmarks/train/a.tsv")
     assert expected_time(log) is None  # never ran
     bench.parent.mkdir(parents=True)
     bench.write_text(HEADER + "112.4\t0:01:52\t800\t900\t0\t0\t0\t0\t0\t150.0\n")

@@ -135,6 +135,12 @@ def _images(arrays: dict[str, np.ndarray], key: str, path: str) -> np.ndarray:
     """The images of ``key`` as float32, (N, H, W) for one channel, (N, 3, H, W) for three:
     the channel axis may be last (N, H, W, C) or first (N, C, H, W)."""
     a = np.asarray(arrays[key])
+    ambiguous = a.ndim == 4 and a.shape[1] in CHANNELS and a.shape[-1] in CHANNELS
+    if ambiguous and (a.shape[1], a.shape[-1]) != (1, 1):
+        raise RawDataError(
+            f"{path}: key {key!r} has shape {a.shape}: the channel axis could be the second "
+            "or the last; images of 1 or 3 pixels across are not taken"
+        )
     if a.ndim == 4:
         if a.shape[-1] in CHANNELS:  # channels last, as images are usually stored
             a = np.moveaxis(a, -1, 1)

@@ -66,9 +66,19 @@ def band(dataset_cfg: dict[str, Any]) -> list[float] | None:
     return None
 
 
+def check_band(name: str, band_mhz, rate: float) -> None:
+    """Config check of a stated band: rising, and below Nyquist of the sampling rate."""
+    lo, hi = band_mhz
+    if not lo < hi < rate / 2:
+        raise ValueError(
+            f"datasets.{name}.preprocess.band_mhz: [{lo}, {hi}] must rise and stay below "
+            f"Nyquist ({rate / 2:g} MHz at a sampling rate of {rate:g} MHz)"
+        )
+
+
 def check_dataset(name: str, dataset_cfg: dict[str, Any]) -> None:
-    """Config check: traces from a file state their sampling rate; simulated traces have one
-    (ValueError naming the key)."""
+    """Config check: traces from a file state their sampling rate; simulated traces have one;
+    a stated band lies below Nyquist (ValueError naming the key)."""
     if (
         dataset_cfg["source"] != "simulate"
         and dataset_cfg["preprocess"]["sampling_rate_mhz"] is None
@@ -82,6 +92,9 @@ def check_dataset(name: str, dataset_cfg: dict[str, Any]) -> None:
                 f"datasets.{name}.preprocess.sampling_rate_mhz = {rate} differs from "
                 f"simulate.sampling_rate_mhz = {simulated}; leave it null for simulated data"
             )
+    stated = dataset_cfg["preprocess"].get("band_mhz")
+    if stated is not None:
+        check_band(name, stated, sampling_rate(dataset_cfg))
 
 
 def _trace_geometry(dataset_cfg: dict[str, Any]) -> tuple[int | None, float]:

@@ -59,24 +59,26 @@ def clean_targets(dataset_cfg: dict[str, Any]) -> bool:
 
 def check_dataset(name: str, ds: dict[str, Any]) -> None:
     keys = ds.get("keys") or {}
-    for key in ("images", "labels"):
-        if key in keys and keys[key] not in (None, "images"):
-            raise ValueError(
-                f"datasets.{name}.keys.{key}: kind trace_set reads traces (keys.traces), "
-                "targets and split"
-            )
+    unused = [
+        key
+        for key, given in (
+            ("keys.images", keys.get("images") not in (None, "images")),  # (its default)
+            ("keys.labels", bool(keys.get("labels"))),
+            ("channel_names", bool(ds.get("channel_names"))),
+        )
+        if given
+    ]
+    if unused:
+        raise ValueError(
+            f"datasets.{name}.{unused[0]}: kind trace_set reads traces (keys.traces), targets "
+            "and split"
+        )
     if ds["source"] in ("simulate", "download", "installed"):
         raise ValueError(
             f"datasets.{name}.source: kind trace_set reads a local .npz, .h5/.hdf5 file or a "
             f".zarr store, got {ds['source']!r} (simulated radio traces: kind radio)"
         )
-    lo, hi = ds["preprocess"]["band_mhz"]
-    rate = ds["preprocess"]["sampling_rate_mhz"]
-    if not lo < hi < rate / 2:
-        raise ValueError(
-            f"datasets.{name}.preprocess.band_mhz: [{lo}, {hi}] must rise and stay below "
-            f"Nyquist ({rate / 2:g} MHz at sampling_rate_mhz {rate:g})"
-        )
+    radio.check_band(name, ds["preprocess"]["band_mhz"], ds["preprocess"]["sampling_rate_mhz"])
 
 
 def check_experiment(name: str, exp: dict[str, Any], datasets: dict[str, Any]) -> None:
@@ -84,18 +86,20 @@ def check_experiment(name: str, exp: dict[str, Any], datasets: dict[str, Any]) -
     checked as for radio traces."""
     from aeflow.models import catalog
 
-    has_targets = clean_targets(datasets[exp["dataset"]])
     synthetic = bool((exp.get("corrupt") or {}).get("noise_sd"))
-    if catalog.traits(exp["model"]).detector and not has_targets:
-        raise ValueError(
-            f"experiments.{name}.model: {exp['model']!r} learns signal vs noise-only traces "
-            f"from clean signals: name them in datasets.{exp['dataset']}.keys.targets"
-        )
-    if exp["task"] == "denoise" and not (has_targets or synthetic):
-        raise ValueError(
-            f"experiments.{name}.task: denoise needs clean signals (datasets."
-            f"{exp['dataset']}.keys.targets) or corrupt.noise_sd (or task: reconstruct)"
-        )
+    for dataset in (exp["dataset"], *exp["evaluate"]["also_on"]):
+        has_targets = clean_targets(datasets[dataset])
+        if catalog.traits(exp["model"]).detector and not has_targets:
+            raise ValueError(
+                f"experiments.{name}.model: {exp['model']!r} learns and is judged on signal vs "
+                f"noise-only traces from clean signals: name them in datasets.{dataset}"
+                ".keys.targets"
+            )
+        if exp["task"] == "denoise" and not (has_targets or synthetic):
+            raise ValueError(
+                f"experiments.{name}.task: denoise needs clean signals (datasets.{dataset}"
+                ".keys.targets) or corrupt.noise_sd (or task: reconstruct)"
+            )
     radio.check_experiment(name, exp, datasets)
 
 
