@@ -81,16 +81,21 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
     return filled
 
 
+def _kind_of(config: Mapping[str, Any], exp: Mapping[str, Any]) -> kinds.Kind | None:
+    """The kind of an experiment's dataset; None when the dataset or kind is unknown (the
+    reference checks name it)."""
+    ds = config["datasets"].get(exp["dataset"])
+    return kinds.registry().get(ds["kind"]) if ds is not None else None
+
+
 def _fill_clips(config: dict[str, Any]) -> None:
     """``corrupt.clip: auto``: [0, 1] for images (pixels scaled to it), none for traces."""
     for exp in config["experiments"].values():
         corrupt = exp.get("corrupt")
         if not corrupt or corrupt["clip"] != "auto":
             continue
-        ds = config["datasets"].get(exp["dataset"])
-        known = ds is not None and ds["kind"] in kinds.registry()
-        traces = known and kinds.traits(ds["kind"]).modality == "traces"
-        corrupt["clip"] = None if traces else [0.0, 1.0]
+        kind = _kind_of(config, exp)
+        corrupt["clip"] = None if kind and kind.modality == "traces" else [0.0, 1.0]
 
 
 DEFAULT_BAND_MHZ = [30.0, 80.0]  # the radio band of the book and the blog
@@ -104,11 +109,9 @@ def _fill_bands(config: dict[str, Any]) -> None:
         baselines = exp["evaluate"]["baselines"]
         if baselines["bandpass_mhz"] is not None:
             continue
-        ds = config["datasets"].get(exp["dataset"])
-        hook = None
-        if ds is not None and ds["kind"] in kinds.registry():
-            hook = getattr(kinds.get(ds["kind"]), "band", None)
-        band = hook(ds) if hook is not None else None
+        kind = _kind_of(config, exp)
+        hook = getattr(kind.hooks(), "band", None) if kind else None
+        band = hook(config["datasets"][exp["dataset"]]) if hook else None
         baselines["bandpass_mhz"] = [float(b) for b in (band or DEFAULT_BAND_MHZ)]
 
 

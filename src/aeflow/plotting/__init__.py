@@ -10,6 +10,14 @@ import matplotlib
 matplotlib.use("Agg")
 
 
+def as_rgb(image, vmin: float = 0.0, vmax: float = 1.0):
+    """A channels-first colour image (3, H, W) as matplotlib's (H, W, 3) in [0, 1]: every
+    channel scaled alike from [vmin, vmax], clipped."""
+    import numpy as np
+
+    return np.clip((np.moveaxis(image, 0, -1) - vmin) / (vmax - vmin), 0, 1)
+
+
 def vector_path(path: str | os.PathLike) -> Path:
     """Where the vector (PDF) twin of a PNG figure goes: the same name, ``.pdf``."""
     return Path(path).with_suffix(".pdf")

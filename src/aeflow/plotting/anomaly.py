@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from aeflow.evaluation.anomaly import auroc, roc_curve
-from aeflow.plotting import finish
+from aeflow.plotting import as_rgb, finish
 
 _THRESHOLD_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
 
@@ -107,7 +107,7 @@ def ranked_examples(
             vmin, vmax = 0.0, max(float(inputs[c].max()), 1e-12)
         for r, img in enumerate(pair):
             if img.ndim == 3:  # colour (3, H, W): its own colours on the same scale
-                axes[r, c].imshow(np.clip((np.moveaxis(img, 0, -1) - vmin) / (vmax - vmin), 0, 1))
+                axes[r, c].imshow(as_rgb(img, vmin, vmax))
             else:
                 axes[r, c].imshow(img, vmin=vmin, vmax=vmax, cmap="viridis")
             axes[r, c].set_xticks([])

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from aeflow.plotting import as_rgb
+
 
 def denoising_rows(
     rows: Mapping[str, np.ndarray],
@@ -34,8 +36,7 @@ def denoising_rows(
     for r, label in enumerate(labels):
         for c in range(n):
             if colour:  # (3, H, W) -> (H, W, 3) on the shared scale
-                rgb = np.clip((np.moveaxis(rows[label][c], 0, -1) - vmin) / (vmax - vmin), 0, 1)
-                axes[r, c].imshow(rgb)
+                axes[r, c].imshow(as_rgb(rows[label][c], vmin, vmax))
             else:
                 im = axes[r, c].imshow(rows[label][c], vmin=vmin, vmax=vmax, cmap="viridis")
         axes[r, 0].set_ylabel(label, fontsize=9)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from aeflow.plotting import finish
+from aeflow.plotting import as_rgb, finish
 
 
 def latent_space(
@@ -58,7 +58,7 @@ def latent_space(
 def show_image(ax, image: np.ndarray) -> None:
     """An image in [0, 1]: (H, W) or channels-first (1, H, W) in grey, (3, H, W) in colour."""
     if image.ndim == 3:
-        image = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
+        image = image[0] if image.shape[0] == 1 else as_rgb(image)
     ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
 
 

@@ -20,6 +20,7 @@ from aeflow.data.split import split_index
 Predict = Callable[[np.ndarray], np.ndarray]
 # receives each block's part of a per-sample store, in sample order
 Write = Callable[[xr.Dataset], None]
+PCA_COMPONENTS = 32  # of the reconstruction baseline, for a model without a code
 
 
 def split_blocks(ds: xr.Dataset, split: str, block_samples: int) -> Iterator[xr.Dataset]:
@@ -40,6 +41,24 @@ def position_blocks(ds: xr.Dataset, positions: np.ndarray, block_samples: int):
 def position_values(var: xr.DataArray, positions: np.ndarray, block_samples: int):
     """The values of ``var`` at ``positions``, ``block_samples`` at a time (arrays)."""
     return (part.values for part in position_blocks(var, positions, block_samples))
+
+
+def pca_filter(ds: xr.Dataset, code_size: int | None, block_samples: int, what: str):
+    """The PCA reconstruction baseline of pure reconstruction: ``code_size`` components
+    (:data:`PCA_COMPONENTS` for a model without a code) fitted on the (normal) training
+    samples, read ``block_samples`` at a time; returns the filter and its description."""
+    from aeflow.evaluation import baselines as bl
+
+    normal = "is_anomaly" in ds
+    k = code_size or PCA_COMPONENTS
+    train = split_index(ds, "train", normal_only=normal)
+    pca = bl.pca_reconstructor(position_values(ds["input"], train, block_samples), k)
+    size = "the model's code size" if code_size else "the model has no code"
+    text = (
+        f"fitted on the {'normal ' if normal else ''}training {what} of "
+        f"{ds.attrs.get('dataset')}, {k} components ({size})"
+    )
+    return bl.TunedFilter("pca", "n_components", k, pca, {}), text
 
 
 def concat_values(kept: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:

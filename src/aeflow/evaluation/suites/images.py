@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from aeflow.data import kinds
-from aeflow.data.split import split_index, split_values
+from aeflow.data.split import split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation import rings
 from aeflow.evaluation.metrics import mse_summary, per_sample_mse, ssim, summarize
@@ -21,7 +21,7 @@ from aeflow.evaluation.suites.common import (
     Predict,
     Write,
     concat_values,
-    position_values,
+    pca_filter,
     split_blocks,
 )
 
@@ -70,15 +70,8 @@ class ImageDenoising:
             self.tuning = {"bicubic": f"cubic-spline upsampling of the {f}x pooled image"}
             return
         if np.array_equal(val_input, val_target):
-            train = split_index(ds, "train", normal_only="is_anomaly" in ds)
-            k = code_size or 32
-            parts = position_values(ds["input"], train, ec["block_samples"])
-            pca = bl.pca_reconstructor(parts, k)
-            self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
-            self.tuning = {
-                "pca": f"fitted on the {'normal ' if 'is_anomaly' in ds else ''}training "
-                f"images of {ds.attrs.get('dataset')}, {k} components (the model's code size)"
-            }
+            pca, text = pca_filter(ds, code_size, ec["block_samples"], "images")
+            self.filters, self.tuning = [pca], {"pca": text}
             return
         self.filters = bl.image_denoising_baselines(
             val_input,

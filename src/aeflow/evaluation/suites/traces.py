@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from aeflow.data.split import split_index, split_values
+from aeflow.data.split import split_values
 from aeflow.evaluation import baselines as bl
 from aeflow.evaluation.metrics import per_sample_mse, summarize
 from aeflow.evaluation.suites.common import (
     Predict,
     Write,
     concat_values,
-    position_values,
+    pca_filter,
     split_blocks,
 )
 from aeflow.evaluation.traces import (
@@ -31,7 +31,6 @@ from aeflow.evaluation.traces import (
 )
 
 SPECTRA_BLOCK = 4096  # traces whose spectra are summed at a time
-PCA_COMPONENTS = 32  # of the reconstruction baseline, for a model without a code
 # per-trace values of every denoiser kept in the predictions store
 STORED = ("per_sample_mse", "peak_hit", "peak_hit_envelope", "energy_ratio", "detection_score")
 
@@ -40,15 +39,13 @@ def signal_labels(part: xr.Dataset, inputs: np.ndarray, targets: np.ndarray):
     """Each trace's signal flag and SNR: the stored ones, else from its clean target (a
     synthetic ``corrupt`` noise, your own traces): a pulse where the target is not zero,
     ``max|target| / RMS(input - target)`` (NaN where the input is its own target)."""
+    from aeflow.data.radio import signal_to_noise
+
     if "has_signal" in part and "corruption" not in part["input"].attrs:
         return part["has_signal"].values.astype(bool), part["snr"].values
-    has_signal = np.abs(targets).max(axis=-1) > 0
-    noise = inputs.astype(np.float64) - targets
-    rms = np.sqrt(np.mean(noise * noise, axis=-1))
-    peak = np.abs(targets).max(axis=-1).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = np.where(rms > 0, peak / rms, np.nan)
-    return has_signal, np.where(has_signal, snr, 0.0).astype(np.float32)
+    snr = signal_to_noise(inputs, targets)  # a pulse without noise: infinite
+    snr[np.isinf(snr)] = np.nan
+    return np.abs(targets).max(axis=-1) > 0, snr.astype(np.float32)
 
 
 def _train_pairs(ds: xr.Dataset, block_samples: int):
@@ -71,15 +68,8 @@ class TraceDenoising:
         self.units = "traces / std of the training traces"
         first = next(split_blocks(ds, "train", ec["block_samples"]))
         if np.array_equal(first["input"].values, first["target"].values):
-            k = code_size or PCA_COMPONENTS
-            train = split_index(ds, "train")
-            pca = bl.pca_reconstructor(position_values(ds["input"], train, ec["block_samples"]), k)
-            self.filters = [bl.TunedFilter("pca", "n_components", k, pca, {})]
-            size = "the model's code size" if code_size else "the model has no code"
-            self.tuning = {
-                "pca": f"fitted on the training traces of {ds.attrs.get('dataset')}, {k} "
-                f"components ({size})"
-            }
+            pca, text = pca_filter(ds, code_size, ec["block_samples"], "traces")
+            self.filters, self.tuning = [pca], {"pca": text}
             return
         self.filters = bl.trace_denoising_baselines(
             _train_pairs(ds, ec["block_samples"]),
