@@ -203,7 +203,42 @@ def check_references(config: Mapping[str, Any], source: str = "config") -> None:
     for name, exp in config["experiments"].items():
         _check_experiment(name, exp, datasets, source)
         _check_init_chain(name, config["experiments"], source)
+    for name, study in (config.get("label_efficiency") or {}).items():
+        _check_label_efficiency(name, study, config, source)
     _check_reproduction(config, source)
+
+
+def _check_label_efficiency(
+    dataset: str, study: Mapping[str, Any], config: Mapping[str, Any], source: str
+) -> None:
+    """A label-efficiency study: a labelled image dataset, and encoders that are trained
+    autoencoders of that dataset with a code."""
+    where = f"{source}: label_efficiency.{dataset}"
+    ds = config["datasets"].get(dataset)
+    if ds is None:
+        raise ConfigError(f"{where}: unknown dataset {dataset!r}")
+    kind = kinds.traits(ds["kind"])
+    if kind.modality != "images" or not kind.labelled:
+        raise ConfigError(
+            f"{where}: needs a labelled image dataset; {dataset!r} is of kind {kind.name!r}"
+        )
+    for e in study["encoders"]:
+        exp = config["experiments"].get(e)
+        if exp is None:
+            raise ConfigError(f"{where}.encoders: unknown experiment {e!r}")
+        if exp["dataset"] != dataset:
+            raise ConfigError(
+                f"{where}.encoders: {e!r} was trained on {exp['dataset']!r}, not {dataset!r}"
+            )
+        traits = catalog.traits(exp["model"])
+        if not traits.latent or traits.adversarial:
+            with_code = ", ".join(
+                m for m, t in catalog.CATALOG.items() if t.latent and not t.adversarial
+            )
+            raise ConfigError(
+                f"{where}.encoders: {e!r} is a {exp['model']}, which has no encoder to reuse "
+                f"({with_code} do)"
+            )
 
 
 def _check_reproduction(config: Mapping[str, Any], source: str) -> None:
@@ -310,9 +345,10 @@ def _check_experiment(
     _check_split_sizes(name, exp["dataset"], datasets[exp["dataset"]], source, needs_val)
     if exp["anomaly"]:
         _check_anomaly(name, exp, datasets[exp["dataset"]], source)
-    _check_task(name, exp, kind, source)
-    if is_generative(exp, datasets):
+    if is_generative(exp, datasets):  # judged on samples: no task
         _check_generative(name, exp, kind, source)
+    else:
+        _check_task(name, exp, kind, source)
     for other in exp["evaluate"]["also_on"]:
         if datasets[other]["kind"] != datasets[exp["dataset"]]["kind"]:
             raise ConfigError(
@@ -412,6 +448,22 @@ def _check_task(name: str, exp: Mapping[str, Any], kind: kinds.Kind, source: str
             f"{where}.corrupt.downsample: applies to images, dataset kind {kind.name!r} has "
             f"{kind.modality} (traces take corrupt.noise_sd)"
         )
+    if exp["task"] == "colorize":
+        if kind.modality != "images":
+            raise ConfigError(
+                f"{where}.task: colorize needs colour images; dataset kind {kind.name!r} has "
+                f"{kind.modality}"
+            )
+        if corrupt:
+            raise ConfigError(
+                f"{where}.corrupt: colorize takes none (its input is the colour image's luminance)"
+            )
+        if not catalog.traits(exp["model"]).maps_channels:
+            able = ", ".join(m for m, t in catalog.CATALOG.items() if t.maps_channels)
+            raise ConfigError(
+                f"{where}.model: colorize needs a model whose output has other channels than "
+                f"its input ({able}), got {exp['model']!r}"
+            )
     if exp["task"] == "superres" and not (corrupt and corrupt["downsample"]):
         raise ConfigError(f"{where}.task: superres needs corrupt.downsample (2 or 4)")
     if exp["task"] == "denoise" and kind.clean_inputs and not (corrupt and corrupt["noise_sd"]):

@@ -69,6 +69,10 @@ def compression_result(dataset: str) -> str:
     return f"results/compression/{dataset}.json"
 
 
+def label_efficiency_result(dataset: str) -> str:
+    return f"results/label_efficiency/{dataset}.json"
+
+
 def figure_path(experiment: str, figure: str, ext: str = "png") -> str:
     """An experiment's figure: ``png`` (the report's) or its ``pdf`` twin (for papers)."""
     return f"results/figures/{experiment}/{figure}.{ext}"
@@ -130,9 +134,12 @@ def claims_gpu(exp_cfg: Mapping[str, Any], gpu_host: bool) -> bool:
 
 def is_generative(exp_cfg: Mapping[str, Any], datasets: Mapping[str, Any]) -> bool:
     """Judged on its samples (the generate stage) rather than on test reconstructions: a
-    generative model, or any model on a generative kind."""
+    generative model, or a model that samples (a VAE) on a generative kind. Autoencoders
+    that do not sample are judged on their test reconstructions on any kind (a galaxy
+    colorization, the encoders of a label-efficiency study)."""
     kind = kinds.traits(datasets[exp_cfg["dataset"]]["kind"])
-    return catalog.traits(exp_cfg["model"]).generative or kind.generative
+    model = catalog.traits(exp_cfg["model"])
+    return model.generative or (kind.generative and model.samples)
 
 
 # ---- figures as data -------------------------------------------------------------------------
@@ -319,6 +326,15 @@ FIGURES: tuple[Figure, ...] = (
         dataset_scope=True,
         category="Compression",
     ),
+    Figure(
+        "label_efficiency",
+        ("label_efficiency",),
+        lambda p, d: d in (p.config.get("label_efficiency") or {}),
+        "label_efficiency",
+        "accuracy vs labels per class",
+        dataset_scope=True,
+        category="Self-supervised pretraining",
+    ),
 )
 
 
@@ -434,6 +450,7 @@ class Plan:
             "prepared": prepared(dataset),
             "generated": [self.record(e) for e in self.class_histogram_experiments(dataset)],
             "compression": compression_result(dataset),
+            "label_efficiency": label_efficiency_result(dataset),
             "sweeps": [
                 f"{anomaly_dir(e)}/thresholds.json" for e in self.sweep_experiments(dataset)
             ],

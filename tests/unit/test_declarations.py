@@ -85,6 +85,7 @@ def test_catalog_entry_agrees_with_the_model_class(name):
     assert traits.samples == hasattr(cls, "sample")
     if traits.generative:  # judged on its samples: it must draw them
         assert traits.samples
+    assert traits.maps_channels == ("out_channels" in cls.config_class.__dataclass_fields__)
 
 
 def test_unknown_model_names_the_known_ones():

@@ -29,7 +29,7 @@ def _config(model="gan", kind="galaxies", **exp):
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [
-        (_config(model="dense_ae"), "experiments.e.model: dataset kind 'galaxies' is for gen"),
+        (_config(model="dense_ae"), "experiments.e.task: denoise on clean images needs"),
         (_config(model="acgan", kind="airshowers"), "acgan needs class labels"),
         (_config(anomaly={}), "experiments.e.anomaly"),
         (_config(corrupt={"noise_sd": 0.1}), "experiments.e.corrupt: not available"),
@@ -51,3 +51,12 @@ def test_generative_experiments_get_their_defaults():
     assert cfg["experiments"]["e"]["generate"]["k"] == 3
     assert cfg["classifier"]["epochs"] == 8
     assert cfg["datasets"]["d"]["preprocess"]["classes"]["barred_spiral"] == [5]
+
+
+def test_autoencoders_on_a_generative_kind_are_judged_on_reconstructions():
+    from aeflow.plan import is_generative
+
+    cfg = validate_config(_config(model="conv_ae", task="colorize"))
+    assert not is_generative(cfg["experiments"]["e"], cfg["datasets"])
+    cfg = validate_config(_config(model="vae"))  # it samples: judged on its samples
+    assert is_generative(cfg["experiments"]["e"], cfg["datasets"])

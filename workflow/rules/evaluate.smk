@@ -88,3 +88,35 @@ rule compression:
         mlflow=config["mlflow"],
     script:
         "../scripts/compression.py"
+
+
+# What a pretrained encoder buys when labels are few: a classifier head on the frozen and on
+# the fine-tuned encoders of the study's experiments, beside the same networks from scratch
+# and logistic regression on PCA features.
+rule label_efficiency:
+    input:
+        prepared=lambda wildcards: plan.prepared(wildcards.dataset),
+        models=lambda wildcards: [
+            f"{plan.model_dir(e)}/{f}"
+            for e in config["label_efficiency"][wildcards.dataset]["encoders"]
+            for f in ("model.pt", "model.json")
+        ],
+        store="results/mlflow/store.json",
+    output:
+        result="results/label_efficiency/{dataset}.json",
+    log:
+        "results/logs/label_efficiency/{dataset}.log",
+    benchmark:
+        "results/benchmarks/label_efficiency/{dataset}.tsv"
+    conda:
+        ENV
+    threads: lambda wildcards: config["label_efficiency"][wildcards.dataset]["threads"]
+    params:
+        study=lambda wildcards: config["label_efficiency"][wildcards.dataset],
+        encoders=lambda wildcards: {
+            e: {"model_dir": plan.model_dir(e), "task": config["experiments"][e]["task"]}
+            for e in config["label_efficiency"][wildcards.dataset]["encoders"]
+        },
+        mlflow=config["mlflow"],
+    script:
+        "../scripts/label_efficiency.py"

@@ -89,6 +89,9 @@ rule summary:
             f"{plan.anomaly_dir(experiment)}/thresholds.json"
             for experiment in PLAN.anomaly_experiments()
         ],
+        label_efficiency=[
+            plan.label_efficiency_result(dataset) for dataset in config["label_efficiency"]
+        ],
     output:
         table=report(
             plan.SUMMARY,

@@ -10,4 +10,11 @@ metrics = dict(zip(snakemake.params.experiments, snakemake.input.metrics, strict
 anomaly = dict(zip(snakemake.params.anomaly, snakemake.input.anomaly, strict=True))
 p = snakemake.params
 about = {"config": p.config_label, "mlflow_experiment": p.mlflow_experiment}
-summary_table(metrics, snakemake.output.table, anomaly, snakemake.output.json, about)
+summary_table(
+    metrics,
+    snakemake.output.table,
+    anomaly,
+    snakemake.output.json,
+    about,
+    list(snakemake.input.label_efficiency),
+)

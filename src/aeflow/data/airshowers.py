@@ -36,6 +36,7 @@ KINDS = (
         generative=True,
         observables=True,
         chunked_prepare=True,
+        clean_inputs=True,
     ),
 )
 RAW_KEYS = ("shower_maps",)

@@ -42,6 +42,7 @@ KINDS = (
         interpolation_classes=("elliptical", "spiral"),  # the blog's Fig. 10
         arithmetic_classes=("barred_spiral", "spiral"),  # the "bar" direction
         chunked_prepare=True,
+        clean_inputs=True,
     ),
 )
 RAW_KEYS = ("images", "ans")

@@ -40,7 +40,8 @@ class Kind:
 
     ``modality``: ``images`` or ``traces`` (which models, suites and figures apply).
     ``labelled``: samples carry a class ``label`` (feature classifier, latent figures, k-NN).
-    ``generative``: every experiment on it is judged on generated samples (generate stage).
+    ``generative``: its experiments with models that sample are judged on generated samples
+    (generate stage); autoencoders on it on their test reconstructions.
     ``anomaly_labels``: samples carry ``is_anomaly`` (anomaly experiments); ``anomaly_names``
     name the normal and the anomalous population in figures; ``anomaly_observable`` is a
     per-sample variable the autoencoder should not sculpt (a baseline score, and the

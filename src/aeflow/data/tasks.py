@@ -10,6 +10,9 @@ scoring (seeded per sample), so no corrupted copy has to be stored:
   not clipped unless asked);
 - ``downsample``: average-pool by this factor, then repeat each pixel back to full size
   (super-resolution with a same-size network: 28 -> 14 or 7 -> 28).
+
+``colorize`` (colour images only) replaces the input by the target's luminance
+(:func:`aeflow.evaluation.colour.luminance`): one grey channel in, the colour image out.
 """
 
 from __future__ import annotations
@@ -60,15 +63,40 @@ def corrupt(clean: np.ndarray, cfg: dict[str, Any], sample_ids: np.ndarray) -> n
 
 def with_task_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
     """The experiment's view of a prepared store: ``input`` replaced by the corrupted
-    ``target`` when it has a ``corrupt`` section, ``is_anomaly`` by the anomalies its
-    ``anomaly`` section names (:func:`with_anomaly_labels`); otherwise ``ds`` unchanged."""
-    return with_corrupted_inputs(with_anomaly_labels(ds, exp_cfg), exp_cfg)
+    ``target`` when it has a ``corrupt`` section (by its luminance for ``task: colorize``),
+    ``is_anomaly`` by the anomalies its ``anomaly`` section names
+    (:func:`with_anomaly_labels`); otherwise ``ds`` unchanged."""
+    ds = with_anomaly_labels(ds, exp_cfg)
+    if exp_cfg.get("task") == "colorize":
+        return with_luminance_inputs(ds)
+    return with_corrupted_inputs(ds, exp_cfg)
+
+
+def with_luminance_inputs(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with ``input`` (sample, y, x) the luminance of its colour ``target``
+    (sample, channel, y, x), computed lazily for the samples read."""
+    from aeflow.evaluation.colour import luminance
+
+    target = ds["target"]
+    if target.dims[1:2] != ("channel",) or target.sizes["channel"] != 3:
+        raise ValueError(
+            f"task colorize needs colour images (3 channels); dataset "
+            f"{ds.attrs.get('dataset')!r} has target {dict(target.sizes)}"
+        )
+    dims = ("sample", "y", "x")
+    shape = tuple(target.sizes[d] for d in dims)
+    lazy = indexing.LazilyIndexedArray(_Derived(target.variable, shape, lambda x, _: luminance(x)))
+    out = ds.drop_vars("input")
+    out["input"] = xr.Variable(dims, lazy, {"long_name": "luminance (Rec. 709 weights)"})
+    if "scaling" in target.attrs:
+        out["input"].attrs["scaling"] = target.attrs["scaling"]
+    return out
 
 
 def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset:
     """``ds`` with ``input`` replaced by the corrupted ``target`` when the experiment has a
     ``corrupt`` section; otherwise ``ds`` unchanged. The corrupted values are computed lazily,
-    for the samples read (:class:`_Corrupted`): a split read block by block is never whole
+    for the samples read (:class:`_Derived`): a split read block by block is never whole
     in memory."""
     cfg = exp_cfg.get("corrupt")
     if not cfg:
@@ -80,21 +108,27 @@ def with_corrupted_inputs(ds: xr.Dataset, exp_cfg: dict[str, Any]) -> xr.Dataset
             "corrupt applies to images (sample[, channel], y, x), noise also to traces "
             f"(sample, time); dataset {ds.attrs.get('dataset')!r} has {ds['input'].dims}"
         )
-    lazy = indexing.LazilyIndexedArray(_Corrupted(ds["target"].variable, ds["sample"].values, cfg))
+    ids = ds["sample"].values
+    lazy = indexing.LazilyIndexedArray(
+        _Derived(
+            ds["target"].variable, ds["target"].shape, lambda x, rows: corrupt(x, cfg, ids[rows])
+        )
+    )
     out = ds.copy()
     out["input"] = xr.Variable(ds["input"].dims, lazy, dict(ds["input"].attrs))
     out["input"].attrs["corruption"] = _describe(cfg)
     return out
 
 
-class _Corrupted(BackendArray):
-    """The corrupted inputs of a (sample[, channel], y, x) or (sample, time) target,
-    computed for the samples a read selects (each sample's noise from its id, so any
-    selection gives the same values)."""
+class _Derived(BackendArray):
+    """An input derived from the target sample by sample, ``derive(clean, rows)`` (the
+    clean targets of the rows read, and their positions), computed for the samples a read
+    selects; ``shape`` is the derived array's (a corruption draws each sample's noise from
+    its id, so any selection gives the same values)."""
 
-    def __init__(self, target: xr.Variable, sample_ids: np.ndarray, cfg: dict[str, Any]):
-        self.target, self.sample_ids, self.cfg = target, sample_ids, cfg
-        self.shape, self.dtype = target.shape, np.dtype(np.float32)
+    def __init__(self, target: xr.Variable, shape: tuple[int, ...], derive):
+        self.target, self.derive = target, derive
+        self.shape, self.dtype = tuple(shape), np.dtype(np.float32)
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return indexing.explicit_indexing_adapter(
@@ -106,7 +140,7 @@ class _Corrupted(BackendArray):
         scalar = np.ndim(rows) == 0
         rows = np.atleast_1d(rows)
         clean = np.asarray(self.target[rows].values, dtype=np.float32)
-        out = corrupt(clean, self.cfg, self.sample_ids[rows])
+        out = np.asarray(self.derive(clean, rows), dtype=np.float32)
         # outer indexing: each axis by its own key, the last first (an integer drops its axis)
         for axis in range(len(key) - 1, 0, -1):
             out = out[(slice(None),) * axis + (key[axis],)]

@@ -310,3 +310,37 @@ def pca_gaussian_samples(train: np.ndarray, n: int, components: int, seed: int) 
     codes = rng.standard_normal((n, k)) * np.sqrt(pca.explained_variance_)
     out = pca.inverse_transform(codes).reshape((n, *train.shape[1:]))
     return np.clip(out, train.min(), train.max()).astype(np.float32)
+
+
+def colorization_baselines(train_target: np.ndarray) -> list[TunedFilter]:
+    """What a colorization must beat, from the luminance (N, H, W) of colour images, fitted
+    on training images (N, 3, H, W): ``grey`` (R = G = B = the luminance: no colour at all);
+    ``mean_colour`` (each pixel's mean training colour, scaled to the input's luminance:
+    where a galaxy is usually red, red); ``linear`` (each channel a least-squares line of the
+    pixel's luminance, the same at every pixel). Outputs are clipped to [0, 1]."""
+    from aeflow.evaluation.colour import LUMA_WEIGHTS, luminance
+
+    target = np.asarray(train_target, dtype=np.float64)
+    mean = target.mean(axis=0)  # (3, H, W)
+    mean_luma = np.tensordot(np.asarray(LUMA_WEIGHTS), mean, axes=(0, 0))
+    ratio = (mean / np.maximum(mean_luma, 1e-6)).astype(np.float32)  # colour per unit luminance
+    y = luminance(target).reshape(-1).astype(np.float64)
+    design = np.stack([np.ones_like(y), y], axis=1)
+    channels = target.transpose(1, 0, 2, 3).reshape(3, -1).T  # (pixels, 3)
+    coef = np.linalg.lstsq(design, channels, rcond=None)[0].astype(np.float32)  # (2, 3)
+
+    def grey(x: np.ndarray) -> np.ndarray:
+        return np.repeat(np.asarray(x, np.float32)[:, None], 3, axis=1)
+
+    def mean_colour(x: np.ndarray) -> np.ndarray:
+        return np.clip(ratio[None] * np.asarray(x, np.float32)[:, None], 0, 1)
+
+    def linear(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)[:, None]
+        return np.clip(coef[0][None, :, None, None] + coef[1][None, :, None, None] * x, 0, 1)
+
+    return [
+        TunedFilter("grey", "none", None, grey, {}),
+        TunedFilter("mean_colour", "none", None, mean_colour, {}),
+        TunedFilter("linear", "coefficients", coef.tolist(), linear, {}),
+    ]

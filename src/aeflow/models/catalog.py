@@ -22,6 +22,8 @@ class ModelTraits:
     flags, judged by ROC and the true-positive rate at fixed false positives).
     ``in_memory``: trains on data held in memory, never streamed (a GAN's start from the
     data's mean, layer-wise pretraining).
+    ``maps_channels``: its output may have other channels than its input (``out_channels``:
+    a colorization).
     ``module``: the module holding the model's class.
     """
 
@@ -34,17 +36,18 @@ class ModelTraits:
     conditional: bool = False
     detector: bool = False
     in_memory: bool = False
+    maps_channels: bool = False
 
 
 _GAN = {"generative": True, "samples": True, "adversarial": True, "in_memory": True}
 _IMAGE_AE = "aeflow.models.image_ae"
 
 CATALOG: dict[str, ModelTraits] = {
-    "skip_dae": ModelTraits("aeflow.models.skip_dae", "images"),
-    "conv1d_dae": ModelTraits("aeflow.models.conv1d_dae", "traces"),
+    "skip_dae": ModelTraits("aeflow.models.skip_dae", "images", maps_channels=True),
+    "conv1d_dae": ModelTraits("aeflow.models.conv1d_dae", "traces", maps_channels=True),
     "conv1d_classifier": ModelTraits("aeflow.models.trace_classifier", "traces", detector=True),
     "dense_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
-    "conv_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
+    "conv_ae": ModelTraits(_IMAGE_AE, "images", latent=True, maps_channels=True),
     "sparse_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
     "contractive_ae": ModelTraits(_IMAGE_AE, "images", latent=True),
     "linear_ae": ModelTraits(_IMAGE_AE, "images", latent=True),

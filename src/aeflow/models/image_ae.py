@@ -19,7 +19,7 @@ from torch import nn
 
 from aeflow.models.base import Autoencoder
 
-LOSSES = ("bce", "mse")
+LOSSES = ("bce", "mse", "lab")
 OUTPUTS = ("sigmoid", "linear")
 
 
@@ -28,16 +28,28 @@ def _check_head(loss: str, output: str) -> None:
         raise ValueError(f"model_params.loss must be one of {LOSSES}, got {loss!r}")
     if output not in OUTPUTS:
         raise ValueError(f"model_params.output must be one of {OUTPUTS}, got {output!r}")
-    if loss == "bce" and output != "sigmoid":
-        raise ValueError("model_params.loss 'bce' needs output 'sigmoid' (a probability)")
+    if loss in ("bce", "lab") and output != "sigmoid":
+        raise ValueError(f"model_params.loss {loss!r} needs output 'sigmoid' (values in [0, 1])")
+
+
+def lab_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference in CIELAB, in units of 100 (L* spans 0-100): colour images
+    (N, 3, H, W) compared as a viewer sees them, not channel by channel."""
+    from aeflow.evaluation.colour import rgb_to_lab
+
+    if output.shape[1] != 3:
+        raise ValueError(
+            f"model_params.loss 'lab' compares colour images (3 channels), got {output.shape[1]}"
+        )
+    return nn.functional.mse_loss(rgb_to_lab(output), rgb_to_lab(target)) / 100**2
 
 
 class _SigmoidAE(Autoencoder):
     """Shared: ``logits`` is the network; ``forward`` is its sigmoid (``output: sigmoid``,
     the lectures') or the logits themselves (``output: linear``). The loss is BCE from the
-    logits or MSE of the output (``loss``). Unit-sum jet images, whose pixels sit far below
-    1, want ``linear`` + ``mse``: a sigmoid pinned near 0 has no gradient left to learn
-    their structure."""
+    logits, MSE of the output or MSE in CIELAB of a colour output (``loss``). Unit-sum jet
+    images, whose pixels sit far below 1, want ``linear`` + ``mse``: a sigmoid pinned near 0
+    has no gradient left to learn their structure."""
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -57,9 +69,11 @@ class _SigmoidAE(Autoencoder):
         return self._output(self.decode_logits(code, size))
 
     def reconstruction_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean BCE (from logits) or MSE per pixel, as configured."""
+        """Mean BCE (from logits), MSE per pixel or MSE in CIELAB, as configured."""
         if self.config.loss == "mse":
             return nn.functional.mse_loss(self(x).float(), target.float())
+        if self.config.loss == "lab":
+            return lab_loss(self(x).float(), target.float())
         logits = self.logits(x).float()
         return nn.functional.binary_cross_entropy_with_logits(logits, target.float())
 
@@ -222,13 +236,19 @@ class LinearAE(DenseAE):
 @dataclass(frozen=True)
 class ConvAEConfig:
     in_channels: int = 1
+    out_channels: int | None = None  # None: as many as in (a colorization: 1 in, 3 out)
     channels: tuple[int, ...] = (16, 8, 8)  # encoder widths; the code has channels[-1]
     kernel_size: int = 3
     loss: str = "bce"
     output: str = "sigmoid"
+    output_bias: str = "zero"  # or "data_mean": start at the training targets' mean colour
 
     def __post_init__(self) -> None:
         _check_head(self.loss, self.output)
+        if self.output_bias not in ("zero", "data_mean"):
+            raise ValueError(
+                f"model_params.output_bias must be 'zero' or 'data_mean', got {self.output_bias!r}"
+            )
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         if not self.channels or min(self.channels) < 1:
             raise ValueError(f"model_params.channels must be >= 1 each, got {self.channels}")
@@ -266,10 +286,23 @@ class ConvAE(_SigmoidAE):
             dec += [conv(cin, w), nn.Upsample(scale_factor=2, mode="nearest")]
             cin = w
         self.decoder = nn.Sequential(*dec)
-        self.head = nn.Conv2d(cin, config.in_channels, k, padding=k // 2)
+        self.head = nn.Conv2d(cin, config.out_channels or config.in_channels, k, padding=k // 2)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
+
+    @torch.no_grad()
+    def init_from_data(self, targets: torch.Tensor) -> None:
+        """With ``output_bias: data_mean``, start at the training targets' mean per channel
+        (the output bias its logit, or the mean itself for a linear output): on dark images
+        (galaxies on black sky) a network that starts at mid-grey can kill its ReLUs
+        pulling the whole image down, and then outputs one constant image."""
+        if self.config.output_bias != "data_mean":
+            return
+        mean = targets.float().mean(dim=(0, 2, 3))
+        if self.config.output == "sigmoid":
+            mean = torch.logit(mean.clamp(1e-3, 1 - 1e-3))
+        self.head.bias.copy_(mean.to(self.head.bias))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._decode_to(self.encode(x), x.shape[-2:])

@@ -53,7 +53,9 @@ def predict(model, inputs: np.ndarray, batch_size: int, device, amp: bool = True
     if images:
         model = model.to(memory_format=torch.channels_last)
     out = batched(model, with_channel(inputs), batch_size, device, amp=amp, channels_last=images)
-    return out if np.ndim(inputs) == 4 else out[:, 0]
+    # one-channel outputs of inputs without a channel axis lose theirs (a colorization's
+    # grey (N, H, W) gives (N, 3, H, W))
+    return out if np.ndim(inputs) == 4 or out.shape[1] != 1 else out[:, 0]
 
 
 def encode_all(model, inputs: np.ndarray, batch_size: int, device) -> np.ndarray:

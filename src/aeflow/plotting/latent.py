@@ -92,3 +92,50 @@ def compression_curve(
     ax.set_ylabel("test MSE per pixel")
     ax.legend(fontsize=8)
     return finish(fig, title, on_axes=ax)
+
+
+def label_efficiency(curves: Sequence[Mapping], n_all: int, title: str | None = None):
+    """Test accuracy against labelled images per class (log axis; ``all`` drawn at
+    ``n_all``) with the seeds' sd as error bars: each pretrained encoder fine-tuned (solid)
+    and frozen (dashed) in its own colour, the same network from scratch dotted in the
+    colour of the first encoder it shares, logistic regression on PCA features in grey."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    colours = iter(plt.get_cmap("tab10").colors)
+    by_experiment: dict[str, tuple] = {}
+    styles = {"fine-tuned": "-", "frozen": "--", "scratch": ":", "pca_logistic": "-."}
+    for variant in dict.fromkeys(c["variant"] for c in curves):
+        points = sorted(
+            (c for c in curves if c["variant"] == variant),
+            key=lambda c: n_all if c["n"] == "all" else c["n"],
+        )
+        mode = points[0]["mode"]
+        if mode == "pca_logistic":
+            colour = "0.5"
+        else:
+            first = (points[0]["same_network_as"] or [None])[0] if mode == "scratch" else None
+            key = first or points[0]["experiment"]
+            if key not in by_experiment:
+                by_experiment[key] = next(colours, "black")
+            colour = by_experiment[key]
+        x = [n_all if c["n"] == "all" else c["n"] for c in points]
+        ax.errorbar(
+            x,
+            [c["accuracy_mean"] for c in points],
+            yerr=[c["accuracy_sd"] for c in points],
+            color=colour,
+            linestyle=styles[mode],
+            marker="x" if mode == "scratch" else "o",
+            markersize=4 if mode == "scratch" else 3,
+            capsize=2,
+            label=variant,
+        )
+    ax.set_xscale("log")
+    ticks = sorted({c["n"] for c in curves}, key=lambda n: n_all if n == "all" else n)
+    ax.set_xticks([n_all if n == "all" else n for n in ticks])
+    ax.set_xticklabels([f"all ({n_all})" if n == "all" else str(n) for n in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training images per class")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return finish(fig, title, on_axes=ax)

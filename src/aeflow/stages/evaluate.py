@@ -57,7 +57,8 @@ def evaluate(
 
     else:
         code = code_size(model, ds["input"].isel(sample=[0]).values)
-        suite, mode = suites.build(modality, ds, ec, code, exp_cfg.get("corrupt")), modality
+        suite = suites.build(modality, ds, ec, code, exp_cfg.get("corrupt"), exp_cfg.get("task"))
+        mode = modality
 
         def run_model(inputs):
             return predict(model, inputs, ec["batch_size"], device, amp)

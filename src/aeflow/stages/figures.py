@@ -91,6 +91,7 @@ ROW_NAMES = {
     "denoise": ("noisy", "denoised", "true"),
     "superres": ("low resolution", "upscaled", "true"),
     "reconstruct": ("input", "reconstruction", None),
+    "colorize": ("luminance", "colourized", "true"),
 }
 
 
@@ -99,7 +100,10 @@ def _example_rows(pred, n_examples: int, task: str, prefix: str = "") -> dict[st
     named for the task (:data:`ROW_NAMES`)."""
     sel = pred.isel(sample=slice(0, min(n_examples, pred.sizes["sample"])))
     names = ROW_NAMES[task]
-    rows = {f"{prefix}{names[0]}": sel["input"].values}
+    inputs = sel["input"].values
+    if inputs.ndim < sel["prediction"].ndim:  # a grey input of colour outputs, shown grey
+        inputs = np.repeat(inputs[:, None], sel["prediction"].shape[1], axis=1)
+    rows = {f"{prefix}{names[0]}": inputs}
     rows[f"{prefix}{names[1]}"] = sel["prediction"].values
     if names[2] is not None:
         rows[f"{prefix}{names[2]}"] = sel["target"].values
@@ -597,6 +601,17 @@ def compression(f: FigureInputs):
     )
 
 
+def label_efficiency(f: FigureInputs):
+    r = read_json(f.files["label_efficiency"])
+    per_class_all = r["n_train"] // max(r["n_classes"], 1)  # "all", drawn per class
+    seeds = len(r["settings"]["seeds"])
+    return latent_plots.label_efficiency(
+        r["curves"],
+        per_class_all,
+        title=f"{r['dataset']}: test accuracy vs labels ({seeds} seeds, mean ± sd)",
+    )
+
+
 # (dataset figure?, name) -> drawing function; the plan's FIGURES has the same keys (tested)
 DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
     {
@@ -627,6 +642,7 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
     }
     | {(True, "traces"): dataset_traces, (True, "class_histogram"): class_histogram}
     | {(True, "compression"): compression, (True, "held_out_classes"): held_out_classes}
+    | {(True, "label_efficiency"): label_efficiency}
 )
 
 

@@ -47,13 +47,20 @@ def summary_table(
     anomaly_files: dict[str, PathLike] | None = None,
     out_json: PathLike | None = None,
     about: dict[str, Any] | None = None,
+    label_efficiency_files: list[PathLike] | None = None,
 ) -> None:
-    """The summary page from every experiment's metrics record (evaluate or generate) and
-    every anomaly record (thresholds.json); with ``out_json`` the tables as JSON too:
-    ``about`` (the config, the MLflow experiment) and ``tables`` (mode -> {title, rows})."""
+    """The summary page from every experiment's metrics record (evaluate or generate),
+    every anomaly record (thresholds.json) and every label-efficiency study; with
+    ``out_json`` the tables as JSON too: ``about`` (the config, the MLflow experiment) and
+    ``tables`` (mode -> {title, rows})."""
     records = [(e, "", read_json(p)) for e, p in metrics_files.items()]
     records += [(e, "anomaly", read_json(p)) for e, p in (anomaly_files or {}).items()]
     tables = summary_tables(records)
+    if label_efficiency_files:
+        from aeflow.stages import label_efficiency as le
+
+        rows = [row for p in label_efficiency_files for row in le.summary_rows(read_json(p))]
+        tables["label_efficiency"] = {"title": le.SUMMARY_TITLE, "rows": rows}
     if out_json is not None:
         write_json(out_json, (about or {}) | {"tables": tables})
     with atomic_path(out) as tmp:

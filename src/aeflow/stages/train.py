@@ -21,7 +21,7 @@ from aeflow.config import watches_validation
 from aeflow.data.sources import sha256_file
 from aeflow.data.split import SPLITS, split_index
 from aeflow.data.store import SAMPLE_CHUNK, open_store
-from aeflow.data.tasks import with_anomaly_labels, with_corrupted_inputs
+from aeflow.data.tasks import with_anomaly_labels, with_corrupted_inputs, with_luminance_inputs
 from aeflow.device import describe_device, precision, runtime_device
 from aeflow.models import build_model, catalog
 from aeflow.models.trained import load_weights, save_trained
@@ -36,11 +36,15 @@ from aeflow.training.stream import ChunkedTensors, StreamedSplit
 from aeflow.training.tracking import MlflowCallback, Run
 
 log = logging.getLogger(__name__)
+MEAN_SAMPLES = 4096  # streamed training samples an output bias's data mean is taken from
 
 
 def data_shape(ds) -> dict[str, int]:
-    """What a model's config can take from the data: image size, channels, classes."""
-    shape = {"in_channels": int(ds.sizes.get("channel", 1))}
+    """What a model's config can take from the data: image size, channels (in, and out when
+    the target has others: a colorization's grey input and colour output), classes."""
+    shape = {"in_channels": int(ds["input"].sizes.get("channel", 1))}
+    if "target" in ds and ds["target"].sizes.get("channel", 1) != shape["in_channels"]:
+        shape["out_channels"] = int(ds["target"].sizes.get("channel", 1))
     if "y" in ds["input"].dims:
         shape["image_size"] = int(ds.sizes["y"])
         if ds.sizes["x"] != ds.sizes["y"]:  # (models that take non-square images)
@@ -73,6 +77,8 @@ def _open_data(experiment: str, spec: dict[str, Any], prepared: PathLike):
     """The prepared store with the task's inputs, checked: every split has samples (the
     val split may be empty when nothing watches it: training then runs all its epochs)."""
     ds = with_anomaly_labels(open_store(prepared), spec)  # task inputs: once in memory
+    if spec["task"] == "colorize":  # (lazy: the grey inputs are computed as read)
+        ds = with_luminance_inputs(ds)
     optional = () if watches_validation(spec) else ("val",)
     for split in SPLITS:
         if len(split_index(ds, split)) == 0 and split not in optional:
@@ -160,6 +166,7 @@ def _tensors(model, spec: dict[str, Any], ds, prepared: PathLike, in_memory: boo
                 StreamedSplit(
                     prepared, index, variables, chunk=chunk,
                     sample_ids=ds["sample"].values[index], corrupt=spec.get("corrupt"),
+                    luminance=spec["task"] == "colorize",
                     workers=spec["train"]["stream_workers"],
                 )
             )  # fmt: skip
@@ -216,9 +223,15 @@ def _init_from(experiment: str, spec: dict[str, Any], model, weights: PathLike |
 
 def _pretrain(model, train_data, tc, device, run) -> list[dict[str, float]]:
     """What a model does with the data before the first epoch of a fresh training: GANs
-    take the data's mean colour, the stacked autoencoder pretrains layer by layer."""
+    (and autoencoders with ``output_bias: data_mean``) take the data's mean colour, the
+    stacked autoencoder pretrains layer by layer."""
     if hasattr(model, "init_from_data"):
-        model.init_from_data(train_data["image"])
+        if model.adversarial:
+            model.init_from_data(train_data["image"])
+        else:  # (the first samples of streamed data: a mean needs no more)
+            streamed = isinstance(train_data, StreamedSplit)
+            first = train_data.head(MEAN_SAMPLES) if streamed else train_data
+            model.init_from_data(first["target"])
     if not hasattr(model, "layer_autoencoder"):
         return []
     pretraining = greedy_layerwise(model, train_data["input"], device, tc["batch_size"], tc["seed"])

@@ -72,7 +72,8 @@ class StreamedSplit:
 
     ``positions``: the split's samples (positions along ``sample``, ascending); ``variables``:
     ``(name in the batch, store variable, has a channel dim)``; ``corrupt``: the experiment's
-    corrupt section (the input made from the target per sample, as in memory); ``chunk``:
+    corrupt section (the input made from the target per sample, as in memory); ``luminance``:
+    the input is the colour target's luminance (``task: colorize``); ``chunk``:
     samples per store chunk; ``workers``: background reader processes (0: read in this one).
     """
 
@@ -85,6 +86,7 @@ class StreamedSplit:
         chunk: int,
         sample_ids: np.ndarray,
         corrupt: dict[str, Any] | None = None,
+        luminance: bool = False,
         workers: int = 1,
     ):
         self.store = str(store)
@@ -93,6 +95,7 @@ class StreamedSplit:
         self.chunk = int(chunk)
         self.sample_ids = np.asarray(sample_ids)
         self.corrupt = corrupt
+        self.luminance = luminance
         self.workers = workers
         self.groups = self.positions // self.chunk
         self._arrays = None
@@ -112,7 +115,7 @@ class StreamedSplit:
 
             group = zarr.open_group(self.store, mode="r")
             names = {var for _, var, _ in self.variables}
-            if self.corrupt:
+            if self.corrupt or self.luminance:
                 names.add("target")
             self._arrays = {name: group[name] for name in names}
         return self._arrays
@@ -131,7 +134,11 @@ class StreamedSplit:
         at = rank * self.chunk + pos % self.chunk
         out = {}
         for name, var, channel in self.variables:
-            if var == "input" and self.corrupt:
+            if var == "input" and self.luminance:
+                from aeflow.evaluation.colour import luminance
+
+                values, channel = luminance(rows["target"][at]), False
+            elif var == "input" and self.corrupt:
                 from aeflow.data.tasks import corrupt
 
                 values = corrupt(rows["target"][at], self.corrupt, self.sample_ids[index])

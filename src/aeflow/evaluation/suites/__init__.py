@@ -66,12 +66,14 @@ def build(
     ec: dict[str, Any],
     code_size: int | None = None,
     corrupt: dict[str, Any] | None = None,
+    task: str | None = None,
 ):
     """The reconstruction suite of a modality (``images`` or ``traces``); ``code_size`` sizes
     the PCA baseline of pure reconstruction (images, or traces that are their own target),
-    ``corrupt`` (super-resolution) selects bicubic upsampling."""
+    ``corrupt`` (super-resolution) selects bicubic upsampling, ``task`` colorize the colour
+    baselines."""
     if modality == "images":
-        return suite("images")(ds, ec, code_size, corrupt)
+        return suite("images")(ds, ec, code_size, corrupt, task)
     if modality == "traces":
         return suite("traces")(ds, ec, code_size)
     raise KeyError(f"no reconstruction suite for modality {modality!r}")

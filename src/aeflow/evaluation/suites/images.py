@@ -15,7 +15,7 @@ import xarray as xr
 from aeflow.data import kinds
 from aeflow.data.split import split_values
 from aeflow.evaluation import baselines as bl
-from aeflow.evaluation import rings
+from aeflow.evaluation import colour, rings
 from aeflow.evaluation.metrics import mse_summary, per_sample_mse, ssim, summarize
 from aeflow.evaluation.suites.common import (
     Predict,
@@ -26,7 +26,8 @@ from aeflow.evaluation.suites.common import (
 )
 
 TUNING_SAMPLES = 2000  # images the filter widths are tuned on, at most
-STORED = ("per_sample_mse", "radius_ratio", "fit_radius_ratio")  # per-sample values kept
+# per-sample values kept in the predictions store
+STORED = ("per_sample_mse", "radius_ratio", "fit_radius_ratio", "delta_e")
 
 
 class ImageDenoising:
@@ -34,7 +35,10 @@ class ImageDenoising:
     reconstruction (input = target, where those are trivially perfect) the baseline is PCA
     with the model's code size, fitted on the (normal) training images. Scattering patterns
     (kinds with ``form_factor_rings``) are also judged on the rings that carry the particle
-    size (:func:`aeflow.evaluation.rings.ring_summary`)."""
+    size (:func:`aeflow.evaluation.rings.ring_summary`). A colorization (``task:
+    colorize``) is judged in CIELAB as well (ΔE, the chroma error, the centre-minus-outskirts
+    colour index) beside the grey input, the mean colour per pixel and a linear fit from the
+    luminance (:func:`aeflow.evaluation.baselines.colorization_baselines`)."""
 
     def __init__(
         self,
@@ -42,8 +46,10 @@ class ImageDenoising:
         ec: dict[str, Any],
         code_size: int | None = None,
         corrupt: dict[str, Any] | None = None,
+        task: str | None = None,
     ) -> None:
         self.ec = ec
+        self.colour = task == "colorize"
         kind = ds.attrs.get("kind")  # (hand-made datasets in tests may not name theirs)
         self.rings = kind is not None and kinds.traits(kind).form_factor_rings
         # filters are tuned on the validation split; without one (the lecture notebooks'
@@ -53,6 +59,14 @@ class ImageDenoising:
         val_target = split_values(ds, tune, "target", TUNING_SAMPLES)
         attrs = ds["input"].attrs  # the loss is in the scaled values' units
         self.units = attrs.get("scaling", attrs.get("units", "normalized"))
+        if self.colour:  # fitted on the training images
+            train = split_values(ds, "train", "target", TUNING_SAMPLES)
+            self.filters = bl.colorization_baselines(train)
+            self.tuning = {
+                "fitted_on": f"the first {len(train)} training images of {ds.attrs.get('dataset')}",
+                "luminance": f"Rec. 709 weights {list(colour.LUMA_WEIGHTS)} of R, G, B",
+            }
+            return
         if corrupt and corrupt["downsample"]:
             f = int(corrupt["downsample"])
             # clipped to the inputs' value range: of the tuning split, the same for every block
@@ -105,6 +119,11 @@ class ImageDenoising:
         values["bce"][rows] = -(t * np.log(p) + (1 - t) * np.log1p(-p)).mean(axis=1)
         if reference is not None:
             values |= rings.ring_values(output, reference)
+        if self.colour:
+            values["delta_e"] = colour.delta_e(output, targets)
+            values["chroma_error"] = colour.chroma_error(output, targets)
+            values["colour_gradient"] = colour.colour_gradient(output)
+            values["true_colour_gradient"] = colour.colour_gradient(targets)
         return values
 
     def _summary(self, values: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -116,6 +135,8 @@ class ImageDenoising:
         if "ringed" in values:
             block["rings"] = rings.ring_summary(values)
         block["ssim"] = summarize(values["ssim"])
+        if "delta_e" in values:
+            block["colour"] = _colour_summary(values)
         if values["in_unit_range"].all():
             block["bce"] = float(values["bce"].mean())
         return block
@@ -154,7 +175,8 @@ class ImageDenoising:
         """A block's part of the predictions store: its (inputs, targets, model outputs) and
         every denoiser's per-sample values."""
         inputs, targets, denoised = arrays
-        dims = ("sample", *(d for d in ds["input"].dims if d != "sample"))
+        in_dims = ("sample", *(d for d in ds["input"].dims if d != "sample"))
+        dims = ("sample", *(d for d in ds["target"].dims if d != "sample"))
         stacked = {
             key: (("denoiser", "sample"), np.stack([v[key] for v in values.values()]))
             for key in STORED
@@ -162,7 +184,7 @@ class ImageDenoising:
         }
         pred = xr.Dataset(
             {
-                "input": (dims, inputs),
+                "input": (in_dims, inputs),
                 "target": (dims, targets),
                 "prediction": (dims, denoised),
                 **stacked,
@@ -176,6 +198,8 @@ class ImageDenoising:
                 "particle radius from the first form-factor minimum, output over true "
                 "(NaN: no ring in the true pattern, or none kept)"
             )
+        if "delta_e" in pred:
+            pred["delta_e"].attrs["long_name"] = "mean CIE76 colour difference, output - true"
         if "fit_radius_ratio" in pred:
             pred["fit_radius_ratio"].attrs["long_name"] = (
                 "number-mean particle radius of a polydisperse sphere fit, output over true"
@@ -193,18 +217,30 @@ class ImageDenoising:
             out["test_bce"] = block["bce"]
         if block.get("rings", {}).get("radius_within_tolerance") is not None:
             out["rings_radius_within_tolerance"] = block["rings"]["radius_within_tolerance"]
+        if "colour" in block:
+            out["test_delta_e_mean"] = block["colour"]["delta_e"]["mean"]
+            out["test_chroma_error_mean"] = block["colour"]["chroma_error"]
+            out["test_colour_gradient_r"] = block["colour"]["gradient"]["pearson_r"]
         fit = block.get("rings", {}).get("sphere_fit", {})
         if fit.get("radius_within_tolerance") is not None:
             out["rings_fit_radius_within_tolerance"] = fit["radius_within_tolerance"]
         for name, b in block["baselines"].items():
             out[f"baseline.{name}.test_loss"] = b["test_loss"]
             out[f"baseline.{name}.test_ssim_mean"] = b["ssim"]["mean"]
+            if "colour" in b:
+                out[f"baseline.{name}.test_delta_e_mean"] = b["colour"]["delta_e"]["mean"]
         return out
 
     @staticmethod
     def headline(block: dict[str, Any]) -> str:
         base = ", ".join(f"{k} {b['test_loss']:.4g}" for k, b in block["baselines"].items())
-        return f"test_loss {block['test_loss']:.4g} ({base})"
+        line = f"test_loss {block['test_loss']:.4g} ({base})"
+        if "colour" in block:
+            de = ", ".join(
+                f"{k} {b['colour']['delta_e']['mean']:.3g}" for k, b in block["baselines"].items()
+            )
+            line += f"; ΔE {block['colour']['delta_e']['mean']:.3g} ({de})"
+        return line
 
     summary_title = (
         "Images: test MSE, PSNR, SSIM and BCE of each model beside its baselines "
@@ -249,9 +285,37 @@ def _image_row(
                 row[f"{name} fitted radius within 5%"] = b["rings"]["sphere_fit"][
                     "radius_within_tolerance"
                 ]
+    if "colour" in block:  # a colorization, in CIELAB
+        row["model ΔE"] = block["colour"]["delta_e"]["mean"]
+        row["model chroma error"] = block["colour"]["chroma_error"]
+        row["model colour gradient r"] = block["colour"]["gradient"]["pearson_r"]
+        for name, b in block["baselines"].items():
+            row[f"{name} ΔE"] = b["colour"]["delta_e"]["mean"]
+            row[f"{name} colour gradient r"] = b["colour"]["gradient"]["pearson_r"]
     row["best baseline"] = best
     row["best baseline MSE"] = block["baselines"][best]["test_loss"] if best else None
     if "downstream" in block:
         row["k-NN acc. codes"] = block["downstream"]["accuracy_codes"]
         row["k-NN acc. pixels"] = block["downstream"]["accuracy_pixels"]
     return row
+
+
+def _colour_summary(values: dict[str, np.ndarray]) -> dict[str, Any]:
+    """A colorization's colour: ΔE (CIE76) per image, the mean chroma error, and how well the
+    centre-minus-outskirts colour index (a bulge redder than its disk) follows the true
+    one: Pearson r, mean difference and its RMS."""
+    out, true = values["colour_gradient"], values["true_colour_gradient"]
+    diff = out - true
+    varied = np.std(out) > 0 and np.std(true) > 0
+    return {
+        "delta_e": summarize(values["delta_e"]),
+        "chroma_error": float(np.mean(values["chroma_error"])),
+        "gradient": {
+            "pearson_r": float(np.corrcoef(out, true)[0, 1]) if varied else None,
+            "bias": float(diff.mean()),
+            "rms": float(np.sqrt((diff**2).mean())),
+            "true_mean": float(true.mean()),
+            "definition": "B - R = -2.5 log10(B/R) within H/8 of the centre minus that from "
+            "H/8 to H/4 (positive: a redder centre)",
+        },
+    }

@@ -1,0 +1,410 @@
+"""Stage ``label_efficiency``: what a code learned without labels buys when labels are few.
+
+For a labelled image dataset, a small classifier head (the code standardized, one hidden
+ReLU layer, the class logits) learns from ``n`` labelled training images per class, for each
+``n`` of ``labels_per_class`` (``all``: every training image) and each seed, and is judged on
+the whole test split. The variants:
+
+- ``frozen``: the head on the fixed code of a trained experiment's encoder;
+- ``fine-tuned``: that encoder and the head trained together (the encoder at
+  ``learning_rate x fine_tune_lr_factor``);
+- ``scratch``: the same network from random weights, every layer at ``learning_rate``: what
+  the pretraining is measured against;
+- ``pca_logistic``: logistic regression on ``pca_components`` principal components of the
+  training images (fitted without labels, as the autoencoders were).
+
+Pretraining used every training image without its label; the labelled images are drawn per
+seed and class (:func:`labelled_subset`) and are all the classifiers see of the labels. No
+validation split picks anything (with ten labels per class there would be none to spare):
+every network trains for ``steps`` Adam steps. A colorization encoder sees the luminance, as
+it was trained; the others the images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aeflow.data.split import split_index
+from aeflow.data.store import open_store
+from aeflow.device import runtime_device
+from aeflow.evaluation.colour import luminance
+from aeflow.models import model_from_description
+from aeflow.models.trained import load_trained
+from aeflow.stages import PathLike
+from aeflow.training.tracking import record_run
+
+log = logging.getLogger(__name__)
+
+FEATURE_SAMPLES = 4096  # unlabelled training images a code's standardization is taken from
+PRETEXT = {
+    "colorize": "colorization",
+    "reconstruct": "reconstruction",
+    "denoise": "denoising",
+    "superres": "super-resolution",
+}
+
+
+def labelled_subset(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
+    """Positions of ``per_class`` samples of each class (all of a class that has fewer;
+    ``None``: every sample), drawn with ``seed``, ascending."""
+    labels = np.asarray(labels)
+    if per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    picked = [
+        rng.choice(np.flatnonzero(labels == c), min(per_class, int((labels == c).sum())), False)
+        for c in np.unique(labels)
+    ]
+    return np.sort(np.concatenate(picked))
+
+
+class Probe(nn.Module):
+    """A classifier on a code: ``encoder.encode`` (or the input itself), flattened and
+    standardized by fixed ``mean`` and ``std`` (of unlabelled training codes), then
+    ``hidden`` ReLU units and ``n_classes`` logits."""
+
+    def __init__(self, encoder, n_features: int, n_classes: int, hidden: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        self.head = nn.Sequential(
+            nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+        )
+
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        z = x if self.encoder is None else self.encoder.encode(x)
+        return z.reshape(len(z), -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head((self.code(x) - self.mean) / self.std)
+
+    @torch.no_grad()
+    def standardize_on(self, x: torch.Tensor, batch: int = 1024) -> None:
+        codes = torch.cat([self.code(x[i : i + batch]) for i in range(0, len(x), batch)])
+        self.mean.copy_(codes.mean(0))
+        self.std.copy_(codes.std(0).clamp_min(1e-6))
+
+
+def fit(
+    probe: Probe,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: dict[str, Any],
+    encoder_lr: float | None,
+    seed: int,
+) -> Probe:
+    """``cfg["steps"]`` Adam steps on random batches of the labelled ``x``, ``y`` (all the
+    labels the probe sees); the encoder trains at ``encoder_lr`` (None: frozen)."""
+    torch.manual_seed(seed)
+    groups = [{"params": probe.head.parameters(), "lr": cfg["learning_rate"]}]
+    if probe.encoder is not None:
+        probe.encoder.requires_grad_(encoder_lr is not None)
+        if encoder_lr is not None:
+            groups.append({"params": probe.encoder.parameters(), "lr": encoder_lr})
+    opt = torch.optim.Adam(groups, weight_decay=cfg["weight_decay"])
+    batch = min(cfg["batch_size"], len(x))
+    gen = torch.Generator().manual_seed(seed)
+    probe.train()
+    for _ in range(cfg["steps"]):
+        i = torch.randint(len(x), (batch,), generator=gen)
+        loss = nn.functional.cross_entropy(probe(x[i]), y[i])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return probe.eval()
+
+
+@torch.no_grad()
+def accuracy(model, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> float:
+    correct = sum(
+        int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
+        for i in range(0, len(x), batch)
+    )
+    return correct / len(x)
+
+
+class Variant:
+    """One way to classify: an encoder (trained or fresh) frozen, fine-tuned or trained from
+    scratch, on its input form (``grey``: the luminance)."""
+
+    def __init__(self, name: str, encoder_source, mode: str, grey: bool, about: dict[str, Any]):
+        self.name, self.source, self.mode, self.grey, self.about = (
+            name,
+            encoder_source,
+            mode,
+            grey,
+            about,
+        )
+
+    def probe(self, x_unlabelled: torch.Tensor, n_classes: int, hidden: int, device) -> Probe:
+        """A fresh probe on this variant's encoder (None: on codes computed beforehand),
+        standardized on unlabelled images."""
+        encoder = None if self.source is None else self.source().to(device)
+        with torch.no_grad():
+            first = x_unlabelled[:1] if encoder is None else encoder.encode(x_unlabelled[:1])
+        probe = Probe(encoder, int(first.numel()), n_classes, hidden).to(device)
+        probe.standardize_on(x_unlabelled[:FEATURE_SAMPLES])
+        return probe
+
+    def on_codes(self) -> Variant:
+        """This (frozen) variant as a head on codes computed once: the same classifier."""
+        return Variant(self.name, None, self.mode, self.grey, self.about)
+
+
+@torch.no_grad()
+def _codes(encoder, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+    """Flattened codes of ``x`` in batches."""
+    codes = [encoder.encode(x[i : i + batch]) for i in range(0, len(x), batch)]
+    return torch.cat([c.reshape(len(c), -1) for c in codes])
+
+
+def variants(encoders: dict[str, dict[str, Any]]) -> list[Variant]:
+    """Frozen and fine-tuned for every trained encoder (experiment -> {model_dir, task}),
+    then one scratch variant per distinct network (architecture and input form)."""
+    out, scratch = [], {}
+    for experiment, enc in encoders.items():
+        description = json.loads((enc["model_dir"] / "model.json").read_text())
+        grey = enc["task"] == "colorize"
+        pretext = PRETEXT.get(enc["task"], enc["task"])
+        if description["model"] == "stacked_ae":
+            pretext = f"{pretext}, stacked layer-wise pretraining"
+        about = {"experiment": experiment, "model": description["model"], "pretext": pretext}
+
+        def trained(path=enc["model_dir"]):
+            return load_trained(path)[0]
+
+        for mode in ("frozen", "fine-tuned"):
+            out.append(Variant(f"{experiment} {mode}", trained, mode, grey, about | {"mode": mode}))
+        key = json.dumps([description["model"], description["config"], grey], sort_keys=True)
+        if key not in scratch:
+            arch = _architecture(description)
+            scratch[key] = Variant(
+                f"scratch {arch}" + (" (grey)" if grey else ""),
+                lambda d=description: model_from_description(d),
+                "scratch",
+                grey,
+                {"experiment": None, "model": description["model"], "architecture": arch}
+                | {"pretext": None, "mode": "scratch", "same_network_as": [experiment]},
+            )
+        else:
+            scratch[key].about["same_network_as"].append(experiment)
+    return out + list(scratch.values())
+
+
+def _architecture(description: dict[str, Any]) -> str:
+    c = description["config"]
+    if "channels" in c:  # convolutional
+        return f"{description['model']} {list(c['channels'])}"
+    widths = c.get("layers") or [*c.get("hidden", []), c.get("code_size")]
+    return f"{description['model']} {list(widths)}"
+
+
+def pca_logistic_accuracy(
+    x_train: np.ndarray, y: np.ndarray, idx: np.ndarray, x_test, y_test, k: int, seed: int
+) -> float:
+    """Logistic regression on ``k`` principal components (fitted on every training image,
+    standardized) of the labelled ``idx``."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    flat = x_train.reshape(len(x_train), -1)
+    pca = PCA(min(k, *flat.shape), random_state=seed).fit(flat)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    clf.fit(pca.transform(flat[idx]), y[idx])
+    return float(clf.score(pca.transform(x_test.reshape(len(x_test), -1)), y_test))
+
+
+def label_efficiency(
+    dataset: str,
+    cfg: dict[str, Any],
+    encoders: dict[str, dict[str, Any]],
+    mlflow_cfg: dict[str, Any],
+    prepared: PathLike,
+    out: PathLike,
+) -> dict[str, Any]:
+    """The study of ``label_efficiency.<dataset>`` (``encoders``: experiment -> {model_dir,
+    task}); writes its JSON record and tracks it in MLflow."""
+    from pathlib import Path
+
+    device = runtime_device("auto", cfg["threads"])
+    ds = open_store(prepared)
+    data = {}
+    for split in ("train", "test"):
+        index = split_index(ds, split)
+        x = np.asarray(ds["target"].isel(sample=index).values, dtype=np.float32)
+        data[split] = (x if x.ndim == 4 else x[:, None], ds["label"].values[index].astype(int))
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    n_classes = len(ds.attrs.get("class_names") or np.unique(y_train))
+    tensors = {
+        grey: tuple(
+            torch.from_numpy(luminance(x)[:, None] if grey else x).to(device)
+            for x in (x_train, x_test)
+        )
+        for grey in (False, True)
+    }
+    labels = torch.from_numpy(y_train).long().to(device)
+    y_test_t = torch.from_numpy(y_test).long().to(device)
+    encoders = {e: {**v, "model_dir": Path(v["model_dir"])} for e, v in encoders.items()}
+    counts = [None if n == "all" else int(n) for n in cfg["labels_per_class"]]
+    rows = []
+    lr = cfg["learning_rate"]
+    encoder_lr = {"frozen": None, "fine-tuned": lr * cfg["fine_tune_lr_factor"], "scratch": lr}
+    for variant in variants(encoders):
+        xt, xs = tensors[variant.grey]
+        if variant.mode == "frozen":  # the codes once: the head alone learns on them
+            encoder = variant.source().to(device).eval()
+            xt, xs = (_codes(encoder, x) for x in (xt, xs))
+            variant = variant.on_codes()
+        for per_class in counts:
+            for seed in cfg["seeds"]:
+                idx = labelled_subset(y_train, per_class, seed)
+                torch.manual_seed(seed)
+                probe = variant.probe(xt, n_classes, cfg["head_hidden"], device)
+                fit(probe, xt[idx], labels[idx], cfg, encoder_lr[variant.mode], seed)
+                rows.append(
+                    _row(variant.name, variant.about, per_class, seed, idx, probe, xs, y_test_t)
+                )
+        log.info("%s: %s", variant.name, _means(rows, variant.name))
+    for per_class in counts:
+        for seed in cfg["seeds"]:
+            idx = labelled_subset(y_train, per_class, seed)
+            acc = pca_logistic_accuracy(
+                x_train, y_train, idx, x_test, y_test, cfg["pca_components"], seed
+            )
+            about = {"experiment": None, "model": "logistic regression", "mode": "pca_logistic"}
+            rows.append(_cell("pca_logistic", about, per_class, seed, idx, acc))
+    result = {
+        "dataset": dataset,
+        "n_train": len(x_train),
+        "n_test": len(x_test),
+        "n_classes": n_classes,
+        "settings": {k: cfg[k] for k in sorted(cfg) if k != "encoders"},
+        "encoders": {e: v["task"] for e, v in encoders.items()},
+        "rows": rows,
+        "curves": curves(rows),
+    }
+    result["beats_scratch"] = beats_scratch(result["curves"])
+    steps = [
+        ({_metric(c["variant"]): c["accuracy_mean"] for c in result["curves"] if c["n"] == n}, i)
+        for i, n in enumerate(sorted({c["n"] for c in result["curves"]}, key=_order))
+    ]
+    record_run(mlflow_cfg, f"label efficiency {dataset}", "label_efficiency", steps, result, out)
+    return result
+
+
+def _row(name, about, per_class, seed, idx, probe, x_test, y_test) -> dict[str, Any]:
+    return _cell(name, about, per_class, seed, idx, accuracy(probe, x_test, y_test))
+
+
+def _cell(name, about, per_class, seed, idx, acc) -> dict[str, Any]:
+    return {
+        "variant": name,
+        **about,
+        "labels_per_class": "all" if per_class is None else per_class,
+        "seed": int(seed),
+        "n_labelled": len(idx),
+        "accuracy": float(acc),
+    }
+
+
+def _order(n) -> float:
+    return np.inf if n == "all" else float(n)
+
+
+def _metric(name: str) -> str:
+    """An MLflow metric name for a variant (letters, digits, ``_ - .`` only)."""
+    return "accuracy." + re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def _means(rows, name) -> str:
+    by_n: dict[Any, list[float]] = {}
+    for r in rows:
+        if r["variant"] == name:
+            by_n.setdefault(r["labels_per_class"], []).append(r["accuracy"])
+    return ", ".join(f"{n}: {np.mean(v):.3f}" for n, v in by_n.items())
+
+
+def curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per variant and label count: the accuracy's mean and sample sd over seeds."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["variant"], r["labels_per_class"]), []).append(r)
+    out = []
+    for (variant, n), rs in groups.items():
+        acc = np.array([r["accuracy"] for r in rs])
+        out.append(
+            {
+                "variant": variant,
+                "mode": rs[0]["mode"],
+                "experiment": rs[0].get("experiment"),
+                "n": n,
+                "n_labelled": int(np.mean([r["n_labelled"] for r in rs])),
+                "accuracy_mean": float(acc.mean()),
+                "accuracy_sd": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                "seeds": len(acc),
+                "same_network_as": rs[0].get("same_network_as"),
+            }
+        )
+    return out
+
+
+def beats_scratch(curve: list[dict[str, Any]]) -> dict[str, Any]:
+    """For every pretrained variant, the label counts at which its mean accuracy is above
+    that of the same network from scratch, and above it by more than the two spreads
+    combined (sqrt(sd1^2 + sd2^2))."""
+    scratch = {}
+    for c in curve:
+        if c["mode"] == "scratch":
+            for e in c["same_network_as"]:
+                scratch[(e, c["n"])] = c
+    out: dict[str, Any] = {}
+    for c in curve:
+        base = scratch.get((c["experiment"], c["n"]))
+        if c["mode"] not in ("frozen", "fine-tuned") or base is None:
+            continue
+        entry = out.setdefault(c["variant"], {"above": [], "clearly_above": [], "gain": {}})
+        gain = c["accuracy_mean"] - base["accuracy_mean"]
+        entry["gain"][str(c["n"])] = gain
+        if gain > 0:
+            entry["above"].append(c["n"])
+        if gain > np.hypot(c["accuracy_sd"], base["accuracy_sd"]):
+            entry["clearly_above"].append(c["n"])
+    return out
+
+
+SUMMARY_TITLE = (
+    "Label efficiency: test accuracy of a classifier head on pretrained encoders (frozen, "
+    "fine-tuned) beside the same networks from scratch and logistic regression on PCA "
+    "features, by labelled training images per class (mean ± sd over seeds)"
+)
+
+
+def summary_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per variant of a study: its accuracy at each label count as ``mean ± sd``,
+    and the label counts where a pretrained encoder beats its network from scratch by more
+    than the spreads."""
+    rows: dict[str, dict[str, Any]] = {}
+    for c in record["curves"]:
+        row = rows.setdefault(
+            c["variant"],
+            {"dataset": record["dataset"], "variant": c["variant"], "mode": c["mode"]},
+        )
+        row[_column(c["n"])] = f"{c['accuracy_mean']:.3f} ± {c['accuracy_sd']:.3f}"
+    for variant, entry in record.get("beats_scratch", {}).items():
+        clear = entry["clearly_above"]
+        rows[variant]["beats scratch at"] = ", ".join(map(str, clear)) if clear else "none"
+    return list(rows.values())
+
+
+def _column(n) -> str:
+    return "all labels" if n == "all" else f"{n} per class"
