@@ -50,6 +50,15 @@ CONFIG: dict[str, Any] = {
         "radio": {"kind": "radio", "source": "simulate", "n_samples": 80, "seed": 1},
         # a generative kind with observables
         "showers": {"kind": "airshowers", "source": "simulate", "n_samples": 150, "seed": 1},
+        # colour images with classes (a colorization, the label-efficiency study)
+        "galaxies": {
+            "kind": "galaxies",
+            "source": "simulate",
+            "n_samples": 150,
+            "seed": 5,
+            "simulate": {"image_size": 16},
+            "preprocess": {"image_size": 8},
+        },
         # labelled images (scikit-learn's digits, 8x8)
         "digits": {
             "kind": "images",
@@ -120,6 +129,30 @@ CONFIG: dict[str, Any] = {
             "model_params": {"code_size": 2},
             "train": ONE_EPOCH,
         },
+        # the luminance in, the colour image out; and the same network reconstructing
+        "galaxy_colorize": {
+            "dataset": "galaxies",
+            "model": "conv_ae",
+            "task": "colorize",
+            "model_params": {"channels": [4, 8], "loss": "lab", "output_bias": "data_mean"},
+            "train": ONE_EPOCH,
+            "evaluate": {"n_examples": 3},
+        },
+        "galaxy_ae": {
+            "dataset": "galaxies",
+            "model": "conv_ae",
+            "task": "reconstruct",
+            "model_params": {"channels": [4, 8], "loss": "mse"},
+            "train": ONE_EPOCH,
+        },
+    },
+    "label_efficiency": {
+        "galaxies": {
+            "encoders": ["galaxy_colorize", "galaxy_ae"],
+            "labels_per_class": [2, "all"],
+            "seeds": [0, 1],
+            "steps": 5,
+        }
     },
     "compression": {
         "dataset": "digits",
@@ -260,6 +293,23 @@ class TinyRuns:
         self._once("compression", cfg["dataset"], build)
         return out
 
+    def label_efficiency(self, dataset: str) -> Path:
+        """The label-efficiency study's record of ``label_efficiency.<dataset>``."""
+        from aeflow.stages.label_efficiency import label_efficiency
+
+        study = self.config["label_efficiency"][dataset]
+        out = self.path(plan.label_efficiency_result(dataset))
+
+        def build():
+            encoders = {
+                e: {"model_dir": self.trained(e), "task": self.experiment(e)["task"]}
+                for e in study["encoders"]
+            }
+            label_efficiency(dataset, study, encoders, self.mlflow, self.prepared(dataset), out)
+
+        self._once("label_efficiency", dataset, build)
+        return out
+
     def outputs(self, experiment: str) -> None:
         """Everything the plan says the experiment produces before its figures."""
         if self.plan.generative(experiment):
@@ -280,6 +330,8 @@ class TinyRuns:
             self.prepared(target)
             if figure == "compression":
                 self.compressed()
+            if figure == "label_efficiency":
+                self.label_efficiency(target)
         else:
             self.outputs(target)
         files = {

@@ -74,7 +74,7 @@ def chroma_error(output: np.ndarray, target: np.ndarray) -> np.ndarray:
 def colour_gradient(rgb: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Per image (N, 3, H, W), the colour index B - R = -2.5 log10(B / R) (larger: redder)
     of the centre (radius < H / 8 around the middle) minus that of the ring around it (H / 8
-    to H / 4), from the channels' sums: positive when the centre is redder than its
+    to H / 4), from the channels' means: positive when the centre is redder than its
     surroundings (a bulge of old stars inside a bluer disk)."""
     h, w = rgb.shape[-2:]
     yy, xx = np.mgrid[:h, :w]
@@ -82,8 +82,8 @@ def colour_gradient(rgb: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     inner, outer = r < h / 8, (r >= h / 8) & (r < h / 4)
 
     def index(mask):
-        red = rgb[:, 0][:, mask].sum(axis=1)
-        blue = rgb[:, 2][:, mask].sum(axis=1)
+        red = rgb[:, 0][:, mask].mean(axis=1)
+        blue = rgb[:, 2][:, mask].mean(axis=1)
         return -2.5 * np.log10((blue + eps) / (red + eps))
 
     return (index(inner) - index(outer)).astype(np.float64)

@@ -208,20 +208,28 @@ def _architecture(description: dict[str, Any]) -> str:
 
 
 def pca_logistic_accuracy(
-    x_train: np.ndarray, y: np.ndarray, idx: np.ndarray, x_test, y_test, k: int, seed: int
+    x_unlabelled: np.ndarray,
+    x_labelled: np.ndarray,
+    y_labelled: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    k: int,
+    seed: int,
 ) -> float:
-    """Logistic regression on ``k`` principal components (fitted on every training image,
-    standardized) of the labelled ``idx``."""
+    """Test accuracy of logistic regression on ``k`` standardized principal components
+    (fitted on every training image, no labels needed) of the labelled images."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    flat = x_train.reshape(len(x_train), -1)
-    pca = PCA(min(k, *flat.shape), random_state=seed).fit(flat)
+    def flat(x):
+        return x.reshape(len(x), -1)
+
+    pca = PCA(min(k, *flat(x_unlabelled).shape), random_state=seed).fit(flat(x_unlabelled))
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    clf.fit(pca.transform(flat[idx]), y[idx])
-    return float(clf.score(pca.transform(x_test.reshape(len(x_test), -1)), y_test))
+    clf.fit(pca.transform(flat(x_labelled)), y_labelled)
+    return float(clf.score(pca.transform(flat(x_test)), y_test))
 
 
 def label_efficiency(
@@ -279,7 +287,7 @@ def label_efficiency(
         for seed in cfg["seeds"]:
             idx = labelled_subset(y_train, per_class, seed)
             acc = pca_logistic_accuracy(
-                x_train, y_train, idx, x_test, y_test, cfg["pca_components"], seed
+                x_train, x_train[idx], y_train[idx], x_test, y_test, cfg["pca_components"], seed
             )
             about = {"experiment": None, "model": "logistic regression", "mode": "pca_logistic"}
             rows.append(_cell("pca_logistic", about, per_class, seed, idx, acc))
