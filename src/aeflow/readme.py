@@ -15,7 +15,8 @@ A generated table sits between two HTML comments. The opening one says what to b
 The second form takes the table of one evaluation mode (``images``, ``traces``, ``anomaly``,
 ``generative``) from ``docs/summary/<MLflow experiment>.json``, a committed copy of a run's
 ``results/summary/metrics.json``. ``rows`` picks experiments in the order listed (every row
-of an experiment: ``also_on`` datasets too; all rows when absent); ``columns`` picks the
+of an experiment: ``also_on`` datasets too; all rows when absent; in tables without an
+experiment column, such as ``label_efficiency``, the dataset's rows); ``columns`` picks the
 summary columns in order, each optionally renamed with ``as``.
 
 ``make readme`` (``python -m aeflow.readme --collect results``) copies the run's documents
@@ -72,7 +73,10 @@ def summary_markdown(spec: Mapping[str, Any], document: Mapping[str, Any], where
         raise ValueError(f"{where}: {spec['document']} has no {spec['mode']} table")
     rows = table["rows"]
     if spec["rows"] is not None:
-        by_experiment = {e: [r for r in rows if r["experiment"] == e] for e in spec["rows"]}
+        by_experiment = {
+            e: [r for r in rows if r.get("experiment", r.get("dataset")) == e]
+            for e in spec["rows"]
+        }
         missing = [e for e, found in by_experiment.items() if not found]
         if missing:
             raise ValueError(f"{where}: {spec['document']} has no rows of {', '.join(missing)}")
