@@ -253,13 +253,16 @@ def label_efficiency(
         data[split] = (x if x.ndim == 4 else x[:, None], ds["label"].values[index].astype(int))
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     n_classes = len(ds.attrs.get("class_names") or np.unique(y_train))
-    tensors = {
-        grey: tuple(
-            torch.from_numpy(luminance(x)[:, None] if grey else x).to(device)
-            for x in (x_train, x_test)
-        )
-        for grey in (False, True)
-    }
+    tensors: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}  # the images, or their grey
+
+    def images(grey: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if grey not in tensors:
+            tensors[grey] = tuple(
+                torch.from_numpy(luminance(x)[:, None] if grey else x).to(device)
+                for x in (x_train, x_test)
+            )
+        return tensors[grey]
+
     labels = torch.from_numpy(y_train).long().to(device)
     y_test_t = torch.from_numpy(y_test).long().to(device)
     encoders = {e: {**v, "model_dir": Path(v["model_dir"])} for e, v in encoders.items()}
@@ -268,7 +271,7 @@ def label_efficiency(
     lr = cfg["learning_rate"]
     encoder_lr = {"frozen": None, "fine-tuned": lr * cfg["fine_tune_lr_factor"], "scratch": lr}
     for variant in variants(encoders):
-        xt, xs = tensors[variant.grey]
+        xt, xs = images(variant.grey)
         if variant.mode == "frozen":  # the codes once: the head alone learns on them
             encoder = variant.source().to(device).eval()
             xt, xs = (_codes(encoder, x) for x in (xt, xs))
