@@ -152,7 +152,8 @@ CONFIG: dict[str, Any] = {
             "labels_per_class": [2, "all"],
             "seeds": [0, 1],
             "steps": 5,
-        }
+        },
+        "digits": {"encoders": ["digits_ae"], "labels_per_class": [2], "seeds": [0], "steps": 5},
     },
     "compression": {
         "dataset": "digits",

@@ -63,6 +63,17 @@ def test_the_label_efficiency_record(tiny_runs):
     assert all("2 per class" in r and "all labels" in r for r in rows)
 
 
+def test_a_study_on_grey_images(tiny_runs):
+    record = read_json(tiny_runs.label_efficiency("digits"))
+    assert {r["variant"] for r in record["rows"]} == {
+        "digits_ae frozen",
+        "digits_ae fine-tuned",
+        "scratch dense_ae [2]",
+        "pca_logistic",
+    }
+    assert {r["n_labelled"] for r in record["rows"]} == {2 * record["n_classes"]}
+
+
 def test_the_classifiers_see_only_the_drawn_labels(tiny_runs, tmp_path, monkeypatch):
     """Every classifier of the study - the networks' heads and the logistic regression -
     is handed exactly per_class labelled images of each class, those of the draw."""

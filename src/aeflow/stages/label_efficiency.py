@@ -16,7 +16,8 @@ the whole test split. The variants:
 Pretraining used every training image without its label; the labelled images are drawn per
 seed and class (:func:`labelled_subset`) and are all the classifiers see of the labels. No
 validation split picks anything (with ten labels per class there would be none to spare):
-every network trains for ``steps`` Adam steps. A colorization encoder sees the luminance, as
+every network trains for ``steps`` Adam steps, or ``min_epochs`` passes over its labelled
+images if that is more (:func:`n_steps`). A colorization encoder sees the luminance, as
 it was trained; the others the images.
 """
 
@@ -101,8 +102,9 @@ def fit(
     encoder_lr: float | None,
     seed: int,
 ) -> Probe:
-    """``cfg["steps"]`` Adam steps on random batches of the labelled ``x``, ``y`` (all the
-    labels the probe sees); the encoder trains at ``encoder_lr`` (None: frozen)."""
+    """Adam steps on random batches of the labelled ``x``, ``y`` (all the labels the probe
+    sees): ``cfg["steps"]``, or ``min_epochs`` passes over many labels if that is more; the
+    encoder trains at ``encoder_lr`` (None: frozen)."""
     torch.manual_seed(seed)
     groups = [{"params": probe.head.parameters(), "lr": cfg["learning_rate"]}]
     if probe.encoder is not None:
@@ -113,13 +115,20 @@ def fit(
     batch = min(cfg["batch_size"], len(x))
     gen = torch.Generator().manual_seed(seed)
     probe.train()
-    for _ in range(cfg["steps"]):
+    for _ in range(n_steps(cfg, len(x))):
         i = torch.randint(len(x), (batch,), generator=gen)
         loss = nn.functional.cross_entropy(probe(x[i]), y[i])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return probe.eval()
+
+
+def n_steps(cfg: dict[str, Any], n_labelled: int) -> int:
+    """Steps of a classifier on ``n_labelled`` images: ``steps``, and at least
+    ``min_epochs`` passes over them (so that all labels are not cut short)."""
+    batch = min(cfg["batch_size"], n_labelled)
+    return max(cfg["steps"], -(-cfg["min_epochs"] * n_labelled // batch))
 
 
 @torch.no_grad()
