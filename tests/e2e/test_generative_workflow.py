@@ -1,6 +1,7 @@
 """End to end: simulated galaxies and air showers, the galaxy VAE and a WGAN-GP, through
 Snakemake: classifier, samples, metrics, figures and the summary (the acGAN's scoring is
-tested on the generate stage itself, in test_generation.py)."""
+tested on the generate stage itself, in test_generation.py); and a galaxy colorization on
+the same data, judged on its test reconstructions."""
 
 import json
 
@@ -41,6 +42,15 @@ def generative_run(tmp_path_factory):
                 "model": "wgan_gp",
                 "model_params": {"channels": [16, 8]},
                 "train": TRAIN,
+            },
+            # an autoencoder on a generative kind: judged on its reconstructions
+            "galaxy_colorize": {
+                "dataset": "galaxies",
+                "model": "conv_ae",
+                "task": "colorize",
+                "model_params": {"channels": [8, 8], "loss": "lab", "output_bias": "data_mean"},
+                "train": TRAIN,
+                "evaluate": {"n_examples": 3},
             },
         },
     }
@@ -101,3 +111,17 @@ def test_shower_observables_are_compared(generative_run):
     assert np.isfinite(samples["image"].values).all()
     history = (generative_run / "results/models/shower_wgan/history.csv").read_text()
     assert "wasserstein" in history.splitlines()[0]
+
+
+def test_a_colorization_on_galaxies_is_evaluated_and_drawn(generative_run):
+    m = json.loads((generative_run / "results/eval/galaxy_colorize/metrics.json").read_text())
+    assert m["mode"] == "images" and set(m["baselines"]) == {"grey", "mean_colour", "linear"}
+    assert np.isfinite(m["colour"]["delta_e"]["mean"])
+    assert not (generative_run / "results/generative/galaxy_colorize").exists()
+    png = generative_run / "results/figures/galaxy_colorize/examples.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((generative_run / "results/summary/metrics.json").read_text())
+    row = next(
+        r for r in summary["tables"]["images"]["rows"] if r["experiment"] == "galaxy_colorize"
+    )
+    assert row["model ΔE"] == m["colour"]["delta_e"]["mean"]

@@ -1,5 +1,6 @@
-"""End to end: the stacked autoencoder (layer-wise pretraining, latent figures) and the
-compression study on an IDX image set, through Snakemake. (One experiment per image task,
+"""End to end: the stacked autoencoder (layer-wise pretraining, latent figures), the
+compression study and a label-efficiency study on its encoder, on an IDX image set, through
+Snakemake. (One experiment per image task,
 denoise and super-resolution included, runs stage by stage in tests/stage/test_cli.py.)"""
 
 import json
@@ -20,6 +21,14 @@ def family_run(tmp_path_factory):
         "mlflow": {"experiment": "aeflow-family-test"},
         "datasets": {"digits28": {"kind": "images", "collection": "mnist", "source": "idx"}},
         "compression": {"dataset": "digits28", "code_sizes": [2, 16], "epochs": 1},
+        "label_efficiency": {
+            "digits28": {
+                "encoders": ["stacked"],
+                "labels_per_class": [3, "all"],
+                "seeds": [0, 1],
+                "steps": 20,
+            }
+        },
         "experiments": {
             "stacked": {
                 "dataset": "digits28",
@@ -36,6 +45,8 @@ def family_run(tmp_path_factory):
     targets = ["results/eval/stacked/metrics.json"]
     targets += [f"results/figures/stacked/{name}.png" for name in ("latent_space", "latent_walks")]
     targets += ["results/figures/datasets/digits28/compression.png"]
+    targets += ["results/figures/datasets/digits28/label_efficiency.png"]
+    targets += ["results/summary/metrics.json"]
     proc = run_snakemake(workdir, workdir / "cfg.yaml", "--cores", "2", *targets)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir
@@ -77,3 +88,22 @@ def test_compression_study(family_run):
     assert all(row["autoencoder_mse"] > 0 for row in r["rows"])
     figure = family_run / "results/figures/datasets/digits28/compression.png"
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_label_efficiency_study(family_run):
+    r = json.loads((family_run / "results/label_efficiency/digits28.json").read_text())
+    assert {row["variant"] for row in r["rows"]} == {
+        "stacked frozen",
+        "stacked fine-tuned",
+        "scratch stacked_ae [64, 16]",
+        "pca_logistic",
+    }
+    assert len(r["rows"]) == 4 * 2 * 2  # variants x label counts x seeds
+    three = [row for row in r["rows"] if row["labels_per_class"] == 3]
+    assert {row["n_labelled"] for row in three} == {3 * r["n_classes"]}
+    figure = family_run / "results/figures/datasets/digits28/label_efficiency.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((family_run / "results/summary/metrics.json").read_text())
+    rows = summary["tables"]["label_efficiency"]["rows"]
+    assert [row["variant"] for row in rows][:2] == ["stacked frozen", "stacked fine-tuned"]
+    assert r["mlflow_run_id"]

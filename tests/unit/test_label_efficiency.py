@@ -27,7 +27,13 @@ def test_a_probe_learns_separable_classes_from_few_labels():
     probe.standardize_on(x)
     before = le.accuracy(probe, x, y)
     idx = torch.from_numpy(le.labelled_subset(y.numpy(), 5, seed=0))
-    cfg = {"learning_rate": 1e-2, "weight_decay": 0.0, "batch_size": 64, "steps": 200, "min_epochs": 0}
+    cfg = {
+        "learning_rate": 1e-2,
+        "weight_decay": 0.0,
+        "batch_size": 64,
+        "steps": 200,
+        "min_epochs": 0,
+    }
     le.fit(probe, x[idx], y[idx], cfg, None, seed=0)
     assert le.accuracy(probe, x, y) > 0.95 > before
 
@@ -36,7 +42,13 @@ def test_a_frozen_encoder_keeps_its_weights_and_a_fine_tuned_one_moves():
     from aeflow.models import build_model
 
     x, y = torch.rand(40, 1, 8, 8), torch.arange(2).repeat(20)
-    cfg = {"learning_rate": 1e-2, "weight_decay": 0.0, "batch_size": 16, "steps": 5, "min_epochs": 0}
+    cfg = {
+        "learning_rate": 1e-2,
+        "weight_decay": 0.0,
+        "batch_size": 16,
+        "steps": 5,
+        "min_epochs": 0,
+    }
     for encoder_lr, moved in ((None, False), (1e-2, True)):
         enc = build_model("conv_ae", {"channels": [4]}, image_size=8)
         start = [p.detach().clone() for p in enc.encoder.parameters()]
