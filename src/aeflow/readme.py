@@ -74,8 +74,7 @@ def summary_markdown(spec: Mapping[str, Any], document: Mapping[str, Any], where
     rows = table["rows"]
     if spec["rows"] is not None:
         by_experiment = {
-            e: [r for r in rows if r.get("experiment", r.get("dataset")) == e]
-            for e in spec["rows"]
+            e: [r for r in rows if r.get("experiment", r.get("dataset")) == e] for e in spec["rows"]
         }
         missing = [e for e, found in by_experiment.items() if not found]
         if missing:

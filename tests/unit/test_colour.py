@@ -147,3 +147,22 @@ def test_colorize_on_traces_is_refused():
     }
     with pytest.raises(ConfigError, match=r"experiments\.e\.task: colorize needs colour images"):
         validate_config(cfg)
+
+
+def test_keep_luminance_gives_the_inputs_luminance_back():
+    model = build_model(
+        "conv_ae",
+        {"channels": [4], "loss": "lab", "keep_luminance": True},
+        in_channels=1,
+        out_channels=3,
+        image_size=8,
+    )
+    x = torch.rand(4, 1, 8, 8) * 0.5  # dim enough that no channel is clipped at 1
+    out = model(x).detach().numpy()
+    assert out.shape == (4, 3, 8, 8) and out.min() >= 0 and out.max() < 1  # nothing clipped
+    np.testing.assert_allclose(colour.luminance(out), x[:, 0].numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="keep_luminance needs loss"):
+        build_model("conv_ae", {"keep_luminance": True})  # bce
+    grey = build_model("conv_ae", {"channels": [4], "loss": "mse", "keep_luminance": True})
+    with pytest.raises(ValueError, match="maps a grey input to a colour output"):
+        grey(torch.rand(2, 1, 8, 8))

@@ -242,9 +242,12 @@ class ConvAEConfig:
     loss: str = "bce"
     output: str = "sigmoid"
     output_bias: str = "zero"  # or "data_mean": start at the training targets' mean colour
+    keep_luminance: bool = False  # a colorization: output scaled to the input's luminance
 
     def __post_init__(self) -> None:
         _check_head(self.loss, self.output)
+        if self.keep_luminance and self.loss == "bce":
+            raise ValueError("model_params.keep_luminance needs loss 'mse' or 'lab' (not bce)")
         if self.output_bias not in ("zero", "data_mean"):
             raise ValueError(
                 f"model_params.output_bias must be 'zero' or 'data_mean', got {self.output_bias!r}"
@@ -306,6 +309,23 @@ class ConvAE(_SigmoidAE):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._decode_to(self.encode(x), x.shape[-2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if not self.config.keep_luminance:
+            return out
+        # the network proposes the colour, the grey input keeps the detail: each pixel's
+        # colour scaled so that its luminance is the input's (what the bottleneck blurred)
+        from aeflow.evaluation.colour import LUMA_WEIGHTS
+
+        if x.shape[1] != 1 or out.shape[1] != 3:
+            raise ValueError(
+                "model_params.keep_luminance maps a grey input to a colour output (task "
+                f"colorize), got {x.shape[1]} -> {out.shape[1]} channels"
+            )
+        w = torch.tensor(LUMA_WEIGHTS, dtype=out.dtype, device=out.device)[None, :, None, None]
+        luma = (out * w).sum(1, keepdim=True)
+        return (out * x.to(out.dtype) / luma.clamp_min(1e-4)).clamp(0, 1)
 
     def _decode_to(self, code: torch.Tensor, size) -> torch.Tensor:
         h = self.decoder(code)

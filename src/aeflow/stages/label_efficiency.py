@@ -192,11 +192,11 @@ def variants(encoders: dict[str, dict[str, Any]]) -> list[Variant]:
 
         for mode in ("frozen", "fine-tuned"):
             out.append(Variant(f"{experiment} {mode}", trained, mode, grey, about | {"mode": mode}))
-        key = json.dumps([description["model"], description["config"], grey], sort_keys=True)
+        arch = _architecture(description)
+        key = f"scratch {arch}" + (" (grey)" if grey else "")  # one per encoder network
         if key not in scratch:
-            arch = _architecture(description)
             scratch[key] = Variant(
-                f"scratch {arch}" + (" (grey)" if grey else ""),
+                key,
                 lambda d=description: model_from_description(d),
                 "scratch",
                 grey,
@@ -209,9 +209,12 @@ def variants(encoders: dict[str, dict[str, Any]]) -> list[Variant]:
 
 
 def _architecture(description: dict[str, Any]) -> str:
+    """The encoder's network in a few words: the model and its widths (and a kernel size
+    other than 3); what only the decoder or the output does is left out."""
     c = description["config"]
     if "channels" in c:  # convolutional
-        return f"{description['model']} {list(c['channels'])}"
+        k = c.get("kernel_size", 3)
+        return f"{description['model']} {list(c['channels'])}" + (f" k{k}" if k != 3 else "")
     widths = c.get("layers") or [*c.get("hidden", []), c.get("code_size")]
     return f"{description['model']} {list(widths)}"
 
