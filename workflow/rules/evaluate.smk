@@ -114,7 +114,10 @@ rule label_efficiency:
     params:
         study=lambda wildcards: config["label_efficiency"][wildcards.dataset],
         encoders=lambda wildcards: {
-            e: {"model_dir": plan.model_dir(e), "task": config["experiments"][e]["task"]}
+            e: {
+                "model_dir": plan.model_dir(e),
+                "task": config["experiments"][e]["task"],
+            }
             for e in config["label_efficiency"][wildcards.dataset]["encoders"]
         },
         mlflow=config["mlflow"],

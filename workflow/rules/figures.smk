@@ -90,7 +90,8 @@ rule summary:
             for experiment in PLAN.anomaly_experiments()
         ],
         label_efficiency=[
-            plan.label_efficiency_result(dataset) for dataset in config["label_efficiency"]
+            plan.label_efficiency_result(dataset)
+            for dataset in config["label_efficiency"]
         ],
     output:
         table=report(
