@@ -61,6 +61,18 @@ def test_the_label_efficiency_record(tiny_runs):
     rows = le.summary_rows(record)
     assert {r["variant"] for r in rows} == variants
     assert all("2 per class" in r and "all labels" in r for r in rows)
+    # in MLflow: the means per label count, and every accuracy as a table
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tiny_runs.mlflow["tracking_uri"])
+    run = client.get_run(record["mlflow_run_id"])
+    assert "accuracy.galaxy_ae_frozen" in run.data.metrics
+    table = client.load_table(
+        run.info.experiment_id,
+        "label_efficiency.json",
+        run_ids=[run.info.run_id],
+    )
+    assert len(table) == len(record["rows"]) and set(table["variant"]) == variants
 
 
 def test_a_study_on_grey_images(tiny_runs):

@@ -321,7 +321,17 @@ def label_efficiency(
         ({_metric(c["variant"]): c["accuracy_mean"] for c in result["curves"] if c["n"] == n}, i)
         for i, n in enumerate(sorted({c["n"] for c in result["curves"]}, key=_order))
     ]
-    record_run(mlflow_cfg, f"label efficiency {dataset}", "label_efficiency", steps, result, out)
+    keys = ("variant", "mode", "labels_per_class", "seed", "n_labelled", "accuracy")
+    table = {k: [str(r[k]) if k == "labels_per_class" else r[k] for r in rows] for k in keys}
+    record_run(
+        mlflow_cfg,
+        f"label efficiency {dataset}",
+        "label_efficiency",
+        steps,
+        result,
+        out,
+        tables={"label_efficiency.json": table},
+    )
     return result
 
 

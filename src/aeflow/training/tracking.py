@@ -199,6 +199,11 @@ class Run:
             log_fn = self.client.log_artifacts if path.is_dir() else self.client.log_artifact
             _retry(lambda f=log_fn, p=path: f(self.run_id, str(p), artifact_path), "log artifact")
 
+    def log_table(self, columns: Mapping[str, list], artifact_file: str) -> None:
+        """A table (column -> values) as an MLflow table artifact (the UI shows it)."""
+        data = {k: list(v) for k, v in columns.items()}
+        _retry(lambda: self.client.log_table(self.run_id, data, artifact_file), "log table")
+
     def set_tags(self, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             _retry(lambda k=key, v=value: self.client.set_tag(self.run_id, k, v), "set tag")
@@ -236,12 +241,15 @@ def record_run(
     out: str | os.PathLike,
     experiment: str | None = None,
     model_dir: str | os.PathLike | None = None,
+    tables: Mapping[str, Mapping[str, list]] | None = None,
 ) -> None:
-    """The tracked JSON record of a stage (evaluate, anomaly, generate, compression).
+    """The tracked JSON record of a stage (evaluate, anomaly, generate, compression,
+    label_efficiency).
 
-    Log ``metrics`` (value dicts with their step) to a new MLflow run - a child of the
-    training run in ``model_dir`` if given - then write ``record`` with the run id to the
-    JSON file ``out`` (atomically) and attach it. A failure marks the run FAILED.
+    Log ``metrics`` (value dicts with their step) and ``tables`` (artifact file -> columns)
+    to a new MLflow run - a child of the training run in ``model_dir`` if given - then write
+    ``record`` with the run id to the JSON file ``out`` (atomically) and attach it. A
+    failure marks the run FAILED.
     """
     tags = {"aeflow.stage": stage} | ({"aeflow.experiment": experiment} if experiment else {})
     parent = read_json(Path(model_dir) / "run.json")["run_id"] if model_dir else None
@@ -255,6 +263,8 @@ def record_run(
     try:
         for values, step in metrics:
             run.log_metrics(values, step=step)
+        for artifact_file, columns in (tables or {}).items():
+            run.log_table(columns, artifact_file)
         record["mlflow_run_id"] = run.run_id
         write_json(out, record)
         run.log_artifacts([out])
