@@ -8,6 +8,7 @@ import pytest
 from aeflow.atomic import read_json
 from aeflow.data.split import split_index
 from aeflow.data.store import open_store
+from aeflow.evaluation import label_efficiency as lev
 from aeflow.evaluation.colour import luminance
 from aeflow.stages import label_efficiency as le
 from aeflow.stages.summary import summary_table
@@ -58,7 +59,7 @@ def test_the_label_efficiency_record(tiny_runs):
     curve = {(c["variant"], c["n"]): c for c in record["curves"]}
     assert curve[("galaxy_ae frozen", 2)]["seeds"] == 2
     assert set(record["beats_scratch"]) == {v for v in variants if "frozen" in v or "tuned" in v}
-    rows = le.summary_rows(record)
+    rows = lev.summary_rows(record)
     assert {r["variant"] for r in rows} == variants
     assert all("2 per class" in r and "all labels" in r for r in rows)
     # in MLflow: the means per label count, and every accuracy as a table
@@ -121,7 +122,7 @@ def test_the_summary_page_has_the_label_efficiency_table(tiny_runs, tmp_path):
     path = tiny_runs.label_efficiency("galaxies")
     summary_table({}, tmp_path / "summary.html", None, out_json, {}, [path])
     table = json.loads(out_json.read_text())["tables"]["label_efficiency"]
-    assert table["title"] == le.SUMMARY_TITLE
+    assert table["title"] == lev.SUMMARY_TITLE
     assert len(table["rows"]) == 7
     assert "galaxy_colorize fine-tuned" in (tmp_path / "summary.html").read_text()
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from aeflow.evaluation import label_efficiency as lev
 from aeflow.stages import label_efficiency as le
 
 
@@ -78,16 +79,16 @@ def _rows():
 
 
 def test_curves_and_the_comparison_with_scratch():
-    curves = le.curves(_rows())
+    curves = lev.curves(_rows())
     by = {(c["variant"], c["n"]): c for c in curves}
     assert by[("e fine-tuned", 10)]["accuracy_mean"] == pytest.approx(0.81)
     assert by[("e fine-tuned", 10)]["accuracy_sd"] == pytest.approx(0.01)  # sample sd
-    beats = le.beats_scratch(curves)
+    beats = lev.beats_scratch(curves)
     assert beats["e fine-tuned"]["clearly_above"] == [10]
     assert beats["e fine-tuned"]["above"] == [10]  # at all: 0.91 vs 0.91, not above
     assert beats["e fine-tuned"]["gain"]["10"] == pytest.approx(0.10)
     assert beats["e frozen"]["above"] == []
-    rows = le.summary_rows({"dataset": "d", "curves": curves, "beats_scratch": beats})
+    rows = lev.summary_rows({"dataset": "d", "curves": curves, "beats_scratch": beats})
     fine = next(r for r in rows if r["variant"] == "e fine-tuned")
     assert fine["10 per class"] == "0.810 ± 0.010" and fine["beats scratch at"] == "10"
     assert next(r for r in rows if r["variant"] == "e frozen")["beats scratch at"] == "none"

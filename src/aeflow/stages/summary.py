@@ -57,7 +57,7 @@ def summary_table(
     records += [(e, "anomaly", read_json(p)) for e, p in (anomaly_files or {}).items()]
     tables = summary_tables(records)
     if label_efficiency_files:
-        from aeflow.stages import label_efficiency as le
+        from aeflow.evaluation import label_efficiency as le
 
         rows = [row for p in label_efficiency_files for row in le.summary_rows(read_json(p))]
         tables["label_efficiency"] = {"title": le.SUMMARY_TITLE, "rows": rows}
