@@ -230,6 +230,11 @@ def _check_label_efficiency(
             raise ConfigError(
                 f"{where}.encoders: {e!r} was trained on {exp['dataset']!r}, not {dataset!r}"
             )
+        if exp["anomaly"]:
+            raise ConfigError(
+                f"{where}.encoders: {e!r} trained on the normal classes only: its selection by "
+                "label would leak labels into the pretraining"
+            )
         traits = catalog.traits(exp["model"])
         if not traits.latent or traits.adversarial:
             with_code = ", ".join(
@@ -449,10 +454,11 @@ def _check_task(name: str, exp: Mapping[str, Any], kind: kinds.Kind, source: str
             f"{kind.modality} (traces take corrupt.noise_sd)"
         )
     if exp["task"] == "colorize":
-        if kind.modality != "images":
+        if not kind.colour:
             raise ConfigError(
-                f"{where}.task: colorize needs colour images; dataset kind {kind.name!r} has "
-                f"{kind.modality}"
+                f"{where}.task: colorize needs colour images (kinds {_kinds_with('colour')}); "
+                f"dataset kind {kind.name!r} has "
+                + ("grey images" if kind.modality == "images" else kind.modality)
             )
         if corrupt:
             raise ConfigError(

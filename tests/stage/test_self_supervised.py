@@ -145,3 +145,7 @@ def test_a_bad_study_names_the_key(tiny_runs, study, message):
     cfg["label_efficiency"] = {"galaxies": study}
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         validate_config(cfg)
+    # an anomaly experiment saw only the classes its labels picked
+    cfg["label_efficiency"] = {"digits": {"encoders": ["digits_held_out"]}}
+    with pytest.raises(ConfigError, match="'digits_held_out' trained on the normal classes"):
+        validate_config(cfg)

@@ -140,6 +140,25 @@ def test_bad_colorize_configs_name_the_key(exp, message):
         validate_config(_galaxy_experiment(**exp))
 
 
+def test_colorize_on_grey_images_is_refused_by_the_config_check():
+    cfg = {
+        "datasets": {"f": {"kind": "fashion_mnist", "source": "installed"}},
+        "experiments": {"e": {"dataset": "f", "model": "conv_ae", "task": "colorize"}},
+    }
+    with pytest.raises(ConfigError, match=r"experiments\.e\.task: colorize needs colour images"):
+        validate_config(cfg)
+
+
+def test_lab_is_computed_in_float32_under_autocast():
+    x = torch.rand(2, 3, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lab = colour.rgb_to_lab(x)
+    assert lab.dtype == torch.float32
+    np.testing.assert_allclose(
+        lab.numpy(), colour.rgb_to_lab(x.numpy().astype(np.float64)), atol=1e-3
+    )
+
+
 def test_colorize_on_traces_is_refused():
     cfg = {
         "datasets": {"r": {"kind": "radio", "source": "simulate"}},

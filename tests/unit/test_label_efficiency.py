@@ -102,3 +102,31 @@ def test_many_labels_get_min_epochs_passes():
     cfg = {"steps": 200, "min_epochs": 3, "batch_size": 64}
     assert le.n_steps(cfg, 30) == 200  # few labels: the steps
     assert le.n_steps(cfg, 10800) == 507  # 3 passes of 10,800 images at 64 (rounded up)
+    assert le.n_steps(cfg | {"min_epochs": 2.5}, 10800) == 422  # an int for any number
+
+
+def test_scratch_networks_are_one_per_encoder_network(tmp_path):
+    """Encoders that differ only in the decoder or the loss share one scratch network; two
+    VAEs of other sizes do not, and their names say how they differ."""
+    import json
+
+    def model_dir(name, model, config):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "model.json").write_text(json.dumps({"model": model, "config": config}))
+        return {"model_dir": d, "task": "reconstruct"}
+
+    conv = {"channels": [16, 32], "kernel_size": 3, "in_channels": 3}
+    encoders = {
+        "a": model_dir("a", "conv_ae", conv | {"loss": "mse"}),
+        "b": model_dir("b", "conv_ae", conv | {"loss": "lab", "output_bias": "data_mean"}),
+        "v1": model_dir("v1", "vae", {"architecture": "dense", "hidden": 64, "latent_dim": 2}),
+        "v2": model_dir("v2", "vae", {"architecture": "dense", "hidden": 64, "latent_dim": 8}),
+    }
+    scratch = [v for v in le.variants(encoders) if v.mode == "scratch"]
+    assert [v.name for v in scratch] == [
+        "scratch conv_ae [16, 32]",
+        "scratch vae [64, 2]",
+        "scratch vae [64, 8]",
+    ]
+    assert scratch[0].about["same_network_as"] == ["a", "b"]

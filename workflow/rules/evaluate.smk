@@ -111,6 +111,8 @@ rule label_efficiency:
     conda:
         ENV
     threads: lambda wildcards: config["label_efficiency"][wildcards.dataset]["threads"]
+    resources:
+        gpu=int(GPU_HOST),  # its networks train where a GPU is
     params:
         study=lambda wildcards: config["label_efficiency"][wildcards.dataset],
         encoders=lambda wildcards: {

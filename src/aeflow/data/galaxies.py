@@ -43,6 +43,7 @@ KINDS = (
         arithmetic_classes=("barred_spiral", "spiral"),  # the "bar" direction
         chunked_prepare=True,
         clean_inputs=True,
+        colour=True,
     ),
 )
 RAW_KEYS = ("images", "ans")

@@ -44,6 +44,7 @@ _COMMON = {
     "real_data_only": True,
     "converted_raw": True,
     "chunked_prepare": True,
+    "colour": True,  # one or three channels, as the files have them
 }
 KINDS = (
     Kind("image_set", __name__, **_COMMON),

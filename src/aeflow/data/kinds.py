@@ -49,6 +49,7 @@ class Kind:
     ``preprocess.anomaly_classes`` names some.
     ``real_data_only``: no simulator (source installed, download or a local path);
     ``own_download``: knows its official download mirrors (no ``download.url`` needed).
+    ``colour``: its images may be colour (three channels; ``task: colorize``).
     ``clean_inputs``: the prepared input equals the target, so denoising needs a ``corrupt``
     section. ``observables``: generated samples are compared in physical observables
     (:func:`aeflow.evaluation.observables.observables_of`).
@@ -86,6 +87,7 @@ class Kind:
     real_data_only: bool = False
     own_download: bool = False
     clean_inputs: bool = False
+    colour: bool = False
     observables: bool = False
     collections: bool = False
     log_images: bool = False

@@ -39,18 +39,18 @@ def rgb_to_lab(rgb):
         return _lab(np.clip(rgb.astype(np.float64), 0, 1), np)
     import torch
 
-    return _lab(rgb.float().clamp(0, 1), torch)
+    # float32 whatever the autocast: bf16 would cost about a just-noticeable difference
+    with torch.autocast(rgb.device.type, enabled=False):
+        return _lab(rgb.float().clamp(0, 1), torch)
 
 
 def _lab(rgb, xp):
     """The sRGB -> CIELAB chain on the array module ``xp`` (numpy or torch)."""
     linear = xp.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     matrix = _RGB_TO_XYZ / _WHITE_D65[:, None]
-    if xp is np:
-        xyz = np.einsum("ij,njhw->nihw", matrix, linear)
-    else:
-        m = xp.as_tensor(matrix, dtype=linear.dtype, device=linear.device)
-        xyz = xp.einsum("ij,njhw->nihw", m, linear)
+    # the 3x3 mix as products and sums (a matmul may run in TF32 on a GPU)
+    r, g, b = linear[:, 0], linear[:, 1], linear[:, 2]
+    xyz = xp.stack([m[0] * r + m[1] * g + m[2] * b for m in matrix.tolist()], 1)
     # the cube root with a floor (its gradient at 0 is infinite)
     f = xp.where(xyz > _EPS, xp.clip(xyz, _EPS, None) ** (1 / 3), (_KAPPA * xyz + 16) / 116)
     fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]

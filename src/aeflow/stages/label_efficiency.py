@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Any
 
@@ -129,7 +130,7 @@ def n_steps(cfg: dict[str, Any], n_labelled: int) -> int:
     """Steps of a classifier on ``n_labelled`` images: ``steps``, and at least
     ``min_epochs`` passes over them (so that all labels are not cut short)."""
     batch = min(cfg["batch_size"], n_labelled)
-    return max(cfg["steps"], -(-cfg["min_epochs"] * n_labelled // batch))
+    return max(int(cfg["steps"]), math.ceil(cfg["min_epochs"] * n_labelled / batch))
 
 
 @torch.no_grad()
@@ -193,15 +194,23 @@ def variants(encoders: dict[str, dict[str, Any]]) -> list[Variant]:
 
         for mode in ("frozen", "fine-tuned"):
             out.append(Variant(f"{experiment} {mode}", trained, mode, grey, about | {"mode": mode}))
-        arch = _architecture(description)
-        key = f"scratch {arch}" + (" (grey)" if grey else "")  # one per encoder network
+        # one scratch network per encoder: what shapes it, not the decoder's or the loss's keys
+        encoder_config = {k: v for k, v in description["config"].items() if k not in NOT_ENCODER}
+        key = json.dumps([description["model"], encoder_config, grey], sort_keys=True)
         if key not in scratch:
+            name = f"scratch {_architecture(description)}" + (" (grey)" if grey else "")
+            if any(v.name == name for v in scratch.values()):  # same words, other network
+                name += f" #{len(scratch) + 1}"
             scratch[key] = Variant(
-                key,
+                name,
                 lambda d=description: model_from_description(d),
                 "scratch",
                 grey,
-                {"experiment": None, "model": description["model"], "architecture": arch}
+                {
+                    "experiment": None,
+                    "model": description["model"],
+                    "architecture": _architecture(description),
+                }
                 | {"pretext": None, "mode": "scratch", "same_network_as": [experiment]},
             )
         else:
@@ -209,15 +218,38 @@ def variants(encoders: dict[str, dict[str, Any]]) -> list[Variant]:
     return out + list(scratch.values())
 
 
+# model config keys that shape the decoder, the output or the loss, not the encoder
+NOT_ENCODER = frozenset(
+    {
+        "loss",
+        "output",
+        "output_bias",
+        "keep_luminance",
+        "out_channels",
+        "beta",
+        "reconstruction",
+        "pretrain_epochs",
+        "pretrain_learning_rate",
+        "l1_code",
+        "contractive",
+        "profile_weight",
+        "profile_slope_weight",
+    }
+)
+
+
 def _architecture(description: dict[str, Any]) -> str:
     """The encoder's network in a few words: the model and its widths (and a kernel size
-    other than 3); what only the decoder or the output does is left out."""
-    c = description["config"]
+    other than 3; a VAE's latent size)."""
+    model, c = description["model"], description["config"]
+    if model in ("vae", "galaxy_vae"):
+        widths = list(c["channels"]) if c.get("architecture") == "conv" else [c.get("hidden")]
+        return f"{model} {[*widths, c.get('latent_dim')]}"
     if "channels" in c:  # convolutional
         k = c.get("kernel_size", 3)
-        return f"{description['model']} {list(c['channels'])}" + (f" k{k}" if k != 3 else "")
+        return f"{model} {list(c['channels'])}" + (f" k{k}" if k != 3 else "")
     widths = c.get("layers") or [*c.get("hidden", []), c.get("code_size")]
-    return f"{description['model']} {list(widths)}"
+    return f"{model} {list(widths)}"
 
 
 def pca_logistic_accuracy(

@@ -78,7 +78,10 @@ def _open_data(experiment: str, spec: dict[str, Any], prepared: PathLike):
     val split may be empty when nothing watches it: training then runs all its epochs)."""
     ds = with_anomaly_labels(open_store(prepared), spec)  # task inputs: once in memory
     if spec["task"] == "colorize":  # (lazy: the grey inputs are computed as read)
-        ds = with_luminance_inputs(ds)
+        try:
+            ds = with_luminance_inputs(ds)
+        except ValueError as exc:
+            raise ValueError(f"{prepared}: experiments.{experiment}.task: {exc}") from None
     optional = () if watches_validation(spec) else ("val",)
     for split in SPLITS:
         if len(split_index(ds, split)) == 0 and split not in optional:
@@ -225,19 +228,26 @@ def _pretrain(model, train_data, tc, device, run) -> list[dict[str, float]]:
     """What a model does with the data before the first epoch of a fresh training: GANs
     (and autoencoders with ``output_bias: data_mean``) take the data's mean colour, the
     stacked autoencoder pretrains layer by layer."""
-    if hasattr(model, "init_from_data"):
-        if model.adversarial:
-            model.init_from_data(train_data["image"])
-        else:  # (the first samples of streamed data: a mean needs no more)
-            streamed = isinstance(train_data, StreamedSplit)
-            first = train_data.head(MEAN_SAMPLES) if streamed else train_data
-            model.init_from_data(first["target"])
+    if model.adversarial and hasattr(model, "init_from_data"):
+        model.init_from_data(train_data["image"])
+    elif getattr(model.config, "output_bias", "zero") == "data_mean":
+        model.init_from_data(_first_targets(train_data))
     if not hasattr(model, "layer_autoencoder"):
         return []
     pretraining = greedy_layerwise(model, train_data["input"], device, tc["batch_size"], tc["seed"])
     for i, rec in enumerate(pretraining):
         run.log_metrics({f"pretrain_loss_layer{int(rec['layer'])}": rec["loss"]}, step=i)
     return pretraining
+
+
+def _first_targets(train_data, block: int = 512) -> torch.Tensor:
+    """The first :data:`MEAN_SAMPLES` training targets (in memory or streamed, the same
+    ones), read ``block`` at a time: what an output bias's data mean is taken from."""
+    n = min(MEAN_SAMPLES, n_samples(train_data))
+    if not isinstance(train_data, StreamedSplit):
+        return train_data["target"][:n]
+    parts = [train_data.read(np.arange(a, min(a + block, n)))["target"] for a in range(0, n, block)]
+    return torch.cat(parts)
 
 
 def _write_outputs(trainer, description, history, out_dir: Path, run) -> None:
