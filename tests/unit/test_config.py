@@ -183,6 +183,20 @@ def test_the_generative_seeds_study_repeats_the_defaults_generators():
         assert runs[0] == default[name] | {"seed_sweep": name}
 
 
+def test_the_long_air_shower_run_is_the_defaults_recipe_trained_longer():
+    """config/airshower_long.yaml: the default's air-shower WGAN-GP, its data and recipe,
+    with twice the epochs and three seeds."""
+    cfg = load_config(REPO / "config" / "airshower_long.yaml")
+    default = load_config(REPO / "config" / "config.yaml")
+    runs = [cfg["experiments"][f"airshower_wgan_gp_60_s{seed}"] for seed in (0, 1, 2)]
+    base = default["experiments"]["airshower_wgan_gp"]
+    assert runs[0]["train"]["epochs"] == 2 * base["train"]["epochs"]
+    for seed, run in enumerate(runs):
+        assert run["train"] == base["train"] | {"epochs": 60, "seed": seed}
+        assert run["model_params"] == base["model_params"]
+    assert cfg["datasets"]["airshowers"] == default["datasets"]["airshowers"]
+
+
 def test_the_anomaly_study_runs_both_jet_directions_and_every_held_out_class():
     cfg = load_config(REPO / "config" / "anomaly.yaml")
     exps = cfg["experiments"]
