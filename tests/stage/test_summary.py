@@ -165,6 +165,11 @@ def test_a_sweep_of_a_conditional_generator_and_of_observables_gets_their_spread
     assert mean["min class share / real"] == "0.85 ± 0.05"
     assert mean["model mean W1/sigma of observables"] == "0.3 ± 0.1"  # (w + w + 0.2) / 2
     assert mean["PCA mean W1/sigma of observables"] == "0.5 ± 0"  # the undefined one left out
+    # a below 0.5 on every seed; b's PCA value undefined: not counted as below
+    assert mean["observables below PCA"] == "1 of 2 on every seed"
+    first = generative[0]
+    assert (first["model W1/sigma a"], first["PCA W1/sigma a"]) == (0.1, 0.5)
+    assert first["observables below PCA"] == "1 of 2"
 
 
 def test_records_of_one_mode_share_a_table_and_old_records_are_images():

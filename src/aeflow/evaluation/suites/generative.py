@@ -225,6 +225,13 @@ class GenerativeSamples:
                 row[f"{label} mean W1/sigma of observables"] = mean
                 if name == "generator":
                     row["observables undefined"] = undefined
+            for obs, o in m["observables"]["generator"].items():
+                row[f"model W1/sigma {obs}"] = o["standardized_wasserstein"]
+                row[f"PCA W1/sigma {obs}"] = m["observables"]["pca_gaussian"][obs][
+                    "standardized_wasserstein"
+                ]
+            below, n = _below_pca([m])
+            row["observables below PCA"] = f"{below} of {n}"
         row["test loss"] = m.get("test_loss")
         return [row]
 
@@ -261,6 +268,8 @@ class GenerativeSamples:
                     means = [_observables_mean(m, name)[0] for m in ms]
                     if None not in means:
                         row[f"{who} mean W1/sigma of observables"] = _mean_sd(means)
+                below, n = _below_pca(ms)
+                row["observables below PCA"] = f"{below} of {n} on every seed"
             rows.append(row)
         return rows
 
@@ -271,6 +280,23 @@ def _observables_mean(m: dict[str, Any], name: str) -> tuple[float | None, int]:
     w = [o["standardized_wasserstein"] for o in m["observables"][name].values()]
     defined = [v for v in w if v is not None]
     return (float(np.mean(defined)) if defined else None), len(w) - len(defined)
+
+
+def _below_pca(records: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many observables have the generator's W1/sigma below the PCA Gaussian's in every
+    record (undefined counts as not below), and how many there are."""
+    names = list(records[0]["observables"]["generator"])
+    below = 0
+    for obs in names:
+        pairs = [
+            (
+                m["observables"]["generator"][obs]["standardized_wasserstein"],
+                m["observables"]["pca_gaussian"][obs]["standardized_wasserstein"],
+            )
+            for m in records
+        ]
+        below += all(g is not None and p is not None and g < p for g, p in pairs)
+    return below, len(names)
 
 
 def _mean_sd(values: list[float]) -> str:
