@@ -1,4 +1,5 @@
-"""Galaxy images in three classes (barred spiral, elliptical, spiral) for generative models.
+"""Galaxy images in three classes (barred spiral, elliptical, spiral) for generative models
+and autoencoders (a colorization, the pretext tasks of a label-efficiency study).
 
 Raw format: the Galaxy10 layout (``Galaxy10_DECals.h5``; or an ``.npz`` with the same keys):
 ``images`` (N, H, W, 3) as uint8 (0-255) or float in [0, 1], and ``ans`` (N,) the Galaxy10
