@@ -9,6 +9,8 @@ and a model cannot be told more than a grey rendering shows).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # Rec. 709, of the stored (displayed) R, G, B
@@ -24,12 +26,19 @@ _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
 _EPS, _KAPPA = 216 / 24389, 24389 / 27  # the CIE's linear segment near black
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """(N, 3, H, W) -> (N, H, W): the Rec. 709 weighted sum of the channels."""
-    rgb = np.asarray(rgb, dtype=np.float32)
+def luminance(rgb):
+    """(N, 3, H, W) -> (N, H, W): the Rec. 709 weighted sum of the channels; numpy (as
+    float32) or a torch tensor (its dtype and device kept)."""
+    if not hasattr(rgb, "device"):  # numpy (or anything array-like)
+        rgb = np.asarray(rgb, dtype=np.float32)
     if rgb.ndim != 4 or rgb.shape[1] != 3:
-        raise ValueError(f"colour images are (N, 3, H, W), got {rgb.shape}")
-    return np.tensordot(np.asarray(LUMA_WEIGHTS, np.float32), rgb, axes=(0, 1))
+        raise ValueError(f"colour images are (N, 3, H, W), got {tuple(rgb.shape)}")
+    if isinstance(rgb, np.ndarray):
+        return np.tensordot(np.asarray(LUMA_WEIGHTS, np.float32), rgb, axes=(0, 1))
+    import torch
+
+    w = torch.tensor(LUMA_WEIGHTS, dtype=rgb.dtype, device=rgb.device)
+    return (rgb * w[:, None, None]).sum(1)
 
 
 def rgb_to_lab(rgb):
@@ -60,15 +69,42 @@ def _lab(rgb, xp):
 def delta_e(output: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per sample, the mean CIE76 colour difference ΔE*ab (Euclidean in CIELAB; 2.3 is a
     just-noticeable difference) between images (N, 3, H, W)."""
-    d = rgb_to_lab(output) - rgb_to_lab(target)
-    return np.sqrt((d**2).sum(axis=1)).reshape(len(d), -1).mean(axis=1)
+    return _mean_distance(rgb_to_lab(output) - rgb_to_lab(target))
 
 
 def chroma_error(output: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per sample, the mean distance in the (a*, b*) plane: the colour difference with the
     lightness left out (what a colorization adds to its grey input)."""
-    d = rgb_to_lab(output)[:, 1:] - rgb_to_lab(target)[:, 1:]
+    return _mean_distance((rgb_to_lab(output) - rgb_to_lab(target))[:, 1:])
+
+
+def _mean_distance(d: np.ndarray) -> np.ndarray:
+    """Per sample, the mean over pixels of the Euclidean length along the channel axis."""
     return np.sqrt((d**2).sum(axis=1)).reshape(len(d), -1).mean(axis=1)
+
+
+class Reference(NamedTuple):
+    """What every output of a block of colour images is compared with, computed once: the
+    true images in CIELAB and their colour gradients."""
+
+    lab: np.ndarray
+    gradient: np.ndarray
+
+    @classmethod
+    def of(cls, targets: np.ndarray) -> Reference:
+        return cls(rgb_to_lab(targets), colour_gradient(targets))
+
+
+def colour_values(output: np.ndarray, reference: Reference) -> dict[str, np.ndarray]:
+    """Per-sample colour values of an output against the true images: ΔE, the chroma error,
+    and the output's and the true colour gradients."""
+    d = rgb_to_lab(output) - reference.lab
+    return {
+        "delta_e": _mean_distance(d),
+        "chroma_error": _mean_distance(d[:, 1:]),
+        "colour_gradient": colour_gradient(output),
+        "true_colour_gradient": reference.gradient,
+    }
 
 
 def colour_gradient(rgb: np.ndarray, eps: float = 1e-6) -> np.ndarray:

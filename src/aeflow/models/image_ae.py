@@ -316,15 +316,14 @@ class ConvAE(_SigmoidAE):
             return out
         # the network proposes the colour, the grey input keeps the detail: each pixel's
         # colour scaled so that its luminance is the input's (what the bottleneck blurred)
-        from aeflow.evaluation.colour import LUMA_WEIGHTS
+        from aeflow.evaluation.colour import luminance
 
         if x.shape[1] != 1 or out.shape[1] != 3:
             raise ValueError(
                 "model_params.keep_luminance maps a grey input to a colour output (task "
                 f"colorize), got {x.shape[1]} -> {out.shape[1]} channels"
             )
-        w = torch.tensor(LUMA_WEIGHTS, dtype=out.dtype, device=out.device)[None, :, None, None]
-        luma = (out * w).sum(1, keepdim=True)
+        luma = luminance(out)[:, None]
         return (out * x.to(out.dtype) / luma.clamp_min(1e-4)).clamp(0, 1)
 
     def _decode_to(self, code: torch.Tensor, size) -> torch.Tensor:

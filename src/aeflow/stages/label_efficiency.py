@@ -27,6 +27,9 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +42,7 @@ from aeflow.device import runtime_device
 from aeflow.evaluation.colour import luminance
 from aeflow.evaluation.label_efficiency import beats_scratch, curves
 from aeflow.models import model_from_description
+from aeflow.models.inference import encode_all
 from aeflow.models.trained import load_trained
 from aeflow.stages import PathLike
 from aeflow.training.tracking import record_run
@@ -142,18 +146,17 @@ def accuracy(model, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> floa
     return correct / len(x)
 
 
+@dataclass
 class Variant:
-    """One way to classify: an encoder (trained or fresh) frozen, fine-tuned or trained from
-    scratch, on its input form (``grey``: the luminance)."""
+    """One way to classify: an encoder (``source()`` builds it, trained or fresh; None: a
+    head on codes computed beforehand) frozen, fine-tuned or trained from scratch, on its
+    input form (``grey``: the luminance)."""
 
-    def __init__(self, name: str, encoder_source, mode: str, grey: bool, about: dict[str, Any]):
-        self.name, self.source, self.mode, self.grey, self.about = (
-            name,
-            encoder_source,
-            mode,
-            grey,
-            about,
-        )
+    name: str
+    source: Callable[[], Any] | None
+    mode: str
+    grey: bool
+    about: dict[str, Any]
 
     def probe(self, x_unlabelled: torch.Tensor, n_classes: int, hidden: int, device) -> Probe:
         """A fresh probe on this variant's encoder (None: on codes computed beforehand),
@@ -168,13 +171,6 @@ class Variant:
     def on_codes(self) -> Variant:
         """This (frozen) variant as a head on codes computed once: the same classifier."""
         return Variant(self.name, None, self.mode, self.grey, self.about)
-
-
-@torch.no_grad()
-def _codes(encoder, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-    """Flattened codes of ``x`` in batches."""
-    codes = [encoder.encode(x[i : i + batch]) for i in range(0, len(x), batch)]
-    return torch.cat([c.reshape(len(c), -1) for c in codes])
 
 
 def variants(encoders: dict[str, dict[str, Any]]) -> list[Variant]:
@@ -287,8 +283,6 @@ def label_efficiency(
 ) -> dict[str, Any]:
     """The study of ``label_efficiency.<dataset>`` (``encoders``: experiment -> {model_dir,
     task}); writes its JSON record and tracks it in MLflow."""
-    from pathlib import Path
-
     device = runtime_device("auto", cfg["threads"])
     ds = open_store(prepared)
     data = {}
@@ -298,47 +292,42 @@ def label_efficiency(
         data[split] = (x if x.ndim == 4 else x[:, None], ds["label"].values[index].astype(int))
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     n_classes = len(ds.attrs.get("class_names") or np.unique(y_train))
-    tensors: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}  # the images, or their grey
+    arrays: dict[bool, tuple[np.ndarray, np.ndarray]] = {}  # the images, or their grey
 
-    def images(grey: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        if grey not in tensors:
-            tensors[grey] = tuple(
-                torch.from_numpy(luminance(x)[:, None] if grey else x).to(device)
-                for x in (x_train, x_test)
-            )
-        return tensors[grey]
+    def images(grey: bool) -> tuple[np.ndarray, np.ndarray]:
+        if grey not in arrays:
+            arrays[grey] = tuple(luminance(x)[:, None] if grey else x for x in (x_train, x_test))
+        return arrays[grey]
 
     labels = torch.from_numpy(y_train).long().to(device)
     y_test_t = torch.from_numpy(y_test).long().to(device)
     encoders = {e: {**v, "model_dir": Path(v["model_dir"])} for e, v in encoders.items()}
     counts = [None if n == "all" else int(n) for n in cfg["labels_per_class"]]
+    # the labelled images of each count and seed: the same draw for every classifier
+    draws = {(n, seed): labelled_subset(y_train, n, seed) for n in counts for seed in cfg["seeds"]}
     rows = []
     lr = cfg["learning_rate"]
     encoder_lr = {"frozen": None, "fine-tuned": lr * cfg["fine_tune_lr_factor"], "scratch": lr}
     for variant in variants(encoders):
-        xt, xs = images(variant.grey)
+        inputs = images(variant.grey)
         if variant.mode == "frozen":  # the codes once: the head alone learns on them
-            encoder = variant.source().to(device).eval()
-            xt, xs = (_codes(encoder, x) for x in (xt, xs))
+            encoder = variant.source()
+            inputs = tuple(encode_all(encoder, x, 1024, device) for x in inputs)
             variant = variant.on_codes()
-        for per_class in counts:
-            for seed in cfg["seeds"]:
-                idx = labelled_subset(y_train, per_class, seed)
-                torch.manual_seed(seed)
-                probe = variant.probe(xt, n_classes, cfg["head_hidden"], device)
-                fit(probe, xt[idx], labels[idx], cfg, encoder_lr[variant.mode], seed)
-                rows.append(
-                    _row(variant.name, variant.about, per_class, seed, idx, probe, xs, y_test_t)
-                )
+        xt, xs = (torch.from_numpy(x).to(device) for x in inputs)
+        for (per_class, seed), idx in draws.items():
+            torch.manual_seed(seed)
+            probe = variant.probe(xt, n_classes, cfg["head_hidden"], device)
+            fit(probe, xt[idx], labels[idx], cfg, encoder_lr[variant.mode], seed)
+            acc = accuracy(probe, xs, y_test_t)
+            rows.append(_cell(variant.name, variant.about, per_class, seed, idx, acc))
         log.info("%s: %s", variant.name, _means(rows, variant.name))
-    for per_class in counts:
-        for seed in cfg["seeds"]:
-            idx = labelled_subset(y_train, per_class, seed)
-            acc = pca_logistic_accuracy(
-                x_train, x_train[idx], y_train[idx], x_test, y_test, cfg["pca_components"], seed
-            )
-            about = {"experiment": None, "model": "logistic regression", "mode": "pca_logistic"}
-            rows.append(_cell("pca_logistic", about, per_class, seed, idx, acc))
+    about = {"experiment": None, "model": "logistic regression", "mode": "pca_logistic"}
+    for (per_class, seed), idx in draws.items():
+        acc = pca_logistic_accuracy(
+            x_train, x_train[idx], y_train[idx], x_test, y_test, cfg["pca_components"], seed
+        )
+        rows.append(_cell("pca_logistic", about, per_class, seed, idx, acc))
     result = {
         "dataset": dataset,
         "n_train": len(x_train),
@@ -366,10 +355,6 @@ def label_efficiency(
         tables={"label_efficiency.json": table},
     )
     return result
-
-
-def _row(name, about, per_class, seed, idx, probe, x_test, y_test) -> dict[str, Any]:
-    return _cell(name, about, per_class, seed, idx, accuracy(probe, x_test, y_test))
 
 
 def _cell(name, about, per_class, seed, idx, acc) -> dict[str, Any]:

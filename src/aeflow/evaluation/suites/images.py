@@ -101,8 +101,9 @@ class ImageDenoising:
 
     def _values(self, output: np.ndarray, targets: np.ndarray, reference=None):
         """Per-sample values of one denoiser's outputs: MSE, SSIM, BCE and whether output
-        and target lie in [0, 1] (where BCE is defined), and for scattering patterns
-        (``reference``: the targets' rings and sphere fits) the radius ratios."""
+        and target lie in [0, 1] (where BCE is defined); against a ``reference`` computed
+        once per block, for scattering patterns the radius ratios (the targets' rings and
+        sphere fits), for a colorization the colour values (the targets in CIELAB)."""
         values = {
             "per_sample_mse": per_sample_mse(output, targets),
             "ssim": ssim(output, targets, self.ec["psnr_data_range"]),
@@ -117,13 +118,10 @@ class ImageDenoising:
         p = np.clip(flat_out[rows].astype(np.float64), 1e-7, 1 - 1e-7)
         t = flat_target[rows].astype(np.float64)
         values["bce"][rows] = -(t * np.log(p) + (1 - t) * np.log1p(-p)).mean(axis=1)
-        if reference is not None:
+        if isinstance(reference, rings.Reference):
             values |= rings.ring_values(output, reference)
-        if self.colour:
-            values["delta_e"] = colour.delta_e(output, targets)
-            values["chroma_error"] = colour.chroma_error(output, targets)
-            values["colour_gradient"] = colour.colour_gradient(output)
-            values["true_colour_gradient"] = colour.colour_gradient(targets)
+        if isinstance(reference, colour.Reference):
+            values |= colour.colour_values(output, reference)
         return values
 
     def _summary(self, values: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -155,6 +153,8 @@ class ImageDenoising:
             if self.rings:  # per pattern; the sphere fit needs the patterns' log scales
                 scale = part["log_scale"].values if "log_scale" in part else None
                 reference = rings.Reference.of(targets, scale)
+            elif self.colour:
+                reference = colour.Reference.of(targets)
             outputs = {"model": denoised} | {f.name: f.apply(inputs) for f in self.filters}
             values = {name: self._values(out, targets, reference) for name, out in outputs.items()}
             for name, v in values.items():
