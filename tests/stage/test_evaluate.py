@@ -42,10 +42,12 @@ def test_saxs_metrics_json(tiny_runs):
     _finite_losses(other)
     assert set(other["baselines"]) == set(m["baselines"])
     # scattering patterns: the particle size by the first minimum and by the sphere fit
-    for block in (m, *m["baselines"].values()):
+    # and so is the model's output given the measured ring intensities
+    for block in (m, m["measured_profile"], *m["baselines"].values()):
         assert {"radius_within_tolerance", "sphere_fit"} <= set(block["rings"])
         fit = block["rings"]["sphere_fit"]
         assert fit["radius_within_tolerance_all"] in (0.0, None)  # 16 px: too small to fit
+    assert m["measured_profile"]["test_loss"] > 0 and "measured_profile" in other
 
 
 def test_saxs_predictions_store_matches_the_record(tiny_runs):
@@ -58,15 +60,16 @@ def test_saxs_predictions_store_matches_the_record(tiny_runs):
         assert pred[name].shape == (10, 16, 16), name
     assert pred["per_sample_mse"].dims == ("denoiser", "sample")
     assert pred["fit_radius_ratio"].dims == pred["radius_ratio"].dims == ("denoiser", "sample")
-    assert list(pred["denoiser"].values) == ["model", *m["baselines"]]
+    assert list(pred["denoiser"].values) == ["model", *m["baselines"], "measured_profile"]
     np.testing.assert_array_equal(pred["sample"].values, _test_samples(tiny_runs.prepared("saxs")))
     assert np.isfinite(pred["prediction"].values).all()
     # the record's losses are the means of the per-sample errors in the store
     mse = pred["per_sample_mse"]
     assert m["test_loss"] == pytest.approx(float(mse.sel(denoiser="model").mean()), rel=1e-5)
-    for name, baseline in m["baselines"].items():
+    blocks = {**m["baselines"], "measured_profile": m["measured_profile"]}
+    for name, block in blocks.items():
         expected = float(mse.sel(denoiser=name).mean())
-        assert baseline["test_loss"] == pytest.approx(expected, rel=1e-5), name
+        assert block["test_loss"] == pytest.approx(expected, rel=1e-5), name
     # also_on datasets are groups of the same store
     other = open_store(out / "predictions.zarr", group="saxs_partial")
     assert other.sizes["sample"] == 8 and other["prediction"].dims == ("sample", "y", "x")

@@ -12,11 +12,18 @@ Radii here are in pixels of q; their ratio is the ratio of the particle radii (R
 so ``radius_ratio = r_min(true) / r_min(output)`` is the fitted radius over the true one.
 
 The first minimum uses one feature of the profile and fails where the ring is washed out. A
-SAXS user fits the whole curve instead: :func:`fit_sphere` fits the radially averaged
-intensity beyond the forward peak with polydisperse spheres (log-normal number distribution of
+SAXS user fits the whole curve instead: :func:`fit_sphere` fits the azimuthally averaged
+intensity (counts, not their logarithm: speckle multiplies the intensity by a factor of mean
+1, so the ring mean of the counts is the efficient estimate of the true ring intensity, and
+the mean of the log-counts a biased, noisier one) beyond the forward peak with polydisperse
+spheres (log-normal number distribution of
 radii, intensity ``A <V^2 Phi^2(qR)> + B``), the way size-distribution fits of SAXS curves are
 done. The radius it gives is the number-mean radius in units of 1 / (q pixel), so
 ``x = k * radius`` at ring k; ``fit_ratio = radius(output) / radius(true)``.
+
+:func:`with_measured_profile` gives a denoiser's output the measured pattern's ring
+intensities: the network supplies the speckle-free picture, the azimuthal average of the
+measurement the radial profile that carries the size.
 """
 
 from __future__ import annotations
@@ -62,6 +69,41 @@ def radial_profile(images: np.ndarray) -> np.ndarray:
     for i, img in enumerate(images.reshape(n, h * w)):
         sums[i] = np.bincount(r, weights=img, minlength=size)[:size]
     return sums / counts
+
+
+def _counts(images: np.ndarray, log_scale: np.ndarray) -> np.ndarray:
+    """Prepared patterns ``y = log10(counts + offset) / scale`` back to ``counts + offset``
+    (float64; the exponent clipped to keep it finite)."""
+    images = np.asarray(images, np.float64)
+    scale = np.asarray(log_scale, np.float64).reshape(len(images), *([1] * (images.ndim - 1)))
+    return 10.0 ** np.clip(images * scale, -30, 30)
+
+
+def intensity_profile(images: np.ndarray, log_scale: np.ndarray) -> np.ndarray:
+    """The azimuthally averaged intensity (``counts + offset``, see :func:`fit_sphere`) of
+    prepared patterns (N, H, W) over rings of integer radius: shape (N, min(H, W) // 2)."""
+    return radial_profile(_counts(images, log_scale))
+
+
+def with_measured_profile(
+    output: np.ndarray, measured: np.ndarray, log_scale: np.ndarray
+) -> np.ndarray:
+    """``output`` (N, H, W, prepared log units) with each ring's mean intensity set to that of
+    the ``measured`` pattern (its speckled input), every ring including the corners beyond
+    the full ones: each pixel shifted by ``log10(measured ring mean / output ring mean) /
+    scale``. Keeps the output's structure within a ring; float32."""
+    n, h, w = output.shape
+    index, _ = ring_index(h, w)
+    size = int(index.max()) + 1
+    scale = np.asarray(log_scale, np.float64).reshape(n, 1)
+    out = _counts(output, log_scale).reshape(n, -1)
+    meas = _counts(measured, log_scale).reshape(n, -1)
+    shift = np.empty((n, size))
+    for i in range(n):
+        ratio = np.bincount(index, meas[i], size) / np.bincount(index, out[i], size)
+        shift[i] = np.log10(ratio)
+    restored = np.asarray(output, np.float64).reshape(n, -1) + shift[:, index] / scale
+    return restored.reshape(n, h, w).astype(np.float32)
 
 
 def first_minimum(
@@ -134,22 +176,20 @@ def fit_sphere(
     log_scale: np.ndarray,
     min_radius: int = MIN_RADIUS,
     chunk: int = 32,
-    profiles: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Fit polydisperse spheres to each pattern's radially averaged intensity beyond
+    """Fit polydisperse spheres to each pattern's azimuthally averaged intensity beyond
     ``min_radius`` (the forward peak and the beamstop lie inside).
 
     ``images`` (N, H, W) are log-scaled as prepared, ``y = log10(counts + offset) / scale``
-    with the per-pattern ``log_scale`` (N,): ``10 ** (profile * scale) = A I(k) + B`` with
-    the offset absorbed into the background B. For every candidate radius and
+    with the per-pattern ``log_scale`` (N,): the ring means of ``10 ** (y * scale)`` are
+    fitted as ``A I(k) + B``, the offset absorbed into the background B. For every candidate radius and
     polydispersity, amplitude and background follow by linear least squares in relative
     error (B >= 0, A > 0); the best candidate's radius is refined by a parabola through its
     neighbours (in log radius).
 
     Returns per pattern ``radius`` (number-mean, 1 / q pixel; first zero at
     4.493 / radius px), ``polydispersity`` and ``rms_relative_residual``; all NaN for
-    images with fewer than ``MIN_FIT_RINGS`` rings beyond ``min_radius``. ``profiles``: the
-    images' :func:`radial_profile` when the caller has it already.
+    images with fewer than ``MIN_FIT_RINGS`` rings beyond ``min_radius``.
     """
     images = np.asarray(images)
     n, h, w = images.shape
@@ -163,13 +203,10 @@ def fit_sphere(
         return out
     curves, radii, polys = _sphere_curves(h, w, min_radius)
     p, r, k = curves.shape
-    if profiles is None:
-        profiles = radial_profile(images)
-    profiles = profiles[:, min_radius:]
     flat = curves.reshape(p * r, k)
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
-        intensity = 10.0 ** np.clip(profiles[sl] * scale[sl, None], -30, 30)  # (c, K)
+        intensity = intensity_profile(images[sl], scale[sl])[:, min_radius:]  # (c, K)
         v = 1.0 / intensity  # relative error: fit A u + B v to 1, u = curve * v
         # The sums of the 2x2 normal equations are matrix products over the rings:
         # sum u^2 = curve^2 . v^2, sum u v = curve . v^2, sum u = curve . v.
@@ -216,11 +253,10 @@ class Reference:
 
     @classmethod
     def of(cls, targets: np.ndarray, log_scale: np.ndarray | None = None) -> Reference:
-        profiles = radial_profile(targets)  # once, for the minimum and the fit
-        minimum = first_minimum(profiles)
+        minimum = first_minimum(radial_profile(targets))
         if log_scale is None:
             return cls(minimum)
-        fit = fit_sphere(targets, log_scale, profiles=profiles)
+        fit = fit_sphere(targets, log_scale)
         return cls(minimum, fit["radius"], np.asarray(log_scale))
 
 
@@ -237,14 +273,13 @@ def ring_values(output: np.ndarray, reference: Reference) -> dict[str, np.ndarra
     (output's fitted radius over the true pattern's). Pattern by pattern, so a test set
     judged in blocks gives the same values."""
     true_min = reference.minimum
-    profiles = radial_profile(output)  # once, for the minimum and the fit
-    out_min = first_minimum(profiles)
+    out_min = first_minimum(radial_profile(output))
     ringed = np.isfinite(true_min)
     ratio = np.full(len(true_min), np.nan)
     ratio[ringed] = true_min[ringed] / out_min[ringed]  # NaN where the output lost the ring
     values = {"radius_ratio": ratio, "ringed": ringed}
     if reference.radius is not None:
-        fit = fit_sphere(output, reference.log_scale, profiles=profiles)
+        fit = fit_sphere(output, reference.log_scale)
         values["fit_radius_ratio"] = fit["radius"] / reference.radius
     return values
 
@@ -283,8 +318,8 @@ def ring_summary(
             float(np.nanmedian(fit_error[ringed])) if np.isfinite(fit_error[ringed]).any() else None
         ),
         "definition": (
-            f"polydisperse spheres (log-normal radii) fitted to the radially averaged "
-            f"intensity beyond {MIN_RADIUS} px; number-mean radius of the output's fit over "
+            f"polydisperse spheres (log-normal radii) fitted to the azimuthally averaged "
+            f"intensity (counts) beyond {MIN_RADIUS} px; number-mean radius of the output's fit over "
             "the true pattern's; 'radius_within_tolerance' among the ringed patterns, "
             "'_all' among all"
         ),

@@ -28,6 +28,8 @@ from aeflow.evaluation.suites.common import (
 TUNING_SAMPLES = 2000  # images the filter widths are tuned on, at most
 # per-sample values kept in the predictions store
 STORED = ("per_sample_mse", "radius_ratio", "fit_radius_ratio", "delta_e")
+# scattering patterns: the model's output given the measured ring intensities
+PROFILED = "measured_profile"
 
 
 class ImageDenoising:
@@ -144,7 +146,7 @@ class ImageDenoising:
         ``evaluate.block_samples`` at a time; each block's part of the predictions store
         (inputs, targets, the model's outputs, every denoiser's per-sample values) goes to
         ``write``."""
-        names = ["model", *(f.name for f in self.filters)]
+        names = ["model", *(f.name for f in self.filters), PROFILED]
         kept: dict[str, dict[str, list]] = {name: {} for name in names}
         for part in split_blocks(ds, split, self.ec["block_samples"]):
             inputs, targets = part["input"].values, part["target"].values
@@ -156,6 +158,10 @@ class ImageDenoising:
             elif self.colour:
                 reference = colour.Reference.of(targets)
             outputs = {"model": denoised} | {f.name: f.apply(inputs) for f in self.filters}
+            if isinstance(reference, rings.Reference) and reference.log_scale is not None:
+                outputs[PROFILED] = rings.with_measured_profile(
+                    denoised, inputs, reference.log_scale
+                )
             values = {name: self._values(out, targets, reference) for name, out in outputs.items()}
             for name, v in values.items():
                 for key, arr in v.items():
@@ -168,6 +174,12 @@ class ImageDenoising:
             if f.value is not None:
                 b_block[f.parameter] = f.value
             block["baselines"][f.name] = b_block
+        if kept[PROFILED]:
+            block[PROFILED] = self._summary(concat_values(kept[PROFILED]))
+            block[PROFILED]["definition"] = (
+                "the model's output with each ring's mean intensity set to that of the "
+                "speckled input (rings.with_measured_profile)"
+            )
         return block
 
     @staticmethod
@@ -224,6 +236,13 @@ class ImageDenoising:
         fit = block.get("rings", {}).get("sphere_fit", {})
         if fit.get("radius_within_tolerance") is not None:
             out["rings_fit_radius_within_tolerance"] = fit["radius_within_tolerance"]
+        if PROFILED in block:
+            out[f"{PROFILED}.test_loss"] = block[PROFILED]["test_loss"]
+            fit = block[PROFILED]["rings"].get("sphere_fit", {})
+            if fit.get("radius_within_tolerance") is not None:
+                out[f"{PROFILED}.rings_fit_radius_within_tolerance"] = fit[
+                    "radius_within_tolerance"
+                ]
         for name, b in block["baselines"].items():
             out[f"baseline.{name}.test_loss"] = b["test_loss"]
             out[f"baseline.{name}.test_ssim_mean"] = b["ssim"]["mean"]
@@ -285,6 +304,11 @@ def _image_row(
                 row[f"{name} fitted radius within 5%"] = b["rings"]["sphere_fit"][
                     "radius_within_tolerance"
                 ]
+        if PROFILED in block:  # the network's picture, the measurement's ring intensities
+            row["model+profile MSE"] = block[PROFILED]["test_loss"]
+            row["model+profile SSIM"] = block[PROFILED]["ssim"]["mean"]
+            fit = block[PROFILED]["rings"].get("sphere_fit", {})
+            row["model+profile fitted radius within 5%"] = fit.get("radius_within_tolerance")
     if "colour" in block:  # a colorization, in CIELAB
         row["model ΔE"] = block["colour"]["delta_e"]["mean"]
         row["model chroma error"] = block["colour"]["chroma_error"]
