@@ -182,10 +182,10 @@ def fit_sphere(
 
     ``images`` (N, H, W) are log-scaled as prepared, ``y = log10(counts + offset) / scale``
     with the per-pattern ``log_scale`` (N,): the ring means of ``10 ** (y * scale)`` are
-    fitted as ``A I(k) + B``, the offset absorbed into the background B. For every candidate radius and
-    polydispersity, amplitude and background follow by linear least squares in relative
-    error (B >= 0, A > 0); the best candidate's radius is refined by a parabola through its
-    neighbours (in log radius).
+    fitted as ``A I(k) + B``, the offset absorbed into the background B. For every candidate
+    radius and polydispersity, amplitude and background follow by linear least squares in
+    relative error (B >= 0, A > 0); the best candidate's radius is refined by a parabola
+    through its neighbours (in log radius).
 
     Returns per pattern ``radius`` (number-mean, 1 / q pixel; first zero at
     4.493 / radius px), ``polydispersity`` and ``rms_relative_residual``; all NaN for
@@ -319,8 +319,8 @@ def ring_summary(
         ),
         "definition": (
             f"polydisperse spheres (log-normal radii) fitted to the azimuthally averaged "
-            f"intensity (counts) beyond {MIN_RADIUS} px; number-mean radius of the output's fit over "
-            "the true pattern's; 'radius_within_tolerance' among the ringed patterns, "
+            f"intensity (counts) beyond {MIN_RADIUS} px; number-mean radius of the output's "
+            "fit over the true pattern's; 'radius_within_tolerance' among the ringed patterns, "
             "'_all' among all"
         ),
     }
