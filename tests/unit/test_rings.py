@@ -155,7 +155,8 @@ def test_an_output_given_the_measured_ring_intensities():
     assert restored.shape == output.shape and restored.dtype == np.float32
     # every ring's mean intensity is the measurement's (so is the fitted size) ...
     np.testing.assert_allclose(
-        rings.intensity_profile(restored, scale), rings.intensity_profile(measured, scale),
+        rings.intensity_profile(restored, scale),
+        rings.intensity_profile(measured, scale),
         rtol=1e-4,
     )
     np.testing.assert_allclose(
