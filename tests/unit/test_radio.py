@@ -537,6 +537,17 @@ def test_trace_suites_give_the_same_numbers_and_stores_in_blocks(simulated, suit
     assert whole["n_test"] == 1500 and store.sizes["sample"] == 1500
     if suite_name == "TraceDenoising":  # the model is the band-pass: the same numbers
         assert whole["test_loss"] == whole["baselines"]["bandpass"]["test_loss"]
+        # knowing each pulse's shape and arrival beats any filter's energy
+        bound = whole["energy_bound"]["energy_ratio"]
+        assert bound["n"] == whole["energy_ratio"]["n"]
+        assert bound["resolution_68"] < whole["energy_ratio"]["resolution_68"]
+        assert abs(bound["median"] - 1) < 0.1
+        assert np.isfinite(store["energy_ratio_bound"].values).sum() == bound["n"]
+        row = cls.summary_rows("e", {**whole, "dataset": "r"})[0]
+        assert (
+            row["known-pulse energy 68% half width SNR>=3"]
+            == (whole["energy_bound"]["energy_ratio_above_snr_min"]["resolution_68"])
+        )
         noise = ds["input"].values[1::2].astype(np.float64) - ds["target"].values[1::2]
         assert whole["noise_rms"] == pytest.approx(float(np.sqrt((noise**2).mean())), rel=1e-12)
 
@@ -569,8 +580,15 @@ def test_the_detection_suite_scores_the_classifier_beside_the_envelope_trigger(s
         "matched_filter",
     ]
     assert pred["detection_score"].shape == (5, block["n_test"])
+    # the matched filter of each trace's own pulse (only the arrival unknown) bounds the
+    # bank of training pulses
+    bound = block["bound"]
+    assert bound["auroc"] >= block["baselines"]["matched_filter"]["auroc"]
+    assert bound["n_noise_only"] == block["n_noise_only"] and "known pulse" in bound["score"]
+    assert pred["detection_score_bound"].shape == (block["n_test"],)
     flat = TraceDetection.flat(block)
     assert flat["detection_auroc"] == 1.0 and "baseline.bandpass.detection_auroc" in flat
+    assert flat["bound.detection_auroc"] == bound["auroc"]
     row = TraceDetection.summary_rows("c", {**block, "dataset": "r"})[0]
     assert row["classifier TPR @ 0.2% FPR SNR>=3"] == 1.0
     # without noise-only traces there is nothing to tell apart: a clear error
@@ -611,3 +629,48 @@ def test_the_matched_filter_finds_a_known_pulse_in_coloured_noise():
     assert roc_auc_score(has_signal, np.abs(traces).max(axis=-1)) < 0.8  # raw maximum fails
     with pytest.raises(ValueError, match="signal and noise-only training traces"):
         matched_filter_bank([(traces[has_signal], signals[has_signal])], has_signal[has_signal])
+
+
+def test_the_noise_whitening_flattens_a_coloured_spectrum():
+    from aeflow.evaluation.baselines import noise_whitening
+
+    rng = np.random.default_rng(1)
+    n, length = 2000, 128
+    amplitude = np.linspace(10.0, 0.5, length // 2 + 1)  # a falling spectrum, 20x in amplitude
+    coeff = rng.standard_normal((n, length // 2 + 1)) + 1j * rng.standard_normal(
+        (n, len(amplitude))
+    )
+    noise = np.fft.irfft(coeff * amplitude, n=length, axis=-1)
+    pulses = np.zeros_like(noise)
+    pulses[::2, 60:63] = [1.0, -2.0, 1.0]  # the clean pulses are taken out first
+    cut = [(noise[a:b] + pulses[a:b], pulses[a:b]) for a, b in ((0, 700), (700, n))]
+    whitening = noise_whitening(iter(cut))
+    white = np.abs(np.fft.rfft(noise, axis=-1) * whitening) ** 2
+    power = white.mean(axis=0)[1:-1]  # (DC and Nyquist are real: half the power)
+    assert np.abs(power / power.mean() - 1).max() < 0.15
+    with pytest.raises(ValueError, match="no training traces"):
+        noise_whitening(iter([]))
+
+
+def test_the_known_pulse_bounds_on_white_noise():
+    rng = np.random.default_rng(2)
+    n, length = 4000, 200
+    pulse = np.zeros(length)
+    pulse[90:95] = [1.0, 3.0, -3.0, -2.0, 1.0]  # norm 4.9: the matched-filter SNR d
+    d = np.linalg.norm(pulse)
+    white = np.ones(length // 2 + 1)
+    # without noise the amplitude is exact, wherever the pulse arrives
+    ratios = tm.known_pulse_energy_ratios(2.0 * pulse[None], pulse[None], white)
+    np.testing.assert_allclose(ratios, [4.0])
+    shifted = np.roll(pulse, 37)
+    scores = tm.known_pulse_scores(-np.stack([shifted, pulse]), pulse[None], white)
+    np.testing.assert_allclose(scores, [d, d])  # either sign, any arrival
+    # in unit white noise the amplitude scatters by 1/d: the energy by about 2/d
+    noise = rng.standard_normal((n, length))
+    ratios = tm.known_pulse_energy_ratios(pulse + noise, np.broadcast_to(pulse, noise.shape), white)
+    p16, median, p84 = np.percentile(ratios, [16, 50, 84])
+    assert median == pytest.approx(1.0, abs=0.03)
+    assert (p84 - p16) / 2 == pytest.approx(2 / d, rel=0.1)
+    # a noise-only trace scores the largest of ~length correlations of unit variance
+    noise_scores = tm.known_pulse_scores(noise, np.broadcast_to(pulse, noise.shape), white)
+    assert 2.5 < np.median(noise_scores) < 3.6

@@ -242,6 +242,22 @@ def trace_denoising_baselines(
     ]
 
 
+def noise_whitening(train: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """What whitens the noise of traces like the training traces: ``1 / sqrt`` of the mean
+    power spectrum ``|rfft(input - target)|^2`` over the training traces (each trace's noise
+    is its input minus its clean pulse). A trace's ``rfft`` times it has noise of one power
+    at every frequency. ``train``: (input, target) blocks, read once."""
+    power, n = None, 0
+    for noisy, clean in row_blocks(train):
+        noise = noisy.astype(np.float64) - clean
+        block = (np.abs(np.fft.rfft(noise, axis=-1)) ** 2).sum(axis=0)
+        power, n = (block if power is None else power + block), n + len(noisy)
+    if power is None:
+        raise ValueError("no training traces to estimate the noise spectrum from")
+    psd = power / n
+    return 1.0 / np.sqrt(psd + 1e-9 * psd.max())
+
+
 MATCHED_FILTER_TEMPLATES = 64
 
 

@@ -12,7 +12,12 @@
   true-positive rate at 0.2 % false positives overall, above SNR 3 and per SNR bin (Erdmann
   et al.'s classifier: about 90 % above SNR 3); on the band-passed trace it is the classical
   trigger;
-* mean amplitude spectra ``|rfft|`` on a frequency axis in MHz.
+* mean amplitude spectra ``|rfft|`` on a frequency axis in MHz;
+* the known-pulse bounds: what an estimator that knows each pulse's shape reaches on the
+  same traces — its energy from the least-squares amplitude at the known arrival, its
+  detection by the one matched filter with only the arrival unknown. No method that must
+  learn the shape from the trace does better; they say how far the targets of the
+  literature lie from what these traces hold.
 """
 
 from __future__ import annotations
@@ -171,6 +176,35 @@ def detection(
         "true_positive_rate_above_snr_min": float(found[above].mean()) if above.any() else None,
         "true_positive_rate_by_snr": binned_fraction(found, snr, snr_bins),
     }
+
+
+def _whitened_spectra(traces: np.ndarray, whitening: np.ndarray) -> np.ndarray:
+    return np.fft.rfft(np.asarray(traces, np.float64), axis=-1) * whitening
+
+
+def known_pulse_energy_ratios(
+    traces: np.ndarray, pulses: np.ndarray, whitening: np.ndarray
+) -> np.ndarray:
+    """The energy bound, per trace: the squared least-squares amplitude of its true pulse
+    (``pulses``, same shape) at the true arrival in the noise-whitened trace
+    (:func:`~aeflow.evaluation.baselines.noise_whitening`). The amplitude is unbiased with
+    the smallest variance any unbiased estimate has (Cramér-Rao), so no energy estimate that
+    must also find the pulse's shape and arrival is narrower."""
+    n = np.shape(traces)[-1]
+    wx = np.fft.irfft(_whitened_spectra(traces, whitening), n=n, axis=-1)
+    ws = np.fft.irfft(_whitened_spectra(pulses, whitening), n=n, axis=-1)
+    return ((wx * ws).sum(axis=-1) / (ws * ws).sum(axis=-1)) ** 2
+
+
+def known_pulse_scores(traces: np.ndarray, pulses: np.ndarray, whitening: np.ndarray):
+    """The detection bound, per trace: the largest |correlation| over (circular) arrival
+    times of the noise-whitened trace with its known, whitened pulse shape, in units of the
+    whitened noise — the matched filter of the one true pulse, only the arrival unknown."""
+    n = np.shape(traces)[-1]
+    spectra, shapes = _whitened_spectra(traces, whitening), _whitened_spectra(pulses, whitening)
+    correlation = np.fft.irfft(spectra * np.conj(shapes), n=n, axis=-1)
+    norm = np.sqrt((np.fft.irfft(shapes, n=n, axis=-1) ** 2).sum(axis=-1))
+    return np.abs(correlation).max(axis=-1) / norm
 
 
 def trace_values(

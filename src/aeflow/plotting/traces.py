@@ -15,6 +15,7 @@ COLOURS = {
     "bandpass": "C0",
     "wiener": "C2",
     "identity": "0.65",
+    "known pulse (bound)": "k",
 }
 LABELS = {"model": "DAE", "noisy": "noisy", "true": "true signal", "identity": "noisy (identity)"}
 

@@ -300,9 +300,12 @@ def peak_accuracy(f: FigureInputs):
     )
 
 
+KNOWN_PULSE = "known pulse (bound)"
+
+
 def energy_vs_snr(f: FigureInputs):
     """The fraction of signal traces whose pulse energy is kept within 20 %, per SNR bin,
-    beside Erdmann et al.'s 80 %."""
+    beside Erdmann et al.'s 80 % and what knowing each pulse's shape and arrival reaches."""
     from aeflow.evaluation.traces import binned_fraction
 
     pred = f.store("predictions")
@@ -313,6 +316,9 @@ def energy_vs_snr(f: FigureInputs):
         name: binned_fraction(np.abs(r[sig] - 1) <= 0.2, snr, edges)
         for name, r in _per_denoiser(pred["energy_ratio"], skip=("identity",)).items()
     }
+    if "energy_ratio_bound" in pred:  # (absent in stores before the bound)
+        bound = pred["energy_ratio_bound"].values[sig]
+        bins[KNOWN_PULSE] = binned_fraction(np.abs(bound - 1) <= 0.2, snr, edges)
     window = 2 * pred.attrs["half_width"] + 1
     return trace_plots.accuracy_vs_snr(
         bins,
@@ -325,7 +331,8 @@ def energy_vs_snr(f: FigureInputs):
 
 def detection_vs_snr(f: FigureInputs):
     """Signal traces found at 0.2 % false positives (by the peak of the envelope), per SNR
-    bin, beside Erdmann et al.'s classifier (about 90 % above SNR 3)."""
+    bin, beside Erdmann et al.'s classifier (about 90 % above SNR 3) and the matched filter
+    of each trace's known pulse shape."""
     from aeflow.evaluation.traces import DETECTION_FPR, detection
 
     pred = f.store("predictions")
@@ -339,6 +346,10 @@ def detection_vs_snr(f: FigureInputs):
             bins["classifier" if detector and name == "model" else name] = d[
                 "true_positive_rate_by_snr"
             ]
+    if "detection_score_bound" in pred:  # (absent in stores before the bound)
+        d = detection(pred["detection_score_bound"].values, has_signal, snr, edges)
+        if d is not None:
+            bins[KNOWN_PULSE] = d["true_positive_rate_by_snr"]
     n_noise = int((~has_signal).sum())
     return trace_plots.accuracy_vs_snr(
         bins,

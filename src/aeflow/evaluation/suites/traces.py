@@ -24,13 +24,23 @@ from aeflow.evaluation.traces import (
     BLOG_PEAK_ACCURACY,
     DETECTION_FPR,
     ENERGY_SNR_MIN,
+    binned_fraction,
     detection,
     envelope,
+    known_pulse_energy_ratios,
+    known_pulse_scores,
+    ratio_summary,
     trace_summary,
     trace_values,
 )
 
 SPECTRA_BLOCK = 4096  # traces whose spectra are summed at a time
+BOUND_PULSES = 64  # training pulses that score the noise-only traces for the detection bound
+KNOWN_PULSE_SCORE = (
+    "largest |correlation| over arrival times with the trace's own true pulse (noise-only "
+    "traces: a training pulse), both whitened by the training split's noise spectrum: the "
+    "matched filter of a known pulse shape"
+)
 # per-trace values of every denoiser kept in the predictions store
 STORED = ("per_sample_mse", "peak_hit", "peak_hit_envelope", "energy_ratio", "detection_score")
 
@@ -67,10 +77,12 @@ class TraceDenoising:
         b = ec["baselines"]
         self.units = "traces / std of the training traces"
         first = next(split_blocks(ds, "train", ec["block_samples"]))
+        self.whitening = None  # of the training noise, for the known-pulse bounds
         if np.array_equal(first["input"].values, first["target"].values):
             pca, text = pca_filter(ds, code_size, ec["block_samples"], "traces")
             self.filters, self.tuning = [pca], {"pca": text}
             return
+        self.whitening = bl.noise_whitening(_train_pairs(ds, ec["block_samples"]))
         self.filters = bl.trace_denoising_baselines(
             _train_pairs(ds, ec["block_samples"]),
             b["bandpass_mhz"],
@@ -112,7 +124,7 @@ class TraceDenoising:
         windows = self._windows()
         names = ["model", *(f.name for f in self.filters)]
         kept: dict[str, dict[str, list]] = {name: {} for name in names}
-        labels: dict[str, list] = {"has_signal": [], "snr": [], "noise_power": []}
+        labels: dict[str, list] = {"has_signal": [], "snr": [], "noise_power": [], "bound": []}
         for part in split_blocks(ds, split, self.ec["block_samples"]):
             inputs, targets = part["input"].values, part["target"].values
             has_signal, snr = signal_labels(part, inputs, targets)
@@ -120,6 +132,12 @@ class TraceDenoising:
             labels["has_signal"].append(has_signal)
             labels["snr"].append(snr)
             labels["noise_power"].append((noise * noise).sum(axis=-1))
+            bound = np.full(len(inputs), np.nan)
+            if self.whitening is not None and has_signal.any():
+                bound[has_signal] = known_pulse_energy_ratios(
+                    inputs[has_signal], targets[has_signal], self.whitening
+                )
+            labels["bound"].append(bound)
             outputs = {"model": predict(inputs).astype(np.float32)}
             outputs |= {f.name: f.apply(inputs) for f in self.filters}
             values = {
@@ -133,7 +151,7 @@ class TraceDenoising:
                 for key, arr in v.items():
                     kept[name].setdefault(key, []).append(arr)
             by_sample = {"input": inputs, "target": targets, "has_signal": has_signal}
-            by_sample["snr"] = snr
+            by_sample |= {"snr": snr, "energy_ratio_bound": bound}
             write(self._predictions(ds, part, split, by_sample, outputs, values, windows))
         label = concat_values(labels)
         has_signal, snr = label["has_signal"], label["snr"]
@@ -163,7 +181,22 @@ class TraceDenoising:
         for f in self.filters:
             if f.value is not None:
                 block["baselines"][f.name][f.parameter] = f.value
+        if self.whitening is not None and has_signal.any():
+            block["energy_bound"] = self._energy_bound(label["bound"][has_signal], snr[has_signal])
         return block
+
+    def _energy_bound(self, ratios: np.ndarray, snr: np.ndarray) -> dict[str, Any]:
+        """The known-pulse energy bound over the signal traces, like a denoiser's energy."""
+        return {
+            "definition": "squared least-squares amplitude of each trace's true pulse at its "
+            "true arrival, trace and pulse whitened by the training split's noise spectrum: "
+            "what an estimator knowing the pulse's shape and arrival reaches",
+            "energy_ratio": ratio_summary(ratios),
+            "energy_ratio_above_snr_min": ratio_summary(ratios[snr >= ENERGY_SNR_MIN]),
+            "energy_within_20pct_by_snr": binned_fraction(
+                np.abs(ratios - 1) <= 0.2, snr, self.ec["traces"]["snr_bins"]
+            ),
+        }
 
     def _predictions(self, ds, part, split, by_sample, outputs, values, windows) -> xr.Dataset:
         """A block's part of the predictions store: inputs, targets, every denoiser's
@@ -173,6 +206,7 @@ class TraceDenoising:
             "target": (("sample", "time"), by_sample["target"]),
             "snr": (("sample",), by_sample["snr"]),
             "has_signal": (("sample",), by_sample["has_signal"]),
+            "energy_ratio_bound": (("sample",), by_sample["energy_ratio_bound"]),
             "denoised": (("denoiser", "sample", "time"), np.stack(list(outputs.values()))),
         }
         for key in STORED:
@@ -221,6 +255,10 @@ class TraceDenoising:
         out = scalars(block, "")
         for name, b in block["baselines"].items():
             out |= scalars(b, f"baseline.{name}.")
+        if "energy_bound" in block:
+            above = block["energy_bound"]["energy_ratio_above_snr_min"]
+            if above["resolution_68"] is not None:
+                out["bound.energy_resolution_68_snr_ge_3"] = above["resolution_68"]
         return out
 
     @staticmethod
@@ -274,8 +312,14 @@ def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str
     row["DAE energy ratio median"] = e["median"]
     row["DAE energy 68% half width"] = e["resolution_68"]
     above = block.get("energy_ratio_above_snr_min", {})
-    for name, key in (("median", "median"), ("68% half width", "resolution_68")):
+    bound = block.get("energy_bound", {}).get("energy_ratio_above_snr_min", {})
+    for name, key in (
+        ("median", "median"),
+        ("68% half width", "resolution_68"),
+        ("within 20%", "within_20pct"),
+    ):
         row[f"DAE energy {name} SNR>=3"] = above.get(key)
+        row[f"known-pulse energy {name} SNR>=3"] = bound.get(key)
     for name, b in methods.items():
         row[f"{name} energy within 20%"] = b.get("energy_ratio", {}).get("within_20pct")
     for name, b in methods.items():  # signal vs noise-only by the envelope's peak
@@ -300,6 +344,21 @@ class TraceDetection(TraceDenoising):
             split_values(ds, "train", "has_signal").astype(bool),
         )
         self.tuning["matched_filter"] = about
+        # the known-pulse bound scores a noise-only trace with a training pulse's shape
+        flags = split_values(ds, "train", "has_signal", BOUND_PULSES * 4).astype(bool)
+        self.bound_pulses = split_values(ds, "train", "target", len(flags))[flags][:BOUND_PULSES]
+
+    def _bound_scores(self, part: xr.Dataset, inputs: np.ndarray) -> np.ndarray:
+        """The known-pulse detection bound of a block's traces: a signal trace scored with
+        its own pulse, a noise-only trace with training pulse (sample number modulo their
+        count), each by :func:`~aeflow.evaluation.traces.known_pulse_scores`."""
+        has_signal = part["has_signal"].values.astype(bool)
+        bank = self.bound_pulses
+        if self.whitening is None or not len(bank):
+            return np.full(len(inputs), np.nan)
+        pulses = part["target"].values.copy()
+        pulses[~has_signal] = bank[part["sample"].values[~has_signal] % len(bank)]
+        return known_pulse_scores(inputs, pulses, self.whitening)
 
     def evaluate(self, predict: Predict, ds: xr.Dataset, split: str, write: Write):
         """The detection block of a split (the triggers' inside), scored
@@ -313,9 +372,11 @@ class TraceDetection(TraceDenoising):
             scores = {"model": predict(inputs).astype(np.float64)}
             scores |= {f.name: envelope(f.apply(inputs)).max(axis=-1) for f in self.filters}
             scores["matched_filter"] = self.matched_filter(inputs)
+            bound = self._bound_scores(part, inputs)
             for key, values in {
                 "has_signal": part["has_signal"].values.astype(bool),
                 "snr": part["snr"].values,
+                "bound": bound,
                 **scores,
             }.items():
                 kept.setdefault(key, []).append(values)
@@ -324,6 +385,7 @@ class TraceDetection(TraceDenoising):
                 "snr": (("sample",), part["snr"].values),
                 "has_signal": (("sample",), part["has_signal"].values.astype(bool)),
                 "detection_score": (("detector", "sample"), np.stack(list(scores.values()))),
+                "detection_score_bound": (("sample",), bound),
             }
             pred = self._store(ds, part, split, data, ("detector", list(scores)), {})
             pred["detection_score"].attrs["long_name"] = (
@@ -332,6 +394,10 @@ class TraceDetection(TraceDenoising):
             write(pred)
         values = concat_values(kept)
         has_signal, snr = values.pop("has_signal"), values.pop("snr")
+        bound_scores = values.pop("bound")
+        bound = None
+        if np.isfinite(bound_scores).all():
+            bound = detection(bound_scores, has_signal, snr, edges)
         blocks = {name: detection(s, has_signal, snr, edges) for name, s in values.items()}
         if blocks["model"] is None:
             raise ValueError(
@@ -355,6 +421,7 @@ class TraceDetection(TraceDenoising):
                 }
                 for name, b in blocks.items()
             },
+            "bound": bound and bound | {"score": KNOWN_PULSE_SCORE},
         }
 
     @staticmethod
@@ -371,6 +438,8 @@ class TraceDetection(TraceDenoising):
         for name, b in block["baselines"].items():
             if b is not None:
                 out |= scalars(b, f"baseline.{name}.")
+        if block.get("bound"):
+            out |= scalars(block["bound"], "bound.")
         return out
 
     @staticmethod
@@ -402,6 +471,9 @@ class TraceDetection(TraceDenoising):
                 row[f"{name} TPR @ 0.2% FPR SNR>=3"] = (b or {}).get(
                     "true_positive_rate_above_snr_min"
                 )
+            row["known-pulse bound TPR @ 0.2% FPR SNR>=3"] = (block.get("bound") or {}).get(
+                "true_positive_rate_above_snr_min"
+            )
             for name, b in methods.items():
                 row[f"{name} AUROC"] = (b or {}).get("auroc")
             row["false-positive rate reached"] = block["false_positive_rate_reached"]
