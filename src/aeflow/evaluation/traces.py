@@ -15,9 +15,11 @@
 * mean amplitude spectra ``|rfft|`` on a frequency axis in MHz;
 * the known-pulse bounds: what an estimator that knows each pulse's shape reaches on the
   same traces — its energy from the least-squares amplitude at the known arrival, its
-  detection by the one matched filter with only the arrival unknown. No method that must
-  learn the shape from the trace does better; they say how far the targets of the
-  literature lie from what these traces hold.
+  detection by the one matched filter with only the arrival unknown. In Gaussian noise
+  (the galactic model) these are optimal, so no method that must learn the shape from the
+  trace does better: they say how far the targets of the literature lie from what the
+  traces hold. In non-Gaussian noise they are only the best *linear* estimates: bounded
+  (uniform) noise or a few sinusoids (cosine) can be beaten by a non-linear denoiser.
 """
 
 from __future__ import annotations
@@ -187,9 +189,9 @@ def known_pulse_energy_ratios(
 ) -> np.ndarray:
     """The energy bound, per trace: the squared least-squares amplitude of its true pulse
     (``pulses``, same shape) at the true arrival in the noise-whitened trace
-    (:func:`~aeflow.evaluation.baselines.noise_whitening`). The amplitude is unbiased with
-    the smallest variance any unbiased estimate has (Cramér-Rao), so no energy estimate that
-    must also find the pulse's shape and arrival is narrower."""
+    (:func:`~aeflow.evaluation.baselines.noise_whitening`). The amplitude is unbiased; in
+    Gaussian noise it has the smallest variance any unbiased estimate has (Cramér-Rao), so
+    no energy estimate that must also find the pulse's shape and arrival is narrower."""
     n = np.shape(traces)[-1]
     wx = np.fft.irfft(_whitened_spectra(traces, whitening), n=n, axis=-1)
     ws = np.fft.irfft(_whitened_spectra(pulses, whitening), n=n, axis=-1)

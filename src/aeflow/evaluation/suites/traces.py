@@ -39,7 +39,7 @@ BOUND_PULSES = 64  # training pulses that score the noise-only traces for the de
 KNOWN_PULSE_SCORE = (
     "largest |correlation| over arrival times with the trace's own true pulse (noise-only "
     "traces: a training pulse), both whitened by the training split's noise spectrum: the "
-    "matched filter of a known pulse shape"
+    "matched filter of a known pulse shape (a bound in Gaussian noise)"
 )
 # per-trace values of every denoiser kept in the predictions store
 STORED = ("per_sample_mse", "peak_hit", "peak_hit_envelope", "energy_ratio", "detection_score")
@@ -190,7 +190,8 @@ class TraceDenoising:
         return {
             "definition": "squared least-squares amplitude of each trace's true pulse at its "
             "true arrival, trace and pulse whitened by the training split's noise spectrum: "
-            "what an estimator knowing the pulse's shape and arrival reaches",
+            "what an estimator knowing the pulse's shape and arrival reaches (a bound in "
+            "Gaussian noise; in other noise the best linear estimate)",
             "energy_ratio": ratio_summary(ratios),
             "energy_ratio_above_snr_min": ratio_summary(ratios[snr >= ENERGY_SNR_MIN]),
             "energy_within_20pct_by_snr": binned_fraction(
