@@ -340,3 +340,29 @@ def test_only_models_that_can_stream_may_be_told_to(model, refused):
         assert validate_config(config)["experiments"]["e"]["train"]["data_in_memory"] is False
     config["experiments"]["e"]["train"] = {}
     assert validate_config(config)["experiments"]["e"]["train"]["data_in_memory"] == "auto"
+
+
+def test_the_book_radio_config_trains_the_defaults_networks_on_the_books_file():
+    """config/book_radio.yaml: Exercise 9.2's radio_data.npz (Google Drive, or a local file
+    as `source: <path>`), the default's galactic denoiser and classifier recipes on it, set
+    beside the blog and Erdmann et al."""
+    cfg = load_config(REPO / "config" / "book_radio.yaml")
+    default = load_config(REPO / "config" / "config.yaml")["experiments"]
+    book = cfg["datasets"]["radio_book"]
+    assert (book["kind"], book["source"]) == ("radio", "download")
+    assert book["download"]["gdrive_id"] == "1R-qfxO1jVh88TC9Gnm9JGMomSRg0Zpkx"
+    for name, recipe in (
+        ("radio_book_dae", "radio_galactic_dae"),
+        ("radio_book_classifier", "radio_galactic_classifier"),
+    ):
+        run, base = cfg["experiments"][name], default[recipe]
+        assert run["model"] == base["model"] and run["dataset"] == "radio_book"
+        assert run.get("model_params") == base.get("model_params")
+        assert {k: v for k, v in run["train"].items() if k not in ("threads", "device")} == {
+            k: v for k, v in base["train"].items() if k not in ("threads", "device")
+        }
+    assert set(cfg["reproduction"]) == {
+        "blog_radio_peak_galactic",
+        "erdmann_radio_energy",
+        "erdmann_radio_classifier",
+    }

@@ -418,7 +418,32 @@ def test_conv1d_dae_shortcuts_matter():
         assert not torch.allclose(with_sc(x), without(x))
 
 
+def test_the_extreme_samples_channel():
+    from aeflow.models.conv1d_dae import extreme_samples
+
+    x = torch.tensor([[0.1, -0.2, 3.0, -1.0, 0.5, -2.0, 0.0, 0.3, 0.2, -0.4]])
+    # the 0.8 quantile of |x| is 1.0 (numpy's linear interpolation, as torch's)
+    level = float(np.quantile(np.abs(x.numpy()), 0.8))
+    channel = extreme_samples(x, 0.8)
+    expected = np.sign(x.numpy()) * np.maximum(np.abs(x.numpy()) - level, 0) / (3.0 - level)
+    np.testing.assert_allclose(channel.numpy(), expected, atol=1e-5)
+    assert channel[0, 2] == pytest.approx(1.0, abs=1e-5) and channel[0, 5] < 0
+    assert (channel[0, [0, 1, 3, 4, 6, 7, 8, 9]] == 0).all()  # below the quantile
+    # per trace: a trace scaled by 10 gives the same channel
+    np.testing.assert_allclose(extreme_samples(10 * x, 0.8).numpy(), expected, atol=1e-5)
+    # the network takes it as a second input channel: one more filter slice in the first conv
+    plain = build_model("conv1d_dae", {"channels": [8, 16], "kernel_size": 3})
+    with_channel = build_model(
+        "conv1d_dae", {"channels": [8, 16], "kernel_size": 3, "extremes": 0.99}
+    )
+    assert count_parameters(with_channel) == count_parameters(plain) + 8 * 3
+    with torch.no_grad():
+        assert with_channel.eval()(torch.randn(2, 1, 37)).shape == (2, 1, 37)
+
+
 def test_conv1d_dae_bad_params():
+    with pytest.raises(ValueError, match="extremes"):
+        build_model("conv1d_dae", {"extremes": 1.0})
     with pytest.raises(ValueError, match="kernel_size"):
         build_model("conv1d_dae", {"kernel_size": 4})
     with pytest.raises(ValueError, match="activation"):

