@@ -18,7 +18,7 @@ import yaml
 
 from aeflow.data import kinds
 from aeflow.models import catalog
-from aeflow.plan import is_generative
+from aeflow.plan import is_generative, raw_path
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")  # package data
 
@@ -260,6 +260,11 @@ def _check_dataset(name: str, ds: Mapping[str, Any], source: str) -> None:
     """One dataset's keys against its kind: sources it can take, ranges, its own checks."""
     src = ds["source"]
     kind = kinds.traits(ds["kind"])
+    if src not in ("simulate", "download", "installed") and Path(src) == Path(raw_path(name, ds)):
+        raise ConfigError(
+            f"{source}: datasets.{name}.source: {src} is where the workflow writes this "
+            "dataset's checked copy of its source; keep your file elsewhere (e.g. data/local/)"
+        )
     if src == "download" and not kind.own_download:
         dl = ds["download"]  # (image collections know their official mirrors)
         if not (dl.get("url") or dl.get("gdrive_id")):

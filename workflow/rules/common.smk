@@ -3,6 +3,7 @@
 # aeflow CLI reads too.
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +46,11 @@ def experiment_config(wildcards):
 def experiment_training_spec(wildcards):
     """Only what determines the trained model: evaluation options do not retrain."""
     return plan.training_spec(config["experiments"][wildcards.experiment])
+
+
+# The configured dataset names: a file of the user's under data/raw/ that no dataset is
+# named after is their own input, not something a fetch makes.
+DATASETS = "|".join(sorted(map(re.escape, config["datasets"]), key=len, reverse=True))
 
 
 def local_source(wildcards):

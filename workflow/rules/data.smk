@@ -10,6 +10,8 @@ rule fetch_npz:
         "results/logs/fetch/{dataset}.log",
     benchmark:
         "results/benchmarks/fetch/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=DATASETS,
     conda:
         ENV
     params:
