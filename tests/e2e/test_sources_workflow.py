@@ -166,3 +166,32 @@ def test_radio_experiment_end_to_end(tmp_path, http_server):
     assert ev["peak_location_accuracy"] == pytest.approx(m["peak_location_accuracy"])
     assert "baseline.wiener.peak_location_accuracy" in ev
     assert "radio_book.peak_location_accuracy" in ev
+
+
+def test_the_book_radio_config_on_a_local_file_under_data_raw(tmp_path):
+    """config/book_radio.yaml with `source:` a book-format file the user keeps under
+    data/raw/ (a name no dataset has): planned as the user's input, copied, checked and
+    prepared for the default's denoiser and classifier (dry run); the dataset's own raw
+    copy as its source is refused by name."""
+    import numpy as np
+
+    from conftest import REPO
+
+    (tmp_path / "data/raw").mkdir(parents=True)
+    signals = np.zeros((40, 500), np.float32)
+    np.savez(tmp_path / "data/raw/radio_data.npz", traces=signals + 1.0, signals=signals)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("datasets: { radio_book: { source: data/raw/radio_data.npz } }\n")
+    book = REPO / "config" / "book_radio.yaml"
+    both = ("--configfile", str(book), str(mine))  # (the files, then the other options)
+    dry = run_snakemake(tmp_path, book, *both, "-n", "--cores", "1")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = dry.stdout + dry.stderr
+    assert "data/raw/radio_book.npz" in planned
+    for experiment in ("radio_book_dae", "radio_book_classifier"):
+        assert f"results/eval/{experiment}/metrics.json" in planned
+    mine.write_text("datasets: { radio_book: { source: data/raw/radio_book.npz } }\n")
+    cycle = run_snakemake(tmp_path, book, *both, "-n", "--cores", "1")
+    assert cycle.returncode != 0
+    message = "datasets.radio_book.source: data/raw/radio_book.npz is where"
+    assert message in cycle.stdout + cycle.stderr

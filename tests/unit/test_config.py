@@ -86,6 +86,11 @@ def test_defaults_are_not_shared_between_entries(tiny_config):
             "experiments.saxs_dae.train.epochs",
         ),
         (lambda c: c["datasets"]["saxs"].update(n_samples=10**12), "datasets.saxs.n_samples"),
+        # a local file where the workflow writes the dataset's own raw copy: a cycle
+        (
+            lambda c: c["datasets"]["saxs"].update(source="data/raw/saxs.npz"),
+            "datasets.saxs.source: data/raw/saxs.npz is where the workflow writes",
+        ),
         # splits an experiment needs, checked before any data exist
         (
             lambda c: c["datasets"]["saxs"].update(split={"test_fraction": 0.0}),
