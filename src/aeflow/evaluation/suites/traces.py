@@ -351,7 +351,7 @@ class TraceDetection(TraceDenoising):
 
     def _bound_scores(self, part: xr.Dataset, inputs: np.ndarray) -> np.ndarray:
         """The known-pulse detection bound of a block's traces: a signal trace scored with
-        its own pulse, a noise-only trace with training pulse (sample number modulo their
+        its own pulse, a noise-only trace with a training pulse (sample number modulo their
         count), each by :func:`~aeflow.evaluation.traces.known_pulse_scores`."""
         has_signal = part["has_signal"].values.astype(bool)
         bank = self.bound_pulses
