@@ -315,6 +315,11 @@ def _check_experiment(
             f"{takes}, but dataset {exp['dataset']!r} (kind {kind.name!r}) "
             f"holds {kind.modality}"
         )
+    if catalog.traits(exp["model"]).adversarial and exp["train"]["max_grad_norm"] is not None:
+        raise ConfigError(
+            f"{source}: experiments.{name}.train.max_grad_norm: {exp['model']!r} is a GAN, "
+            "trained by its own recipe (critic and generator steps); it does not clip"
+        )
     if catalog.traits(exp["model"]).detector:
         for dataset in (exp["dataset"], *exp["evaluate"]["also_on"]):
             ds_kind = kinds.traits(datasets[dataset]["kind"]) if dataset in datasets else kind

@@ -86,6 +86,9 @@ def dataset_figure_path(dataset: str, figure: str, ext: str = "png") -> str:
 # Keys of train: that do not change the trained model, so they neither rerun training nor
 # invalidate a checkpoint.
 NON_MODEL_TRAIN_KEYS = ("threads",)
+# train options added after models were trained: unset, they leave the spec (and so the
+# trained models) as they were
+ABSENT_WHEN_NULL = ("max_grad_norm",)
 
 
 def training_spec(exp_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,7 +96,11 @@ def training_spec(exp_cfg: Mapping[str, Any]) -> dict[str, Any]:
 
     Evaluation and plotting options are left out, so changing them does not retrain.
     """
-    train_cfg = {k: v for k, v in exp_cfg["train"].items() if k not in NON_MODEL_TRAIN_KEYS}
+    train_cfg = {
+        k: v
+        for k, v in exp_cfg["train"].items()
+        if k not in NON_MODEL_TRAIN_KEYS and not (k in ABSENT_WHEN_NULL and v is None)
+    }
     spec = {key: exp_cfg[key] for key in ("dataset", "model", "model_params", "task")} | {
         "train": train_cfg
     }

@@ -371,3 +371,15 @@ def test_the_book_radio_config_trains_the_defaults_networks_on_the_books_file():
         "erdmann_radio_energy",
         "erdmann_radio_classifier",
     }
+
+
+def test_gans_are_not_told_to_clip_gradients(tiny_config):
+    tiny_config["datasets"]["gal"] = {"kind": "galaxies", "source": "simulate", "n_samples": 200}
+    gan = {"dataset": "gal", "model": "wgan_gp", "train": {"max_grad_norm": 1.0}}
+    tiny_config["experiments"]["g"] = gan
+    with pytest.raises(ConfigError, match=r"experiments\.g\.train\.max_grad_norm"):
+        validate_config(tiny_config)
+    tiny_config["experiments"]["saxs_dae"]["train"]["max_grad_norm"] = 1.0
+    gan["train"]["max_grad_norm"] = None
+    cfg = validate_config(tiny_config)
+    assert cfg["experiments"]["saxs_dae"]["train"]["max_grad_norm"] == 1.0

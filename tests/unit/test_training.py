@@ -48,6 +48,32 @@ def test_loss_falls():
     assert all(math.isfinite(h["val_loss"]) for h in history)
 
 
+def test_gradients_are_clipped_to_max_grad_norm():
+    """With SGD at learning rate 1 a step moves the weights by the gradient: clipped to the
+    norm asked for, not without."""
+    moved = {}
+    for clip in (None, 0.01):
+        torch.manual_seed(0)
+        model = build_model("skip_dae", {"width": 4})
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        trainer = Trainer(
+            model,
+            torch.optim.SGD(model.parameters(), lr=1.0),
+            torch.device("cpu"),
+            batch_size=8,
+            amp=False,
+            progress=False,
+            max_grad_norm=clip,
+        )
+        data = _data(8)
+        data["target"] = data["target"] * 100  # a huge loss, a huge gradient
+        trainer.train_epoch(data, 1)
+        after = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+        moved[clip] = float((after - before).norm())
+    assert moved[0.01] == pytest.approx(0.01, rel=1e-3)
+    assert moved[None] > 100 * moved[0.01]
+
+
 class _ScriptedVal(Callback):
     """Replace val_loss by a script, to test the plateau logic deterministically."""
 
@@ -137,6 +163,10 @@ def test_training_spec_ignores_evaluation_and_threads():
     changed = {**cfg, "evaluate": {**cfg["evaluate"], "n_examples": 3}}
     changed["train"] = {**cfg["train"], "threads": 7}
     assert plan.training_spec(changed) == spec
+    # an option added later leaves earlier specs alone while unset, and retrains when set
+    assert cfg["train"]["max_grad_norm"] is None and "max_grad_norm" not in spec["train"]
+    clipped = {**cfg, "train": {**cfg["train"], "max_grad_norm": 1.0}}
+    assert plan.training_spec(clipped)["train"]["max_grad_norm"] == 1.0
 
 
 def test_store_calls_are_retried_only_on_the_errors_named_transient(monkeypatch):

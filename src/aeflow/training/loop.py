@@ -47,7 +47,8 @@ class Trainer:
     dict named in the model's ``tracked_terms`` (e.g. ``accuracy``) are averaged per sample
     into the record as ``train_<term>`` and ``val_<term>``. ``schedule`` is a learning-rate
     scheduler stepped after every optimizer step. Without validation data (``val=None``)
-    the record has training values only and the last weights are kept.
+    the record has training values only and the last weights are kept. ``max_grad_norm``
+    clips the gradients' joint norm before each step.
     """
 
     def __init__(
@@ -66,8 +67,10 @@ class Trainer:
         schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
         monitor: str = "val_loss",
         maximize: bool = False,
+        max_grad_norm: float | None = None,
     ) -> None:
         self.device = device
+        self.max_grad_norm = max_grad_norm
         self.channels_last = channels_last
         self.model = model.to(device)
         if channels_last:
@@ -162,6 +165,8 @@ class Trainer:
             loss = terms["loss"]
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.max_grad_norm is not None:  # one bad batch does not throw the net away
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
             self.optimizer.step()
             if self.schedule is not None:
                 self.schedule.step()

@@ -51,7 +51,13 @@ def build_trainer(model, tc: dict[str, Any], device) -> Trainer:
         )
     callbacks.append(EpochLogger())
     return Trainer(
-        model, optimizer, device, restore_best=es["restore_best"], callbacks=callbacks, **common
+        model,
+        optimizer,
+        device,
+        restore_best=es["restore_best"],
+        callbacks=callbacks,
+        max_grad_norm=tc["max_grad_norm"],
+        **common,
     )
 
 
