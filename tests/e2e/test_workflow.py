@@ -105,9 +105,15 @@ def test_stores_explain_themselves(finished_run):
     assert ds.attrs["n_train"] + ds.attrs["n_val"] + ds.attrs["n_test"] == 320
     pred = xr.open_zarr(finished_run / "results/eval/saxs_dae/predictions.zarr")
     assert pred["prediction"].shape == (64, 64, 64)
-    assert list(pred["denoiser"].values) == ["model", "identity", "gaussian", "median"]
+    assert list(pred["denoiser"].values) == [
+        "model",
+        "identity",
+        "gaussian",
+        "median",
+        "measured_profile",
+    ]
     mse = pred["per_sample_mse"]
-    assert mse.dims == ("denoiser", "sample") and mse.shape == (4, 64)
+    assert mse.dims == ("denoiser", "sample") and mse.shape == (5, 64)
     assert float(mse.sel(denoiser="model").mean()) < float(mse.sel(denoiser="identity").mean())
     other = xr.open_zarr(
         finished_run / "results/eval/saxs_dae/predictions.zarr", group="saxs_partial"

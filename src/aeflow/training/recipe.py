@@ -56,7 +56,7 @@ def build_trainer(model, tc: dict[str, Any], device) -> Trainer:
         device,
         restore_best=es["restore_best"],
         callbacks=callbacks,
-        max_grad_norm=tc["max_grad_norm"],
+        max_grad_norm=tc.get("max_grad_norm"),  # (absent from specs while unset)
         **common,
     )
 
