@@ -17,8 +17,9 @@ intensity (counts, not their logarithm: speckle multiplies the intensity by a fa
 1, so the ring mean of the counts is the efficient estimate of the true ring intensity, and
 the mean of the log-counts a biased, noisier one) beyond the forward peak with polydisperse
 spheres (log-normal number distribution of radii, intensity ``A <V^2 Phi^2(qR)> + B``), the
-way size-distribution fits of SAXS curves are done. The radius it gives is the number-mean radius in units of 1 / (q pixel), so
-``x = k * radius`` at ring k; ``fit_ratio = radius(output) / radius(true)``.
+way size-distribution fits of SAXS curves are done. The radius it gives is the number-mean
+radius in units of 1 / (q pixel), so ``x = k * radius`` at ring k;
+``fit_ratio = radius(output) / radius(true)``.
 
 :func:`with_measured_profile` gives a denoiser's output the measured pattern's ring
 intensities: the network supplies the speckle-free picture, the azimuthal average of the
