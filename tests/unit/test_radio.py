@@ -563,15 +563,20 @@ def test_trace_suites_give_the_same_numbers_and_stores_in_blocks(simulated, suit
     if suite_name == "TraceDenoising":  # the model is the band-pass: the same numbers
         assert whole["test_loss"] == whole["baselines"]["bandpass"]["test_loss"]
         # knowing each pulse's shape and arrival beats any filter's energy
-        bound = whole["energy_bound"]["energy_ratio"]
+        known = whole["known_pulse"]
+        bound = known["energy_ratio"]
         assert bound["n"] == whole["energy_ratio"]["n"]
         assert bound["resolution_68"] < whole["energy_ratio"]["resolution_68"]
         assert abs(bound["median"] - 1) < 0.1
         assert np.isfinite(store["energy_ratio_bound"].values).sum() == bound["n"]
+        # the pulse placed where its matched filter peaks: timed better than the band-pass
+        assert known["peak_location_accuracy"] > whole["peak_location_accuracy"]
+        hits = store["peak_hit_bound"].values[store["has_signal"].values]
+        assert hits.mean() == pytest.approx(known["peak_location_accuracy"])
         row = cls.summary_rows("e", {**whole, "dataset": "r"})[0]
         assert (
             row["known-pulse energy 68% half width SNR>=3"]
-            == (whole["energy_bound"]["energy_ratio_above_snr_min"]["resolution_68"])
+            == (whole["known_pulse"]["energy_ratio_above_snr_min"]["resolution_68"])
         )
         noise = ds["input"].values[1::2].astype(np.float64) - ds["target"].values[1::2]
         assert whole["noise_rms"] == pytest.approx(float(np.sqrt((noise**2).mean())), rel=1e-12)
@@ -690,6 +695,11 @@ def test_the_known_pulse_bounds_on_white_noise():
     shifted = np.roll(pulse, 37)
     scores = tm.known_pulse_scores(-np.stack([shifted, pulse]), pulse[None], white)
     np.testing.assert_allclose(scores, [d, d])  # either sign, any arrival
+    # timing: the pulse is placed where it matches; 37 samples off the stated truth is a miss
+    hits = tm.known_pulse_peak_hits(np.stack([pulse, shifted]), np.stack([pulse, pulse]), white, 10)
+    assert hits.tolist() == [True, False]
+    placed = tm.known_pulse_peak_hits(shifted[None], shifted[None], white, 0)
+    assert placed.tolist() == [True]
     # in unit white noise the amplitude scatters by 1/d: the energy by about 2/d
     noise = rng.standard_normal((n, length))
     ratios = tm.known_pulse_energy_ratios(pulse + noise, np.broadcast_to(pulse, noise.shape), white)

@@ -15,7 +15,8 @@
 * mean amplitude spectra ``|rfft|`` on a frequency axis in MHz;
 * the known-pulse bounds: what an estimator that knows each pulse's shape reaches on the
   same traces — its energy from the least-squares amplitude at the known arrival, its
-  detection by the one matched filter with only the arrival unknown. In Gaussian noise
+  arrival (and so its peak) where the matched filter of that one pulse peaks, its detection
+  by that matched filter's largest output. In Gaussian noise
   (the galactic model) these are optimal, so no method that must learn the shape from the
   trace does better: they say how far the targets of the literature lie from what the
   traces hold. In non-Gaussian noise they are only the best *linear* estimates: bounded
@@ -198,14 +199,33 @@ def known_pulse_energy_ratios(
     return ((wx * ws).sum(axis=-1) / (ws * ws).sum(axis=-1)) ** 2
 
 
+def _known_pulse_correlation(traces, pulses, whitening) -> tuple[np.ndarray, np.ndarray]:
+    """Each noise-whitened trace correlated with its whitened pulse at every (circular) lag,
+    (N, T), and the whitened pulses' norms (N,)."""
+    n = np.shape(traces)[-1]
+    spectra, shapes = _whitened_spectra(traces, whitening), _whitened_spectra(pulses, whitening)
+    correlation = np.fft.irfft(spectra * np.conj(shapes), n=n, axis=-1)
+    return correlation, np.sqrt((np.fft.irfft(shapes, n=n, axis=-1) ** 2).sum(axis=-1))
+
+
+def known_pulse_peak_hits(
+    traces: np.ndarray, pulses: np.ndarray, whitening: np.ndarray, tolerance: int
+) -> np.ndarray:
+    """The timing bound, per trace: its true pulse (shape and sign known) moved to the lag
+    where it best matches the noise-whitened trace — the maximum-likelihood arrival in
+    Gaussian noise — and its peak there within ``tolerance`` samples of the true peak."""
+    correlation, _ = _known_pulse_correlation(traces, pulses, whitening)
+    length = np.shape(traces)[-1]
+    true_peaks = peak_positions(pulses)
+    found = (true_peaks + correlation.argmax(axis=-1)) % length
+    return np.abs(found - true_peaks) <= tolerance
+
+
 def known_pulse_scores(traces: np.ndarray, pulses: np.ndarray, whitening: np.ndarray):
     """The detection bound, per trace: the largest |correlation| over (circular) arrival
     times of the noise-whitened trace with its known, whitened pulse shape, in units of the
     whitened noise — the matched filter of the one true pulse, only the arrival unknown."""
-    n = np.shape(traces)[-1]
-    spectra, shapes = _whitened_spectra(traces, whitening), _whitened_spectra(pulses, whitening)
-    correlation = np.fft.irfft(spectra * np.conj(shapes), n=n, axis=-1)
-    norm = np.sqrt((np.fft.irfft(shapes, n=n, axis=-1) ** 2).sum(axis=-1))
+    correlation, norm = _known_pulse_correlation(traces, pulses, whitening)
     return np.abs(correlation).max(axis=-1) / norm
 
 

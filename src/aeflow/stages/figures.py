@@ -280,6 +280,9 @@ def spectra(f: FigureInputs):
     return trace_plots.spectra(sp["frequency"].values, curves, band_mhz=band, title=title)
 
 
+KNOWN_PULSE = "known pulse (bound)"
+
+
 def peak_accuracy(f: FigureInputs):
     from aeflow.evaluation.traces import BLOG_PEAK_ACCURACY, binned_fraction
 
@@ -291,6 +294,8 @@ def peak_accuracy(f: FigureInputs):
         name: binned_fraction(hits[sig], snr, edges)
         for name, hits in _per_denoiser(pred["peak_hit"]).items()
     }
+    if "peak_hit_bound" in pred:  # (absent in stores before the bound)
+        bins[KNOWN_PULSE] = binned_fraction(pred["peak_hit_bound"].values[sig], snr, edges)
     noise = pred.attrs.get("noise_model", "")
     return trace_plots.accuracy_vs_snr(
         bins,
@@ -298,9 +303,6 @@ def peak_accuracy(f: FigureInputs):
         reference_label=f"blog, {noise} noise (all SNR)",
         title=f"{f.target}: peak within {pred.attrs['tolerance']} samples",
     )
-
-
-KNOWN_PULSE = "known pulse (bound)"
 
 
 def energy_vs_snr(f: FigureInputs):

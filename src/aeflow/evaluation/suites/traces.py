@@ -28,6 +28,7 @@ from aeflow.evaluation.traces import (
     detection,
     envelope,
     known_pulse_energy_ratios,
+    known_pulse_peak_hits,
     known_pulse_scores,
     ratio_summary,
     trace_summary,
@@ -124,7 +125,8 @@ class TraceDenoising:
         windows = self._windows()
         names = ["model", *(f.name for f in self.filters)]
         kept: dict[str, dict[str, list]] = {name: {} for name in names}
-        labels: dict[str, list] = {"has_signal": [], "snr": [], "noise_power": [], "bound": []}
+        labels: dict[str, list] = {"has_signal": [], "snr": [], "noise_power": []}
+        labels |= {"bound_energy": [], "bound_hit": []}
         for part in split_blocks(ds, split, self.ec["block_samples"]):
             inputs, targets = part["input"].values, part["target"].values
             has_signal, snr = signal_labels(part, inputs, targets)
@@ -132,12 +134,9 @@ class TraceDenoising:
             labels["has_signal"].append(has_signal)
             labels["snr"].append(snr)
             labels["noise_power"].append((noise * noise).sum(axis=-1))
-            bound = np.full(len(inputs), np.nan)
-            if self.whitening is not None and has_signal.any():
-                bound[has_signal] = known_pulse_energy_ratios(
-                    inputs[has_signal], targets[has_signal], self.whitening
-                )
-            labels["bound"].append(bound)
+            bound_energy, bound_hit = self._known_pulse(inputs, targets, has_signal, windows)
+            labels["bound_energy"].append(bound_energy)
+            labels["bound_hit"].append(bound_hit)
             outputs = {"model": predict(inputs).astype(np.float32)}
             outputs |= {f.name: f.apply(inputs) for f in self.filters}
             values = {
@@ -151,7 +150,8 @@ class TraceDenoising:
                 for key, arr in v.items():
                     kept[name].setdefault(key, []).append(arr)
             by_sample = {"input": inputs, "target": targets, "has_signal": has_signal}
-            by_sample |= {"snr": snr, "energy_ratio_bound": bound}
+            by_sample |= {"snr": snr, "energy_ratio_bound": bound_energy}
+            by_sample["peak_hit_bound"] = bound_hit
             write(self._predictions(ds, part, split, by_sample, outputs, values, windows))
         label = concat_values(labels)
         has_signal, snr = label["has_signal"], label["snr"]
@@ -182,21 +182,36 @@ class TraceDenoising:
             if f.value is not None:
                 block["baselines"][f.name][f.parameter] = f.value
         if self.whitening is not None and has_signal.any():
-            block["energy_bound"] = self._energy_bound(label["bound"][has_signal], snr[has_signal])
+            sig = has_signal
+            block["known_pulse"] = self._known_pulse_block(
+                label["bound_energy"][sig], label["bound_hit"][sig], snr[sig]
+            )
         return block
 
-    def _energy_bound(self, ratios: np.ndarray, snr: np.ndarray) -> dict[str, Any]:
-        """The known-pulse energy bound over the signal traces, like a denoiser's energy."""
+    def _known_pulse(self, inputs, targets, has_signal, windows):
+        """Per trace of a block, the known-pulse bounds: energy ratio and peak hit (NaN and
+        False for noise-only traces, or without a noise spectrum)."""
+        energy = np.full(len(inputs), np.nan)
+        hit = np.zeros(len(inputs), bool)
+        if self.whitening is not None and has_signal.any():
+            x, s = inputs[has_signal], targets[has_signal]
+            energy[has_signal] = known_pulse_energy_ratios(x, s, self.whitening)
+            hit[has_signal] = known_pulse_peak_hits(x, s, self.whitening, windows["tolerance"])
+        return energy, hit
+
+    def _known_pulse_block(self, ratios, hits, snr) -> dict[str, Any]:
+        """The known-pulse bounds over the signal traces, like a denoiser's numbers."""
+        edges = self.ec["traces"]["snr_bins"]
         return {
-            "definition": "squared least-squares amplitude of each trace's true pulse at its "
-            "true arrival, trace and pulse whitened by the training split's noise spectrum: "
-            "what an estimator knowing the pulse's shape and arrival reaches (a bound in "
-            "Gaussian noise; in other noise the best linear estimate)",
+            "definition": "each trace's true pulse (shape and sign known), trace and pulse "
+            "whitened by the training split's noise spectrum: energy from its least-squares "
+            "amplitude at the true arrival, timing from the lag where it matches best (bounds "
+            "in Gaussian noise; in other noise the best linear estimates)",
+            "peak_location_accuracy": float(hits.mean()),
+            "peak_location_accuracy_by_snr": binned_fraction(hits, snr, edges),
             "energy_ratio": ratio_summary(ratios),
             "energy_ratio_above_snr_min": ratio_summary(ratios[snr >= ENERGY_SNR_MIN]),
-            "energy_within_20pct_by_snr": binned_fraction(
-                np.abs(ratios - 1) <= 0.2, snr, self.ec["traces"]["snr_bins"]
-            ),
+            "energy_within_20pct_by_snr": binned_fraction(np.abs(ratios - 1) <= 0.2, snr, edges),
         }
 
     def _predictions(self, ds, part, split, by_sample, outputs, values, windows) -> xr.Dataset:
@@ -208,6 +223,7 @@ class TraceDenoising:
             "snr": (("sample",), by_sample["snr"]),
             "has_signal": (("sample",), by_sample["has_signal"]),
             "energy_ratio_bound": (("sample",), by_sample["energy_ratio_bound"]),
+            "peak_hit_bound": (("sample",), by_sample["peak_hit_bound"]),
             "denoised": (("denoiser", "sample", "time"), np.stack(list(outputs.values()))),
         }
         for key in STORED:
@@ -256,8 +272,10 @@ class TraceDenoising:
         out = scalars(block, "")
         for name, b in block["baselines"].items():
             out |= scalars(b, f"baseline.{name}.")
-        if "energy_bound" in block:
-            above = block["energy_bound"]["energy_ratio_above_snr_min"]
+        if "known_pulse" in block:
+            known = block["known_pulse"]
+            out["bound.peak_location_accuracy"] = known["peak_location_accuracy"]
+            above = known["energy_ratio_above_snr_min"]
             if above["resolution_68"] is not None:
                 out["bound.energy_resolution_68_snr_ge_3"] = above["resolution_68"]
         return out
@@ -301,10 +319,12 @@ def _row_head(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str,
 
 def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str, Any]:
     methods = {"DAE": block, **block["baselines"]}
+    known = block.get("known_pulse", {})  # (absent in records before the bounds)
     row = _row_head(experiment, dataset, block)
     for name, b in methods.items():
         row[f"{name} peak acc."] = b["peak_location_accuracy"]
     row["blog peak acc."] = BLOG_PEAK_ACCURACY.get(block["noise_model"])
+    row["known-pulse peak acc."] = known.get("peak_location_accuracy")
     for name, b in methods.items():  # (absent in records before envelope timing)
         row[f"{name} envelope peak acc."] = b.get("peak_location_accuracy_envelope")
     for name, b in methods.items():
@@ -313,7 +333,7 @@ def _trace_row(experiment: str, dataset: str, block: dict[str, Any]) -> dict[str
     row["DAE energy ratio median"] = e["median"]
     row["DAE energy 68% half width"] = e["resolution_68"]
     above = block.get("energy_ratio_above_snr_min", {})
-    bound = block.get("energy_bound", {}).get("energy_ratio_above_snr_min", {})
+    bound = known.get("energy_ratio_above_snr_min", {})
     for name, key in (
         ("median", "median"),
         ("68% half width", "resolution_68"),
