@@ -241,6 +241,13 @@ FIGURES: tuple[Figure, ...] = (
         "ROC of signal vs noise-only traces",
     ),
     Figure(
+        "detection_roc_by_snr",
+        _PREDICTIONS,
+        _judged_on("detection"),
+        "detection_roc_by_snr",
+        "ROC per SNR bin",
+    ),
+    Figure(
         "latent_space",
         ("model", "prepared", *_TRAINED),
         lambda p, e: _reconstructing(p, e) and p.model(e).latent and p.kind(e).labelled,

@@ -106,7 +106,7 @@ def ratio_summary(ratios: np.ndarray) -> dict[str, float | int | None]:
     }
 
 
-def _bins(by: np.ndarray, edges: Sequence[float]):
+def bin_masks(by: np.ndarray, edges: Sequence[float]):
     """(low, high, mask) per bin ``[lo, hi)`` of ``by``; the last bin includes ``hi``."""
     by = np.asarray(by, np.float64)
     for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
@@ -121,7 +121,7 @@ def binned_fraction(
     includes ``hi``), with its binomial standard error."""
     flags = np.asarray(flags, bool)
     out = []
-    for lo, hi, sel in _bins(values, edges):
+    for lo, hi, sel in bin_masks(values, edges):
         n = int(sel.sum())
         frac = float(flags[sel].mean()) if n else None
         err = float(np.sqrt(frac * (1 - frac) / n)) if n else None
@@ -135,7 +135,7 @@ def binned_median(
     """The median of ``values`` in each bin ``[lo, hi)`` of ``by`` (last bin closed)."""
     values = np.asarray(values, np.float64)
     out = []
-    for lo, hi, sel in _bins(by, edges):
+    for lo, hi, sel in bin_masks(by, edges):
         n = int(sel.sum())
         median = float(np.median(values[sel])) if n else None
         out.append({"low": lo, "high": hi, "n": n, "median": median})

@@ -84,6 +84,41 @@ def roc_curves(
     return finish(fig, title)
 
 
+def roc_by_bin(
+    panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
+    title: str | None = None,
+    *,
+    xlabel: str = "false-positive rate",
+    ylabel: str = "true-positive rate",
+    highlight: str | None = None,
+    mark: float | None = None,
+):
+    """One ROC panel (TPR vs log FPR) per bin, ``{bin label: {name: (negative scores,
+    positive scores)}}``, AUROC in each legend; ``mark``: a vertical line at that FPR."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    for ax, (label, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, (negative, positive) in curves.items():
+            if len(positive) == 0 or len(negative) == 0:
+                continue
+            fpr, tpr, _ = roc_curve(negative, positive)
+            ax.plot(
+                fpr,
+                tpr,
+                lw=1.6 if name == highlight else 1.0,
+                label=f"{name} ({auroc(negative, positive):.2f})",
+            )
+        if mark is not None:
+            ax.axvline(mark, color="0.5", ls=":")
+        ax.set_xscale("log")
+        ax.set_xlim(max(1e-4, 0.5 / max(len(n) for n, _ in curves.values())), 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.legend(fontsize=6, loc="upper left")
+    axes[0][0].set_ylabel(ylabel)
+    return finish(fig, title)
+
+
 def ranked_examples(
     inputs: np.ndarray,
     outputs: np.ndarray,

@@ -384,6 +384,37 @@ def detection_roc(f: FigureInputs):
     )
 
 
+def detection_roc_by_snr(f: FigureInputs):
+    """ROC per SNR bin: the signal traces of each bin against all noise-only traces, for the
+    classifier, the classical triggers and the known pulse's matched filter."""
+    from aeflow.evaluation.traces import DETECTION_FPR, bin_masks
+
+    pred = f.store("predictions")
+    has_signal = pred["has_signal"].values.astype(bool)
+    snr, edges = pred["snr"].values, f.cfg["evaluate"]["traces"]["snr_bins"]
+    scores = {
+        ("classifier" if name == "model" else name): values
+        for name, values in _per_denoiser(pred["detection_score"]).items()
+    }
+    if "detection_score_bound" in pred:
+        scores[KNOWN_PULSE] = pred["detection_score_bound"].values
+    panels = {}
+    for lo, hi, in_bin in bin_masks(snr, edges):
+        in_bin &= has_signal
+        panels[f"SNR {lo:g}–{hi:g} ({int(in_bin.sum())} signal)"] = {
+            name: (s[~has_signal], s[in_bin]) for name, s in scores.items()
+        }
+    return anomaly_plots.roc_by_bin(
+        panels,
+        title=f"{f.target}: signal of each SNR bin vs {int((~has_signal).sum())} noise-only "
+        "test traces",
+        xlabel="false-positive rate",
+        ylabel="true-positive rate",
+        highlight="classifier",
+        mark=DETECTION_FPR,
+    )
+
+
 def energy_ratio(f: FigureInputs):
     pred = f.store("predictions")
     ratios = _per_denoiser(pred["energy_ratio"], skip=("identity",))
@@ -642,6 +673,7 @@ DRAW: dict[tuple[bool, str], Callable[[FigureInputs], Any]] = (
             energy_vs_snr,
             detection_vs_snr,
             detection_roc,
+            detection_roc_by_snr,
             latent_space,
             latent_walks,
             anomaly_scores,
