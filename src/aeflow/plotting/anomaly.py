@@ -114,7 +114,7 @@ def roc_by_bin(
         ax.set_ylim(0, 1.01)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
-        ax.legend(fontsize=6, loc="upper left")
+        ax.legend(fontsize=6, loc="best")
     axes[0][0].set_ylabel(ylabel)
     return finish(fig, title)
 
