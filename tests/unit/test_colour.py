@@ -140,10 +140,17 @@ def test_bad_colorize_configs_name_the_key(exp, message):
         validate_config(_galaxy_experiment(**exp))
 
 
-def test_colorize_on_grey_images_is_refused_by_the_config_check():
+@pytest.mark.parametrize(
+    ("dataset", "model"),
+    [
+        ({"kind": "fashion_mnist", "source": "installed"}, "conv_ae"),  # grey images
+        ({"kind": "radio", "source": "simulate"}, "conv1d_dae"),  # traces
+    ],
+)
+def test_colorize_without_colour_images_is_refused_by_the_config_check(dataset, model):
     cfg = {
-        "datasets": {"f": {"kind": "fashion_mnist", "source": "installed"}},
-        "experiments": {"e": {"dataset": "f", "model": "conv_ae", "task": "colorize"}},
+        "datasets": {"d": dataset},
+        "experiments": {"e": {"dataset": "d", "model": model, "task": "colorize"}},
     }
     with pytest.raises(ConfigError, match=r"experiments\.e\.task: colorize needs colour images"):
         validate_config(cfg)
@@ -157,15 +164,6 @@ def test_lab_is_computed_in_float32_under_autocast():
     np.testing.assert_allclose(
         lab.numpy(), colour.rgb_to_lab(x.numpy().astype(np.float64)), atol=1e-3
     )
-
-
-def test_colorize_on_traces_is_refused():
-    cfg = {
-        "datasets": {"r": {"kind": "radio", "source": "simulate"}},
-        "experiments": {"e": {"dataset": "r", "model": "conv1d_dae", "task": "colorize"}},
-    }
-    with pytest.raises(ConfigError, match=r"experiments\.e\.task: colorize needs colour images"):
-        validate_config(cfg)
 
 
 def test_keep_luminance_gives_the_inputs_luminance_back():

@@ -12,6 +12,7 @@ from aeflow.evaluation import traces as tm
 from aeflow.evaluation.baselines import (
     apply_gain,
     butterworth_bandpass,
+    power_spectra,
     trace_denoising_baselines,
     wiener_gain,
     wiener_gain_blocks,
@@ -382,7 +383,8 @@ def test_wiener_gain_on_a_known_case():
 
 def test_trace_baselines_are_named_and_fitted_on_train(simulated):
     _, d = simulated["galactic"]
-    filters = trace_denoising_baselines([(d["traces"], d["signals"])], (30, 80), 4, FS)
+    spectra = power_spectra([(d["traces"], d["signals"])])
+    filters = trace_denoising_baselines(spectra, (30, 80), 4, FS)
     assert [f.name for f in filters] == ["identity", "bandpass", "wiener"]
     mse = {f.name: ((f.apply(d["traces"]) - d["signals"]) ** 2).mean() for f in filters}
     assert mse["wiener"] < mse["bandpass"] < mse["identity"]
@@ -662,7 +664,7 @@ def test_the_matched_filter_finds_a_known_pulse_in_coloured_noise():
 
 
 def test_the_noise_whitening_flattens_a_coloured_spectrum():
-    from aeflow.evaluation.baselines import noise_whitening
+    from aeflow.evaluation.baselines import whitening_of
 
     rng = np.random.default_rng(1)
     n, length = 2000, 128
@@ -674,12 +676,12 @@ def test_the_noise_whitening_flattens_a_coloured_spectrum():
     pulses = np.zeros_like(noise)
     pulses[::2, 60:63] = [1.0, -2.0, 1.0]  # the clean pulses are taken out first
     cut = [(noise[a:b] + pulses[a:b], pulses[a:b]) for a, b in ((0, 700), (700, n))]
-    whitening = noise_whitening(iter(cut))
+    whitening = whitening_of(power_spectra(iter(cut))[1])
     white = np.abs(np.fft.rfft(noise, axis=-1) * whitening) ** 2
     power = white.mean(axis=0)[1:-1]  # (DC and Nyquist are real: half the power)
     assert np.abs(power / power.mean() - 1).max() < 0.15
     with pytest.raises(ValueError, match="no training traces"):
-        noise_whitening(iter([]))
+        power_spectra(iter([]))
 
 
 def test_the_known_pulse_bounds_on_white_noise():

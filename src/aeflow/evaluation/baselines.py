@@ -193,9 +193,11 @@ def wiener_gain(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
     return wiener_gain_blocks([(noisy, clean)])
 
 
-def wiener_gain_blocks(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """:func:`wiener_gain` of the traces of (noisy, clean) blocks, read one at a time: the
-    power spectra summed :data:`ROW_BLOCK` traces at a time."""
+def power_spectra(
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mean signal and noise power spectra per rfft bin of (noisy, clean) blocks, read
+    once and summed :data:`ROW_BLOCK` traces at a time (noise = noisy - clean)."""
     s = n = None
     count = 0
     for noisy, clean in row_blocks(pairs):
@@ -205,11 +207,26 @@ def wiener_gain_blocks(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.nda
         s, n = (ps, pn) if s is None else (s + ps, n + pn)
         count += len(clean)
     if s is None:
-        raise ValueError("the Wiener filter needs training traces")
-    s, n = s / count, n / count
+        raise ValueError("no training traces to estimate the power spectra from")
+    return s / count, n / count
+
+
+def gain_of(spectra: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The Wiener filter ``S / (S + N)`` per rfft bin of (signal, noise) power spectra."""
+    s, n = spectra
     with np.errstate(invalid="ignore", divide="ignore"):
-        gain = np.where(s + n > 0, s / (s + n), 0.0)
-    return gain
+        return np.where(s + n > 0, s / (s + n), 0.0)
+
+
+def wiener_gain_blocks(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """:func:`wiener_gain` of the traces of (noisy, clean) blocks, read one at a time."""
+    return gain_of(power_spectra(pairs))
+
+
+def whitening_of(noise_psd: np.ndarray) -> np.ndarray:
+    """What whitens noise of power spectrum ``noise_psd`` (:func:`power_spectra`): ``1 /
+    sqrt`` of it. A trace's ``rfft`` times it has noise of one power at every frequency."""
+    return 1.0 / np.sqrt(noise_psd + 1e-9 * noise_psd.max())
 
 
 def apply_gain(traces: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -219,15 +236,14 @@ def apply_gain(traces: np.ndarray, gain: np.ndarray) -> np.ndarray:
 
 
 def trace_denoising_baselines(
-    train: Iterable[tuple[np.ndarray, np.ndarray]],
+    spectra: tuple[np.ndarray, np.ndarray],
     band_mhz: Sequence[float],
     order: int,
     sampling_rate_mhz: float,
 ) -> list[TunedFilter]:
     """The identity, a zero-phase Butterworth band-pass of ``band_mhz`` and a Wiener filter
-    whose signal and noise spectra are estimated on the training traces, given as (input,
-    target) blocks."""
-    gain = wiener_gain_blocks(train)
+    of the training traces' signal and noise ``spectra`` (:func:`power_spectra`)."""
+    gain = gain_of(spectra)
     band = [float(b) for b in band_mhz]
     return [
         TunedFilter("identity", "none", None, identity, {}),
@@ -240,22 +256,6 @@ def trace_denoising_baselines(
         ),
         TunedFilter("wiener", "estimated_on", "train split", lambda x: apply_gain(x, gain), {}),
     ]
-
-
-def noise_whitening(train: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """What whitens the noise of traces like the training traces: ``1 / sqrt`` of the mean
-    power spectrum ``|rfft(input - target)|^2`` over the training traces (each trace's noise
-    is its input minus its clean pulse). A trace's ``rfft`` times it has noise of one power
-    at every frequency. ``train``: (input, target) blocks, read once."""
-    power, n = None, 0
-    for noisy, clean in row_blocks(train):
-        noise = noisy.astype(np.float64) - clean
-        block = (np.abs(np.fft.rfft(noise, axis=-1)) ** 2).sum(axis=0)
-        power, n = (block if power is None else power + block), n + len(noisy)
-    if power is None:
-        raise ValueError("no training traces to estimate the noise spectrum from")
-    psd = power / n
-    return 1.0 / np.sqrt(psd + 1e-9 * psd.max())
 
 
 MATCHED_FILTER_TEMPLATES = 64

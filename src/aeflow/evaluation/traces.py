@@ -190,7 +190,7 @@ def known_pulse_energy_ratios(
 ) -> np.ndarray:
     """The energy bound, per trace: the squared least-squares amplitude of its true pulse
     (``pulses``, same shape) at the true arrival in the noise-whitened trace
-    (:func:`~aeflow.evaluation.baselines.noise_whitening`). The amplitude is unbiased; in
+    (:func:`~aeflow.evaluation.baselines.whitening_of`). The amplitude is unbiased; in
     Gaussian noise it has the smallest variance any unbiased estimate has (Cramér-Rao), so
     no energy estimate that must also find the pulse's shape and arrival is narrower."""
     n = np.shape(traces)[-1]

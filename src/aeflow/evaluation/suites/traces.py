@@ -83,9 +83,10 @@ class TraceDenoising:
             pca, text = pca_filter(ds, code_size, ec["block_samples"], "traces")
             self.filters, self.tuning = [pca], {"pca": text}
             return
-        self.whitening = bl.noise_whitening(_train_pairs(ds, ec["block_samples"]))
+        spectra = bl.power_spectra(_train_pairs(ds, ec["block_samples"]))  # (read once)
+        self.whitening = bl.whitening_of(spectra[1])
         self.filters = bl.trace_denoising_baselines(
-            _train_pairs(ds, ec["block_samples"]),
+            spectra,
             b["bandpass_mhz"],
             b["bandpass_order"],
             self.rate,
